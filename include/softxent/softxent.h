@@ -1,0 +1,144 @@
+/* softxent: SIMD CPU kernels for softmax, log-softmax, log-sum-exp and cross-entropy.
+ *
+ * The C API. Usable from C99 and C++; a thin wrapper over the C++ API (softxent.hpp): no call
+ * allocates on the heap, none throws, none keeps global mutable state beyond a one-time CPU detection.
+ *
+ * Common terms for every call below:
+ *   - A batch is `rows` rows of `cols` classes (logits), row-major. Each matrix has its own row stride,
+ *     in elements, with stride >= cols. Only the first `cols` elements of each row are read or written.
+ *   - lse(x) = m + log(sum_j exp(x_j - m)) with m = max_j x_j. softmax(x) = exp(x - lse(x)),
+ *     log_softmax(x) = x - lse(x).
+ *   - -inf is a masked class (probability 0, log-probability -inf). A row of all -inf has lse -inf,
+ *     softmax 0 and log_softmax -inf. A NaN or +inf among a row's logits makes that row's forward
+ *     outputs NaN; other rows are unaffected. Any finite input (up to +-FLT_MAX) gives finite results
+ *     wherever the exact result fits in a float.
+ *   - rows == 0 is a successful no-op that writes nothing (pointers are not checked; options are).
+ *   - On any error status nothing is written.
+ *   - "In place" means an output with exactly the same pointer and stride as an input. Any other
+ *     overlap between the memory spanned by an output and an input (or another output) is
+ *     SOFTXENT_ERROR_OVERLAP.
+ *   - Results are bitwise identical for any thread count, host pool or grouping of its units, and
+ *     between runs.
+ *   - Accuracy (eps = 2^-23, against the exact result in double): softmax relative error at most
+ *     (8 + |x_j - m|) * eps (absolute 1e-37 below 1e-30); log_softmax absolute error at most
+ *     (8 + |x_j - m|) * eps + 8 * eps * |lse|; lse 8 * eps * (1 + |lse|); for every row length.
+ */
+#ifndef SOFTXENT_SOFTXENT_H
+#define SOFTXENT_SOFTXENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum softxent_status {
+  SOFTXENT_OK = 0,
+  SOFTXENT_ERROR_NULL_POINTER = 1,   /* a needed pointer is NULL while rows > 0 */
+  SOFTXENT_ERROR_INVALID_SHAPE = 2,  /* cols == 0 with rows > 0, a stride < cols, or a size that overflows */
+  SOFTXENT_ERROR_INVALID_TARGET = 3, /* a class index outside [0, cols) that is not the ignore index */
+  SOFTXENT_ERROR_INVALID_OPTION = 4, /* bad reduction, label smoothing outside [0,1], bad weight, threads < 0 */
+  SOFTXENT_ERROR_UNSUPPORTED_ISA = 5,/* an instruction set this build or CPU does not have */
+  SOFTXENT_ERROR_OVERLAP = 6         /* an output partly overlaps an input (exact aliasing is allowed where stated) */
+} softxent_status;
+
+/* A short English description of a status; never NULL (unknown values give "unknown status"). */
+const char* softxent_status_string(softxent_status status);
+
+/* How a call runs. NULL means all defaults. */
+typedef void (*softxent_task)(void* context, size_t first_unit, size_t end_unit);
+typedef struct softxent_exec {
+  int threads;          /* 0: OpenMP's default; 1: only the calling thread; n: at most n threads; < 0 is
+                           SOFTXENT_ERROR_INVALID_OPTION */
+  const char* isa;      /* NULL or "auto": SOFTXENT_ISA from the environment, else the best the CPU has;
+                           or "reference", "scalar", "sse2", "avx2", "avx512", "neon". An unknown name is
+                           INVALID_OPTION, a known one this build or CPU lacks UNSUPPORTED_ISA. */
+  /* A host thread pool instead of OpenMP: the library splits the call into units of work that it
+     chooses (from the shape alone), and calls parallel_for(pool, units, task, context) at most once;
+     the pool runs task over disjoint ranges covering [0, units) on any threads, and returns when all
+     are done. A small call may run on the calling thread without it. */
+  void (*parallel_for)(void* pool, size_t units, softxent_task task, void* context);
+  void* pool;
+} softxent_exec;
+
+/* lse[r] = logsumexp of row r of x (rows x cols, stride x_stride). lse holds rows floats and must not
+   overlap x. Reads each logit once. */
+softxent_status softxent_logsumexp_f32(size_t rows, size_t cols, const float* x, size_t x_stride,
+                                       float* lse /* rows values */, const softxent_exec* exec);
+
+/* y = softmax(x), row by row. May run in place (y == x, y_stride == x_stride). Rows sum to 1 within
+   the accuracy bound; masked (-inf) classes get exactly 0. */
+softxent_status softxent_softmax_f32(size_t rows, size_t cols, const float* x, size_t x_stride,
+                                     float* y, size_t y_stride, const softxent_exec* exec);
+
+/* y = log_softmax(x) = x - lse(x), row by row. May run in place. Masked classes get -inf. */
+softxent_status softxent_log_softmax_f32(size_t rows, size_t cols, const float* x, size_t x_stride,
+                                         float* y, size_t y_stride, const softxent_exec* exec);
+
+/* dx = y * (dy - sum_j dy_j y_j), given y = softmax(x): the vector-Jacobian product of softmax.
+   dx may be exactly y or exactly dy (in place). Follows the formula in IEEE arithmetic.
+   Absolute error at most 8 * eps * |y_j| * (|dy_j| + sum_k |dy_k y_k|) + 1e-37. */
+softxent_status softxent_softmax_backward_f32(size_t rows, size_t cols, const float* y, size_t y_stride,
+                                              const float* dy, size_t dy_stride, float* dx, size_t dx_stride,
+                                              const softxent_exec* exec);
+
+/* dx = dy - exp(y) * sum_j dy_j, given y = log_softmax(x). dx may be exactly y or exactly dy.
+   A masked class (y_j = -inf) gets dx_j = dy_j.
+   Absolute error at most 8 * eps * (|dy_j| + exp(y_j) * sum_k |dy_k|) + 1e-37. */
+softxent_status softxent_log_softmax_backward_f32(size_t rows, size_t cols, const float* y, size_t y_stride,
+                                                  const float* dy, size_t dy_stride, float* dx, size_t dx_stride,
+                                                  const softxent_exec* exec);
+
+typedef enum softxent_reduction {
+  SOFTXENT_REDUCTION_MEAN = 0, SOFTXENT_REDUCTION_SUM = 1, SOFTXENT_REDUCTION_NONE = 2
+} softxent_reduction;
+
+/* PyTorch's torch.nn.functional.cross_entropy options, plus PaLM's z-loss. */
+typedef struct softxent_cross_entropy_options {
+  softxent_reduction reduction; /* default MEAN: sum over counted rows / sum of their target weights
+                                   (integer targets), or / rows (probability targets) */
+  int64_t ignore_index;         /* default -100: such rows add no loss and get a zero gradient row */
+  float label_smoothing;        /* default 0, in [0, 1] (NaN is INVALID_OPTION) */
+  const float* class_weights;   /* default NULL; else cols finite weights >= 0 */
+  float z_loss;                 /* default 0 (finite, >= 0); adds z_loss * lse^2 to each counted row's loss,
+                                   not weighted by class weights */
+} softxent_cross_entropy_options;
+
+/* Fills *options with the defaults above. */
+void softxent_cross_entropy_options_init(softxent_cross_entropy_options* options);
+
+/* Cross-entropy of rows x cols logits with integer targets (rows values in [0, cols) or ignore_index).
+   loss: rows values for NONE, else one value. grad: NULL for loss only; else rows x cols (stride
+   grad_stride, ignored when grad is NULL), the gradient of the returned loss (for NONE: of each row's
+   own loss) with respect to the logits: s * (p_j - y_j) (+ the z-loss term), every class, not only the
+   target. grad may be exactly the logits buffer (same pointer and stride): the gradient then overwrites
+   the logits. An ignored row adds nothing and gets a zero gradient row whatever its logits (NaN too).
+   MEAN with no counted row (or zero total weight) gives loss 0 and gradient 0. A target on a masked
+   (-inf) class gives loss +inf. options == NULL means the defaults.
+   Gradient absolute error at most |s| * (bound(p_j) + 8 * eps * (p_j + y_j)); the batch sum or mean
+   adds at most 8 * eps relative error for any batch size. Reads each logit once. */
+softxent_status softxent_cross_entropy_f32(size_t rows, size_t cols, const float* logits, size_t logits_stride,
+                                           const int64_t* targets, const softxent_cross_entropy_options* options,
+                                           float* loss, float* grad, size_t grad_stride, const softxent_exec* exec);
+
+/* Cross-entropy with probability targets (each row of target_probs, stride target_stride, a
+   distribution); ignore_index does not apply, MEAN divides by rows. A target probability of exactly 0
+   on a masked class contributes 0; a positive one gives loss +inf. Otherwise as above. */
+softxent_status softxent_cross_entropy_soft_f32(size_t rows, size_t cols, const float* logits, size_t logits_stride,
+                                                const float* target_probs, size_t target_stride,
+                                                const softxent_cross_entropy_options* options,
+                                                float* loss, float* grad, size_t grad_stride, const softxent_exec* exec);
+
+/* The instruction set a call with this exec would use ("reference", "scalar", "sse2", "avx2",
+   "avx512", "neon"), or NULL when the exec names an unknown or unsupported one. */
+const char* softxent_isa(const softxent_exec* exec);
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char* softxent_version(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SOFTXENT_SOFTXENT_H */

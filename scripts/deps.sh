@@ -1,0 +1,17 @@
+# Sourced by the scripts: installs the Debian packages that are missing (as root, or through sudo).
+# Usage: softxent_require_packages pkg...
+softxent_require_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "softxent: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# What every build needs.
+SOFTXENT_BUILD_PACKAGES=(cmake make g++ gcc pkg-config libxsimd-dev xtl-dev doctest-dev libbenchmark-dev libomp-dev)

@@ -1,0 +1,124 @@
+// The contract between the driver (api.cpp, parallel.cpp) and the per-instruction-set kernels.
+//
+// Every row is computed in chunks of chunk_length(cols) elements. A row no longer than one chunk is
+// done by a table's *_rows function in one call. A longer row is done by the driver: phase 1 runs on
+// every chunk (possibly on several threads), the driver merges the chunk statistics in chunk order,
+// then phase 2 runs on every chunk. Since chunking depends on the shape alone, a row's bits do not
+// depend on the thread count or on which rows share a call.
+#ifndef SOFTXENT_SRC_KERNEL_TABLE_HPP
+#define SOFTXENT_SRC_KERNEL_TABLE_HPP
+
+#include <cstddef>
+#include <cstdint>
+
+namespace softxent::detail {
+
+// Length of the chunks a row is cut into: small enough for a chunk and its output to stay in L1
+// between a chunk's two sweeps; larger for huge rows so that a row has at most max_chunks_per_row.
+constexpr std::size_t base_chunk = 4096;
+constexpr std::size_t max_chunks_per_row = 256;
+constexpr std::size_t chunk_length(std::size_t cols) noexcept {
+  std::size_t chunk = base_chunk;
+  if (cols > base_chunk * max_chunks_per_row) {
+    chunk = (cols + max_chunks_per_row - 1) / max_chunks_per_row;
+    chunk = (chunk + 63) / 64 * 64;
+  }
+  return chunk;
+}
+
+// Statistics of a chunk x[0, n): shift = max(x) or 0 when max is -inf (so that x - shift is never
+// -inf - -inf); sum_exp = sum exp(x_j - shift). NaN or +inf in the chunk makes sum_exp NaN.
+// For cross-entropy also y_sum = sum y_j and y_dot = sum over y_j != 0 of y_j * (x_j - shift), where
+// y is the row's target coefficient vector (see class_coefficients).
+struct chunk_stats {
+  float max;
+  float shift;
+  double sum_exp;
+  double y_sum;
+  double y_dot;
+};
+
+// The target coefficients y_j of one row (or chunk) of cross-entropy:
+//   y_j = w_j * (keep * q_j + smooth) + (j == target ? target_coefficient : 0)
+// with w_j = weights[j] (1 when weights is null) and q_j = probs[j] (0 when probs is null).
+// Integer targets: probs null, smooth = label_smoothing / cols, target_coefficient =
+// (1 - label_smoothing) * w_target. Probability targets: probs set, keep = 1 - label_smoothing,
+// smooth = label_smoothing / cols, no target. target == no_target when the row (chunk) has none.
+struct class_coefficients {
+  const float* weights;
+  const float* probs;
+  float keep;
+  float smooth;
+  std::size_t target;
+  float target_coefficient;
+};
+constexpr std::size_t no_target = ~std::size_t{0};
+
+// One block of cross-entropy rows for a *_rows kernel (cols <= one chunk).
+struct cross_entropy_block {
+  std::size_t rows;
+  std::size_t cols;
+  const float* logits;
+  std::size_t logits_stride;
+  const std::int64_t* targets;      // integer targets, or null for probability targets
+  const float* target_probs;        // probability targets, or null
+  std::size_t target_stride;
+  std::int64_t ignore_index;
+  float label_smoothing;
+  const float* class_weights;       // null: all 1
+  float z_loss;
+  double grad_scale;                // s: scale of p_j - y_j in the gradient
+  double z_grad_scale;              // scale of the z-loss gradient 2 * z_loss * lse * p_j
+  float* grad;                      // null: loss only
+  std::size_t grad_stride;
+  double* row_loss;                 // out, rows values: the row's loss without z-loss (0 if ignored)
+  double* row_lse;                  // out, rows values: the row's lse (0 if ignored)
+};
+
+struct kernel_table {
+  const char* name;
+
+  // Whole rows of any length (the reference), or rows of at most chunk_length(cols) elements.
+  void (*logsumexp_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse);
+  void (*softmax_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
+                       std::size_t y_stride);
+  void (*log_softmax_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
+                           std::size_t y_stride);
+  void (*softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
+                                const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride);
+  void (*log_softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
+                                    const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride);
+  void (*cross_entropy_rows)(const cross_entropy_block& block);
+
+  // Chunk primitives for rows longer than one chunk; null for a table that does whole rows (the
+  // reference), which the driver then runs on single rows of any length.
+  // Phase 1 of softmax / logsumexp / log_softmax: stats of x[0, n); when e is not null also stores
+  // e_j = exp(x_j - shift) (e may be x itself).
+  chunk_stats (*exp_stats_chunk)(const float* x, std::size_t n, float* e);
+  // Phase 2 of softmax: y_j = e_j * factor, in place.
+  void (*scale_chunk)(float* y, std::size_t n, float factor);
+  // Phase 2 of log_softmax: y_j = (x_j - shift) - offset (y may be x).
+  void (*log_softmax_chunk)(const float* x, std::size_t n, float shift, float offset, float* y);
+  // Phase 1 of cross-entropy: stats with y_sum and y_dot; e as for exp_stats_chunk.
+  chunk_stats (*cross_entropy_stats_chunk)(const float* x, std::size_t n, const class_coefficients& y, float* e);
+  // Phase 2 of cross-entropy: g_j = p_factor * e_j - y_scale * y_j, in place over e.
+  void (*cross_entropy_grad_chunk)(float* g, std::size_t n, float p_factor, float y_scale,
+                                   const class_coefficients& y);
+  // Backward phase 1: sum_j a_j * b_j (b null: sum_j a_j), accumulated in double.
+  double (*dot_chunk)(const float* a, const float* b, std::size_t n);
+  // Backward phase 2: softmax: dx = y * (dy - dot); log_softmax: dx = dy - exp(y) * sum.
+  void (*softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float dot, float* dx);
+  void (*log_softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float sum, float* dx);
+};
+
+// The tables this build has; each returns null when the build lacks it.
+const kernel_table* reference_table() noexcept;
+const kernel_table* scalar_table() noexcept;
+const kernel_table* sse2_table() noexcept;
+const kernel_table* avx2_table() noexcept;
+const kernel_table* avx512_table() noexcept;
+const kernel_table* neon_table() noexcept;
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_KERNEL_TABLE_HPP
