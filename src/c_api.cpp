@@ -1,0 +1,106 @@
+// The C API: converts arguments to the C++ API's views and options; nothing is thrown (every C++
+// entry point is noexcept) and nothing is allocated.
+#include "softxent/softxent.h"
+
+#include "softxent/softxent.hpp"
+
+namespace {
+
+using softxent::const_matrix;
+using softxent::matrix;
+
+softxent::exec_options to_cpp(const softxent_exec* exec) noexcept {
+  softxent::exec_options options;
+  if (exec != nullptr) {
+    options.threads = exec->threads;
+    options.isa = exec->isa;
+    options.parallel_for = exec->parallel_for;
+    options.pool = exec->pool;
+  }
+  return options;
+}
+
+softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* options) noexcept {
+  softxent::cross_entropy_options result;
+  if (options != nullptr) {
+    result.reduction = static_cast<softxent::reduction>(options->reduction);
+    result.ignore_index = options->ignore_index;
+    result.label_smoothing = options->label_smoothing;
+    result.class_weights = options->class_weights;
+    result.z_loss = options->z_loss;
+  }
+  return result;
+}
+
+softxent_status to_c(softxent::status s) noexcept { return static_cast<softxent_status>(s); }
+
+}  // namespace
+
+extern "C" {
+
+const char* softxent_status_string(softxent_status status) {
+  return softxent::status_string(static_cast<softxent::status>(status));
+}
+
+softxent_status softxent_logsumexp_f32(size_t rows, size_t cols, const float* x, size_t x_stride, float* lse,
+                                       const softxent_exec* exec) {
+  return to_c(softxent::logsumexp(const_matrix(x, rows, cols, x_stride), lse, to_cpp(exec)));
+}
+
+softxent_status softxent_softmax_f32(size_t rows, size_t cols, const float* x, size_t x_stride, float* y,
+                                     size_t y_stride, const softxent_exec* exec) {
+  return to_c(softxent::softmax(const_matrix(x, rows, cols, x_stride), matrix(y, rows, cols, y_stride), to_cpp(exec)));
+}
+
+softxent_status softxent_log_softmax_f32(size_t rows, size_t cols, const float* x, size_t x_stride, float* y,
+                                         size_t y_stride, const softxent_exec* exec) {
+  return to_c(
+      softxent::log_softmax(const_matrix(x, rows, cols, x_stride), matrix(y, rows, cols, y_stride), to_cpp(exec)));
+}
+
+softxent_status softxent_softmax_backward_f32(size_t rows, size_t cols, const float* y, size_t y_stride,
+                                              const float* dy, size_t dy_stride, float* dx, size_t dx_stride,
+                                              const softxent_exec* exec) {
+  return to_c(softxent::softmax_backward(const_matrix(y, rows, cols, y_stride), const_matrix(dy, rows, cols, dy_stride),
+                                         matrix(dx, rows, cols, dx_stride), to_cpp(exec)));
+}
+
+softxent_status softxent_log_softmax_backward_f32(size_t rows, size_t cols, const float* y, size_t y_stride,
+                                                  const float* dy, size_t dy_stride, float* dx, size_t dx_stride,
+                                                  const softxent_exec* exec) {
+  return to_c(softxent::log_softmax_backward(const_matrix(y, rows, cols, y_stride),
+                                             const_matrix(dy, rows, cols, dy_stride), matrix(dx, rows, cols, dx_stride),
+                                             to_cpp(exec)));
+}
+
+void softxent_cross_entropy_options_init(softxent_cross_entropy_options* options) {
+  if (options == nullptr) return;
+  const softxent::cross_entropy_options defaults;
+  options->reduction = static_cast<softxent_reduction>(defaults.reduction);
+  options->ignore_index = defaults.ignore_index;
+  options->label_smoothing = defaults.label_smoothing;
+  options->class_weights = defaults.class_weights;
+  options->z_loss = defaults.z_loss;
+}
+
+softxent_status softxent_cross_entropy_f32(size_t rows, size_t cols, const float* logits, size_t logits_stride,
+                                           const int64_t* targets, const softxent_cross_entropy_options* options,
+                                           float* loss, float* grad, size_t grad_stride, const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy(const_matrix(logits, rows, cols, logits_stride), targets, loss,
+                                      matrix(grad, rows, cols, grad_stride), to_cpp(options), to_cpp(exec)));
+}
+
+softxent_status softxent_cross_entropy_soft_f32(size_t rows, size_t cols, const float* logits, size_t logits_stride,
+                                                const float* target_probs, size_t target_stride,
+                                                const softxent_cross_entropy_options* options, float* loss,
+                                                float* grad, size_t grad_stride, const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy_soft(const_matrix(logits, rows, cols, logits_stride),
+                                           const_matrix(target_probs, rows, cols, target_stride), loss,
+                                           matrix(grad, rows, cols, grad_stride), to_cpp(options), to_cpp(exec)));
+}
+
+const char* softxent_isa(const softxent_exec* exec) { return softxent::isa(to_cpp(exec)); }
+
+const char* softxent_version(void) { return softxent::version(); }
+
+}  // extern "C"

@@ -1,0 +1,111 @@
+// Cross-entropy over one chunk or rows of one chunk: the loss sum_j y_j (lse - x_j) and the gradient
+// s * (y_sum * p_j - y_j) (+ z-loss), fused so that each logit is read from memory once and each
+// gradient written once. The gradient may overwrite the logits: every sweep that reads x runs before
+// the one that stores the exponentials over it.
+#ifndef SOFTXENT_SRC_KERNELS_CROSS_ENTROPY_HPP
+#define SOFTXENT_SRC_KERNELS_CROSS_ENTROPY_HPP
+
+#include <cstddef>
+#include <cstring>
+
+#include "kernel_table.hpp"
+#include "kernels/reduce.hpp"
+#include "kernels/row_math.hpp"
+#include "kernels/softmax.hpp"
+
+namespace softxent::detail {
+
+template <class Ops>
+struct cross_entropy_kernels {
+  using vec = typename Ops::vec;
+  using R = reduce<Ops>;
+
+  // True when some y_j comes from smoothing or probabilities, not only from the target.
+  static bool has_spread(const class_coefficients& y) noexcept { return y.probs != nullptr || y.smooth != 0.0f; }
+
+  // The spread part of y over [j, j + count): w_j * (keep * q_j + smooth), lanes past count 0.
+  static vec spread_n(const class_coefficients& y, std::size_t j, std::size_t count) noexcept {
+    vec v = Ops::splat(y.smooth);
+    if (y.probs != nullptr) v = Ops::fma(Ops::splat(y.keep), R::load_n(y.probs + j, count, 0.0f), v);
+    if (y.weights != nullptr) v = v * R::load_n(y.weights + j, count, 0.0f);
+    if (count < Ops::width) v = v * Ops::load_tail(ones, count, 0.0f);
+    return v;
+  }
+
+  // First sweep: max. Then y_sum and y_dot (reading x), then exp(x - shift) summed and stored into e.
+  static chunk_stats cross_entropy_stats_chunk(const float* x, std::size_t n, const class_coefficients& y,
+                                               float* e) noexcept {
+    chunk_stats stats{};
+    stats.max = R::max_of(x, n);
+    stats.shift = shift_of(stats.max);
+    const float shift = stats.shift;
+    if (y.target != no_target && y.target_coefficient != 0.0f) {
+      stats.y_sum = y.target_coefficient;
+      stats.y_dot = static_cast<double>(y.target_coefficient) * (static_cast<double>(x[y.target]) - shift);
+    }
+    if (has_spread(y)) {
+      const vec s = Ops::splat(shift);
+      stats.y_sum += R::sum_of(n, [&](std::size_t j, std::size_t count) { return spread_n(y, j, count); });
+      // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
+      stats.y_dot += R::sum_of(n, [&](std::size_t j, std::size_t count) {
+        const vec yj = spread_n(y, j, count);
+        return Ops::nonzero_or_zero(yj, yj * (R::load_n(x + j, count, 0.0f) - s));
+      });
+    }
+    const chunk_stats exps = softmax_kernels<Ops>::exp_stats_chunk(x, n, e);
+    stats.sum_exp = exps.sum_exp;
+    return stats;
+  }
+
+  // g_j = p_factor * e_j - y_scale * y_j, in place over the stored exponentials.
+  static void cross_entropy_grad_chunk(float* g, std::size_t n, float p_factor, float y_scale,
+                                       const class_coefficients& y) noexcept {
+    const vec p = Ops::splat(p_factor);
+    if (has_spread(y)) {
+      const vec s = Ops::splat(y_scale);
+      R::for_each(n, [&](std::size_t j, std::size_t count) {
+        R::store_n(g + j, count, R::load_n(g + j, count, 0.0f) * p - spread_n(y, j, count) * s);
+      });
+    } else {
+      R::for_each(n, [&](std::size_t j, std::size_t count) { R::store_n(g + j, count, R::load_n(g + j, count, 0.0f) * p); });
+    }
+    if (y.target != no_target) g[y.target] -= y_scale * y.target_coefficient;
+  }
+
+  static void cross_entropy_rows(const cross_entropy_block& b) noexcept {
+    const float smooth = b.label_smoothing / static_cast<float>(b.cols);
+    for (std::size_t r = 0; r < b.rows; ++r) {
+      const float* x = b.logits + r * b.logits_stride;
+      float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;
+      class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, smooth, no_target, 0.0f};
+      if (b.targets != nullptr) {
+        if (b.targets[r] == b.ignore_index) {
+          b.row_loss[r] = 0.0;
+          b.row_lse[r] = 0.0;
+          if (g != nullptr) std::memset(g, 0, b.cols * sizeof(float));
+          continue;
+        }
+        y.target = static_cast<std::size_t>(b.targets[r]);
+        y.target_coefficient = (1.0f - b.label_smoothing) * (b.class_weights ? b.class_weights[y.target] : 1.0f);
+      } else {
+        y.probs = b.target_probs + r * b.target_stride;
+      }
+      const chunk_stats s = cross_entropy_stats_chunk(x, b.cols, y, g);
+      const double lse = lse_of(s.shift, s.sum_exp);
+      b.row_loss[r] = cross_entropy_loss_of(s.sum_exp, s.y_sum, s.y_dot);
+      b.row_lse[r] = lse;
+      if (g == nullptr) continue;
+      const double p_factor = cross_entropy_p_factor_of(s.sum_exp, s.y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale);
+      cross_entropy_grad_chunk(g, b.cols, static_cast<float>(p_factor), static_cast<float>(b.grad_scale), y);
+    }
+  }
+
+ private:
+  static constexpr float ones[64] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+};
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_KERNELS_CROSS_ENTROPY_HPP

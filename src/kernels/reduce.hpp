@@ -1,0 +1,89 @@
+// Reductions over one chunk, shared by the kernels: the max, and sums that stay accurate however long
+// the row (float lanes for speed, folded into a double every block so that no float accumulator ever
+// adds more than a few terms).
+#ifndef SOFTXENT_SRC_KERNELS_REDUCE_HPP
+#define SOFTXENT_SRC_KERNELS_REDUCE_HPP
+
+#include <cstddef>
+#include <limits>
+
+namespace softxent::detail {
+
+template <class Ops>
+struct reduce {
+  using vec = typename Ops::vec;
+  static constexpr std::size_t W = Ops::width;
+  // Elements summed in float lanes before folding into the double total: each of the four
+  // accumulators' lanes then adds at most 4 terms.
+  static constexpr std::size_t block = 16 * W;
+
+  // max_j x_j over x[0, n), n > 0. NaN may or may not win: callers detect NaN through sums.
+  static float max_of(const float* x, std::size_t n) noexcept {
+    const vec minus_inf = Ops::splat(-std::numeric_limits<float>::infinity());
+    vec m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
+    std::size_t j = 0;
+    for (; j + 4 * W <= n; j += 4 * W) {
+      m0 = Ops::max(m0, Ops::load(x + j));
+      m1 = Ops::max(m1, Ops::load(x + j + W));
+      m2 = Ops::max(m2, Ops::load(x + j + 2 * W));
+      m3 = Ops::max(m3, Ops::load(x + j + 3 * W));
+    }
+    for (; j + W <= n; j += W) m0 = Ops::max(m0, Ops::load(x + j));
+    if (j < n) m1 = Ops::max(m1, Ops::load_tail(x + j, n - j, -std::numeric_limits<float>::infinity()));
+    return Ops::horizontal_max(Ops::max(Ops::max(m0, m1), Ops::max(m2, m3)));
+  }
+
+  // sum_j term(j, count) over [0, n), in blocks folded into a double. term(j, count) returns the
+  // vector of terms of elements [j, j + count) for count == W, or count < W at the tail (its other
+  // lanes must be 0). Terms are visited in increasing j, so term may store outputs as it goes.
+  template <class Term>
+  static double sum_of(std::size_t n, const Term& term) noexcept {
+    double total = 0.0;
+    std::size_t j = 0;
+    while (j < n) {
+      const std::size_t end = n - j > block ? j + block : n;
+      vec a0 = Ops::splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+      for (; j + 4 * W <= end; j += 4 * W) {
+        a0 = a0 + term(j, W);
+        a1 = a1 + term(j + W, W);
+        a2 = a2 + term(j + 2 * W, W);
+        a3 = a3 + term(j + 3 * W, W);
+      }
+      for (; j + W <= end; j += W) a0 = a0 + term(j, W);
+      if (j < end) {
+        a1 = a1 + term(j, end - j);
+        j = end;
+      }
+      total += static_cast<double>(Ops::horizontal_sum((a0 + a1) + (a2 + a3)));
+    }
+    return total;
+  }
+
+  // Applies body(j, count) to every vector of [0, n): count == W, then count < W at the tail.
+  template <class Body>
+  static void for_each(std::size_t n, const Body& body) noexcept {
+    std::size_t j = 0;
+    for (; j + 2 * W <= n; j += 2 * W) {
+      body(j, W);
+      body(j + W, W);
+    }
+    for (; j + W <= n; j += W) body(j, W);
+    if (j < n) body(j, n - j);
+  }
+
+  // Loads count elements of p (count < W pads with pad) / stores count lanes of v.
+  static vec load_n(const float* p, std::size_t count, float pad) noexcept {
+    return count == W ? Ops::load(p) : Ops::load_tail(p, count, pad);
+  }
+  static void store_n(float* p, std::size_t count, const vec& v) noexcept {
+    if (count == W) {
+      Ops::store(p, v);
+    } else {
+      Ops::store_tail(p, count, v);
+    }
+  }
+};
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_KERNELS_REDUCE_HPP

@@ -1,0 +1,156 @@
+// The scalar reference: every operation in plain C++ with double arithmetic, one whole row at a time,
+// no SIMD and no threads. It is the ISA "reference", what every kernel is tested and benchmarked
+// against. Clarity wins over speed here.
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "kernel_table.hpp"
+
+namespace softxent::detail {
+namespace {
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+
+// max_j x_j and sum_j exp(x_j - max), in double. A NaN or +inf anywhere makes the sum NaN; an
+// all -inf row has max -inf and sum 0.
+struct row_summary {
+  double max;
+  double sum_exp;
+};
+
+row_summary summarize(const float* x, std::size_t n) {
+  double max = -infinity;
+  bool poisoned = false;
+  for (std::size_t j = 0; j < n; ++j) {
+    const double v = x[j];
+    if (std::isnan(v) || v == infinity) poisoned = true;
+    if (v > max) max = v;
+  }
+  if (poisoned) return {std::nan(""), std::nan("")};
+  if (max == -infinity) return {max, 0.0};
+  double sum = 0.0;
+  for (std::size_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(x[j]) - max);
+  return {max, sum};
+}
+
+double lse_of(const row_summary& s) { return s.sum_exp == 0.0 ? -infinity : s.max + std::log(s.sum_exp); }
+
+void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse) {
+  for (std::size_t r = 0; r < rows; ++r) lse[r] = static_cast<float>(lse_of(summarize(x + r * x_stride, cols)));
+}
+
+void softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
+                  std::size_t y_stride) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * x_stride;
+    float* yr = y + r * y_stride;
+    const row_summary s = summarize(xr, cols);
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double p = s.sum_exp == 0.0 ? 0.0 : std::exp(static_cast<double>(xr[j]) - s.max) / s.sum_exp;
+      yr[j] = static_cast<float>(p);
+    }
+  }
+}
+
+void log_softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
+                      std::size_t y_stride) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * x_stride;
+    float* yr = y + r * y_stride;
+    const row_summary s = summarize(xr, cols);
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double v = s.sum_exp == 0.0 ? -infinity : (static_cast<double>(xr[j]) - s.max) - std::log(s.sum_exp);
+      yr[j] = static_cast<float>(v);
+    }
+  }
+}
+
+void softmax_backward_rows(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
+                           const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * y_stride;
+    const float* dyr = dy + r * dy_stride;
+    float* dxr = dx + r * dx_stride;
+    double dot = 0.0;
+    for (std::size_t j = 0; j < cols; ++j) dot += static_cast<double>(dyr[j]) * yr[j];
+    for (std::size_t j = 0; j < cols; ++j) dxr[j] = static_cast<float>(yr[j] * (dyr[j] - dot));
+  }
+}
+
+void log_softmax_backward_rows(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
+                               const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * y_stride;
+    const float* dyr = dy + r * dy_stride;
+    float* dxr = dx + r * dx_stride;
+    double sum = 0.0;
+    for (std::size_t j = 0; j < cols; ++j) sum += dyr[j];
+    for (std::size_t j = 0; j < cols; ++j) dxr[j] = static_cast<float>(dyr[j] - std::exp(static_cast<double>(yr[j])) * sum);
+  }
+}
+
+// Cross-entropy of one row, in the textbook form: with log-probabilities lp_j = x_j - lse and target
+// coefficients y_j, loss = -sum_j y_j lp_j (terms with y_j == 0 skipped, so a masked class that gets
+// no weight costs nothing), and the gradient of s * loss + s_z * z * lse^2 is
+// s * (y_sum * p_j - y_j) + s_z * 2 * z * lse * p_j.
+void cross_entropy_rows(const cross_entropy_block& b) {
+  for (std::size_t r = 0; r < b.rows; ++r) {
+    const float* x = b.logits + r * b.logits_stride;
+    float* g = b.grad ? b.grad + r * b.grad_stride : nullptr;
+    const bool hard = b.targets != nullptr;
+    if (hard && b.targets[r] == b.ignore_index) {
+      b.row_loss[r] = 0.0;
+      b.row_lse[r] = 0.0;
+      if (g) for (std::size_t j = 0; j < b.cols; ++j) g[j] = 0.0f;
+      continue;
+    }
+    const std::size_t target = hard ? static_cast<std::size_t>(b.targets[r]) : 0;
+    const float* q = hard ? nullptr : b.target_probs + r * b.target_stride;
+    const double ls = b.label_smoothing;
+    const double n = static_cast<double>(b.cols);
+    const auto weight = [&](std::size_t j) { return b.class_weights ? static_cast<double>(b.class_weights[j]) : 1.0; };
+    const auto coefficient = [&](std::size_t j) {
+      if (hard) return weight(j) * (ls / n) + (j == target ? (1.0 - ls) * weight(target) : 0.0);
+      return weight(j) * ((1.0 - ls) * q[j] + ls / n);
+    };
+
+    const row_summary s = summarize(x, b.cols);
+    const double lse = lse_of(s);
+    double loss = 0.0, y_sum = 0.0;
+    for (std::size_t j = 0; j < b.cols; ++j) {
+      const double y = coefficient(j);
+      y_sum += y;
+      if (y != 0.0) loss += y * (lse - static_cast<double>(x[j]));
+    }
+    if (s.sum_exp == 0.0) loss = y_sum > 0.0 ? infinity : 0.0;  // all masked: -inf - -inf is not NaN here
+    b.row_loss[r] = loss;
+    b.row_lse[r] = lse;
+    if (!g) continue;
+    const double z_term = b.z_loss != 0.0f ? b.z_grad_scale * 2.0 * static_cast<double>(b.z_loss) * lse : 0.0;
+    // grad may be the logits buffer itself: each g[j] is written after its own x[j] is read, and
+    // everything else about the row was read above.
+    for (std::size_t j = 0; j < b.cols; ++j) {
+      const double pj = s.sum_exp == 0.0 ? 0.0 : std::exp(static_cast<double>(x[j]) - s.max) / s.sum_exp;
+      const double pj_weight = pj == 0.0 ? 0.0 : pj * (b.grad_scale * y_sum + z_term);
+      g[j] = static_cast<float>(pj_weight - b.grad_scale * coefficient(j));
+    }
+  }
+}
+
+const kernel_table table = {
+    "reference",
+    logsumexp_rows,
+    softmax_rows,
+    log_softmax_rows,
+    softmax_backward_rows,
+    log_softmax_backward_rows,
+    cross_entropy_rows,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+};
+
+}  // namespace
+
+const kernel_table* reference_table() noexcept { return &table; }
+
+}  // namespace softxent::detail
