@@ -34,7 +34,7 @@ struct backward_kernels {
   static void log_softmax_backward_chunk(const float* y, const float* dy, std::size_t n, float sum, float* dx) noexcept {
     const vec s = Ops::splat(sum);
     R::for_each(n, [&](std::size_t j, std::size_t count) {
-      const vec p = Ops::exp_full_range(R::load_n(y + j, count, 0.0f));
+      const vec p = Ops::exp(R::load_n(y + j, count, 0.0f));
       R::store_n(dx + j, count, R::load_n(dy + j, count, 0.0f) - p * s);
     });
   }

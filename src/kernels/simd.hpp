@@ -10,9 +10,17 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
 #include <xsimd/xsimd.hpp>
+#endif
+#if defined(__x86_64__) && !defined(SOFTXENT_SCALAR_ONLY)
+// The declarations exist whatever the -m flags; only the objects built for AVX2 / AVX-512 use them.
+#include <immintrin.h>
+#define SOFTXENT_X86_INTRINSICS 1
+#else
+#define SOFTXENT_X86_INTRINSICS 0
 #endif
 
 namespace softxent::detail {
@@ -21,15 +29,14 @@ namespace softxent::detail {
 // fit; 0.17 ulp from exp on that interval before rounding of the evaluation).
 struct exp_constants {
   static constexpr float log2e = 1.44269504088896341f;
-  static constexpr float ln2_hi = 0.693359375f;          // 8 significant bits: n * ln2_hi is exact
-  static constexpr float ln2_lo = -2.12194440e-4f;       // ln2 - ln2_hi
+  static constexpr float ln2 = 0.693147181f;
   static constexpr float c2 = 0.5f;
   static constexpr float c3 = 0x1.555404p-3f;
   static constexpr float c4 = 0x1.5554acp-5f;
   static constexpr float c5 = 0x1.126fa6p-7f;
   static constexpr float c6 = 0x1.6d7532p-10f;
-  // Below this exp(x) < 2e-38, which the kernels flush to 0: SPEC.md allows 1e-37 absolute there.
-  static constexpr float flush_below = -86.9f;
+  // Below this exp(x) < 2e-38, which may be flushed to 0: SPEC.md allows 1e-37 absolute there.
+  static constexpr float flush_below = -87.0f;
   // Above this exp(x) overflows a float.
   static constexpr float overflow_above = 88.7228394f;
 };
@@ -40,6 +47,8 @@ struct xsimd_ops {
   using vec = xsimd::batch<float, Arch>;
   using ivec = xsimd::batch<std::int32_t, Arch>;
   static constexpr std::size_t width = vec::size;
+  static constexpr bool is_avx512 = std::is_base_of<xsimd::avx512f, Arch>::value;
+  static constexpr bool is_avx2 = !is_avx512 && std::is_base_of<xsimd::avx2, Arch>::value;
 
   static vec load(const float* p) noexcept { return vec::load_unaligned(p); }
   static void store(float* p, const vec& v) noexcept { v.store_unaligned(p); }
@@ -47,62 +56,120 @@ struct xsimd_ops {
 
   // The first n < width elements of p, the other lanes set to pad: never reads past p + n.
   static vec load_tail(const float* p, std::size_t n, float pad) noexcept {
-    alignas(64) float buffer[width];
-    for (std::size_t i = 0; i < width; ++i) buffer[i] = i < n ? p[i] : pad;
-    return vec::load_aligned(buffer);
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+      return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), mask, p);
+    } else if constexpr (is_avx2) {
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      return _mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, mask), _mm256_castsi256_ps(mask));
+    } else
+#endif
+    {
+      alignas(64) float buffer[width];
+      for (std::size_t i = 0; i < width; ++i) buffer[i] = i < n ? p[i] : pad;
+      return vec::load_aligned(buffer);
+    }
   }
   // Stores the first n < width lanes: never writes past p + n.
   static void store_tail(float* p, std::size_t n, const vec& v) noexcept {
-    alignas(64) float buffer[width];
-    v.store_aligned(buffer);
-    std::memcpy(p, buffer, n * sizeof(float));
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+    } else if constexpr (is_avx2) {
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      _mm256_maskstore_ps(p, mask, v);
+    } else
+#endif
+    {
+      alignas(64) float buffer[width];
+      v.store_aligned(buffer);
+      std::memcpy(p, buffer, n * sizeof(float));
+    }
   }
 
   static vec max(const vec& a, const vec& b) noexcept { return xsimd::max(a, b); }
-  static vec fma(const vec& a, const vec& b, const vec& c) noexcept { return xsimd::fma(a, b, c); }
+  // a * b + c, fused where the ISA has it (xsimd 8.1 emulates it with two roundings on AVX-512).
+  static vec fma(const vec& a, const vec& b, const vec& c) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) return _mm512_fmadd_ps(a, b, c);
+#endif
+    return xsimd::fma(a, b, c);
+  }
   static vec nonzero_or_zero(const vec& condition, const vec& value) noexcept {
     return xsimd::select(condition != vec(0.0f), value, vec(0.0f));
   }
   static float horizontal_max(const vec& v) noexcept {
-    alignas(64) float buffer[width];
-    v.store_aligned(buffer);
-    float m = buffer[0];
-    for (std::size_t i = 1; i < width; ++i) m = buffer[i] > m ? buffer[i] : m;
-    return m;
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      return _mm512_reduce_max_ps(v);
+    } else if constexpr (is_avx2) {
+      __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+      m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+      m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+      return _mm_cvtss_f32(m);
+    } else
+#endif
+    {
+      alignas(64) float buffer[width];
+      v.store_aligned(buffer);
+      float m = buffer[0];
+      for (std::size_t i = 1; i < width; ++i) m = buffer[i] > m ? buffer[i] : m;
+      return m;
+    }
   }
   static float horizontal_sum(const vec& v) noexcept { return xsimd::hadd(v); }
 
-  // 2^n for integral n in [-125, 128], as (2^(n-1)) * 2 to stay in the normal range.
-  static vec pow2_half(const vec& n) noexcept {
-    const ivec bits = (xsimd::to_int(n) + ivec(126)) << 23;
-    return xsimd::bitwise_cast<vec>(bits);
-  }
-
-  // exp(x) for the forward kernels: 2^n * p(r) with n = round(x / ln2), r = x - n ln2 (two-part ln2).
-  // x < flush_below gives 0 (and -inf gives 0), x > overflow_above gives +inf, NaN gives NaN.
-  static vec exp(const vec& x) noexcept {
+  // p(r) ~ exp(r) for |r| <= ln2/2.
+  static vec polynomial(const vec& r) noexcept {
     using c = exp_constants;
-    const vec clamped = xsimd::min(xsimd::max(x, vec(c::flush_below)), vec(c::overflow_above));
-    const vec n = xsimd::nearbyint(clamped * vec(c::log2e));
-    vec r = xsimd::fma(n, vec(-c::ln2_hi), clamped);
-    r = xsimd::fma(n, vec(-c::ln2_lo), r);
-    vec p = xsimd::fma(vec(c::c6), r, vec(c::c5));
-    p = xsimd::fma(p, r, vec(c::c4));
-    p = xsimd::fma(p, r, vec(c::c3));
-    p = xsimd::fma(p, r, vec(c::c2));
-    p = xsimd::fma(p, r, vec(1.0f));
-    p = xsimd::fma(p, r, vec(1.0f));
-    vec result = (p + p) * pow2_half(n);
-    result = xsimd::select(x < vec(c::flush_below), vec(0.0f), result);
-    result = xsimd::select(x > vec(c::overflow_above), vec(std::numeric_limits<float>::infinity()), result);
-    return xsimd::select(x != x, x, result);  // NaN stays NaN
+    vec p = fma(vec(c::c6), r, vec(c::c5));
+    p = fma(p, r, vec(c::c4));
+    p = fma(p, r, vec(c::c3));
+    p = fma(p, r, vec(c::c2));
+    p = fma(p, r, vec(1.0f));
+    return fma(p, r, vec(1.0f));
   }
 
-  // exp(x) accurate also where the result is subnormal (the backward kernels' exp(y) may meet it):
-  // below -80, exp(x + 64) * e^-64, whose one rounding lands on the subnormal grid.
-  static vec exp_full_range(const vec& x) noexcept {
-    const vec small = exp(x + vec(64.0f)) * vec(1.60381089e-28f);
-    return xsimd::select(x < vec(-80.0f), small, exp(x));
+  // exp(x) for x <= 0, -inf or NaN (the forward kernels: x - max <= 0, so exp cannot overflow):
+  // 2^n * p(r), n = round(x / ln2), r = x - n ln2. The one-step reduction's error, |x| * 0.36 eps
+  // relative, is inside SPEC.md's (8 + |x - max|) eps. Results below 2e-38 may be flushed to 0
+  // (SPEC.md allows 1e-37 absolute there); -inf gives exactly 0; NaN stays NaN.
+  static vec exp_nonpositive(const vec& x) noexcept {
+    using c = exp_constants;
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      // Inputs are clamped at -87 so that every intermediate stays a normal float (a subnormal
+      // result costs a microcode assist); lanes below it are then zeroed by the mask, which keeps
+      // NaN lanes (unordered compares true). max(lo, x) returns x when x is NaN.
+      const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(c::flush_below), _CMP_NLT_UQ);
+      const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(c::flush_below), x);
+      const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(c::log2e)),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const vec r = _mm512_fmadd_ps(n, _mm512_set1_ps(-c::ln2), clamped);
+      return _mm512_maskz_scalef_ps(keep, polynomial(r), n);
+    } else
+#endif
+    {
+      const auto tiny = x < vec(c::flush_below);  // false for NaN
+      const vec clamped = xsimd::select(tiny, vec(c::flush_below), x);
+      const vec n = xsimd::nearbyint(clamped * vec(c::log2e));
+      const vec r = xsimd::fma(n, vec(-c::ln2), clamped);
+      const vec scale = xsimd::bitwise_cast<vec>((xsimd::to_int(n) + ivec(127)) << 23);  // n in [-126, 0]
+      return xsimd::select(tiny, vec(0.0f), polynomial(r) * scale);
+    }
+  }
+
+  // exp(x) over all floats (the backward kernels' exp(y) for any y), accurate also where the result
+  // is subnormal: exp(x) = exp(x - k) * e^k with k = -64 below -80 and k = 64 above 64, shifts that
+  // are exact in float at those magnitudes.
+  static vec exp(const vec& x) noexcept {
+    const auto big = x > vec(64.0f);
+    const auto small = x < vec(-80.0f);
+    const vec k = xsimd::select(big, vec(64.0f), xsimd::select(small, vec(-64.0f), vec(0.0f)));
+    const vec e_k = xsimd::select(big, vec(6.23514908e27f), xsimd::select(small, vec(1.60381089e-28f), vec(1.0f)));
+    const vec result = exp_nonpositive(x - k) * e_k;
+    return xsimd::select(x == vec(std::numeric_limits<float>::infinity()), x, result);
   }
 };
 #endif
@@ -122,8 +189,8 @@ struct scalar_ops {
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
-  static vec exp(vec x) noexcept { return x < exp_constants::flush_below ? 0.0f : std::exp(x); }
-  static vec exp_full_range(vec x) noexcept { return std::exp(x); }
+  static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
+  static vec exp(vec x) noexcept { return std::exp(x); }
 };
 
 }  // namespace softxent::detail

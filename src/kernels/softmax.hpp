@@ -28,13 +28,13 @@ struct softmax_kernels {
     const vec shift = Ops::splat(stats.shift);
     if (e != nullptr) {
       stats.sum_exp = R::sum_of(n, [&](std::size_t j, std::size_t count) {
-        const vec v = Ops::exp(R::load_n(x + j, count, minus_inf) - shift);
+        const vec v = Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
         R::store_n(e + j, count, v);
         return v;
       });
     } else {
       stats.sum_exp = R::sum_of(n, [&](std::size_t j, std::size_t count) {
-        return Ops::exp(R::load_n(x + j, count, minus_inf) - shift);
+        return Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
       });
     }
     return stats;
