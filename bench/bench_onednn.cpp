@@ -1,0 +1,176 @@
+// oneDNN (Debian's libdnnl-dev 2.6, OpenMP runtime) on the same shapes and buffer sets: its softmax
+// and logsoftmax primitives forward and backward, and cross-entropy as a user of oneDNN writes it:
+// the softmax primitive, then one pass that takes each row's loss and turns the probabilities into
+// the gradient of the mean loss in place (loss only: the logsoftmax primitive, then the targets'
+// log-probabilities). Every case is checked against softxent's reference before it is timed.
+#include <omp.h>
+
+#include <cmath>
+#include <functional>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+
+#include "bench_support.hpp"
+
+namespace softxent_bench {
+namespace {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// oneDNN's OpenMP runtime runs on omp_get_max_threads() threads; this sets it for one benchmark.
+class openmp_threads {
+ public:
+  explicit openmp_threads(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~openmp_threads() { omp_set_num_threads(saved_); }
+  openmp_threads(const openmp_threads&) = delete;
+  openmp_threads& operator=(const openmp_threads&) = delete;
+
+ private:
+  int saved_;
+};
+
+dnnl::memory::desc matrix_desc(const shape& s) {
+  return {{static_cast<dnnl::memory::dim>(s.rows), static_cast<dnnl::memory::dim>(s.cols)},
+          dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab};
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
+  return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
+}
+
+SOFTXENT_BENCH_BEST_ISA void scale_row(float* g, std::size_t n, float factor) {
+  for (std::size_t j = 0; j < n; ++j) g[j] *= factor;
+}
+
+// The pass after the softmax primitive: row_loss[r] = -log p[r][t_r], then g = (p - onehot) / rows.
+float cross_entropy_pass(const shape& s, const std::int64_t* targets, float* probs, float* row_loss, int threads) {
+  const float scale = 1.0f / static_cast<float>(s.rows);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (std::size_t r = 0; r < s.rows; ++r) {
+    float* g = probs + r * s.cols;
+    const auto t = static_cast<std::size_t>(targets[r]);
+    row_loss[r] = -std::log(g[t]);
+    scale_row(g, s.cols, scale);
+    g[t] -= scale;
+  }
+  double sum = 0.0;
+  for (std::size_t r = 0; r < s.rows; ++r) sum += row_loss[r];
+  return static_cast<float>(sum / static_cast<double>(s.rows));
+}
+
+// The pass after the logsoftmax primitive for the loss alone.
+float cross_entropy_loss_pass(const shape& s, const std::int64_t* targets, const float* log_probs, float* row_loss) {
+  double sum = 0.0;
+  for (std::size_t r = 0; r < s.rows; ++r) {
+    row_loss[r] = -log_probs[r * s.cols + static_cast<std::size_t>(targets[r])];
+    sum += row_loss[r];
+  }
+  return static_cast<float>(sum / static_cast<double>(s.rows));
+}
+
+// One operation done with oneDNN: a primitive, its arguments for a buffer set, and the pass after it.
+struct onednn_case {
+  dnnl::primitive primitive;
+  std::function<std::unordered_map<int, dnnl::memory>(std::size_t set)> arguments;
+  std::function<void(std::size_t set)> finish;
+};
+
+template <class Forward>
+typename Forward::primitive_desc forward_desc(const dnnl::memory::desc& desc) {
+  return typename Forward::primitive_desc(
+      typename Forward::desc(dnnl::prop_kind::forward_training, desc, 1), cpu_engine());
+}
+
+template <class Forward, class Backward>
+onednn_case backward_case(const dnnl::memory::desc& desc, const buffer_sets& sets) {
+  const typename Backward::primitive_desc backward(typename Backward::desc(desc, desc, 1), cpu_engine(),
+                                                   forward_desc<Forward>(desc));
+  return {Backward(backward),
+          [desc, &sets](std::size_t set) {
+            return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DST, wrap(desc, sets.input(set, 0))},
+                                                         {DNNL_ARG_DIFF_DST, wrap(desc, sets.input(set, 1))},
+                                                         {DNNL_ARG_DIFF_SRC, wrap(desc, sets.output(set))}};
+          },
+          nullptr};
+}
+
+// scratch: where the primitive writes when its output is not the operation's (null: sets.output).
+template <class Forward>
+onednn_case forward_case(const dnnl::memory::desc& desc, const buffer_sets& sets,
+                         std::function<void(std::size_t)> finish, float* scratch = nullptr) {
+  return {Forward(forward_desc<Forward>(desc)),
+          [desc, &sets, scratch](std::size_t set) {
+            float* output = scratch != nullptr ? scratch : sets.output(set);
+            return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, wrap(desc, sets.input(set, 0))},
+                                                         {DNNL_ARG_DST, wrap(desc, output)}};
+          },
+          std::move(finish)};
+}
+
+onednn_case make_case(const operation_traits& op, const shape& s, const buffer_sets& sets, int threads,
+                      std::vector<float>& scratch) {
+  const dnnl::memory::desc desc = matrix_desc(s);
+  const std::string name = op.name;
+  if (name == "softmax") return forward_case<dnnl::softmax_forward>(desc, sets, nullptr);
+  if (name == "log_softmax") return forward_case<dnnl::logsoftmax_forward>(desc, sets, nullptr);
+  if (name == "softmax_backward") return backward_case<dnnl::softmax_forward, dnnl::softmax_backward>(desc, sets);
+  if (name == "log_softmax_backward")
+    return backward_case<dnnl::logsoftmax_forward, dnnl::logsoftmax_backward>(desc, sets);
+  if (name == "cross_entropy_grad")
+    return forward_case<dnnl::softmax_forward>(desc, sets, [s, &sets, threads](std::size_t set) {
+      float* loss = sets.row_output(set);
+      benchmark::DoNotOptimize(cross_entropy_pass(s, sets.targets(set), sets.output(set), loss, threads));
+    });
+  // cross_entropy_loss: the log-probabilities go to one scratch matrix, reused as a user would.
+  scratch.resize(s.elements());
+  float* log_probs = scratch.data();
+  return forward_case<dnnl::logsoftmax_forward>(desc, sets, [s, &sets, log_probs](std::size_t set) {
+    benchmark::DoNotOptimize(cross_entropy_loss_pass(s, sets.targets(set), log_probs, sets.row_output(set)));
+  }, log_probs);
+}
+
+void register_onednn(const operation_traits& op) {
+  for (const shape& s : config().shapes)
+    for (int threads : config().thread_counts)
+      register_benchmark(op.name, "onednn", s, threads, [op, s, threads](benchmark::State& state) {
+        const openmp_threads scope(threads);
+        const buffer_sets sets(op, s);
+        dnnl::stream stream(cpu_engine());
+        onednn_case oc;
+        std::vector<float> scratch;
+        std::vector<std::unordered_map<int, dnnl::memory>> arguments;
+        try {
+          oc = make_case(op, s, sets, threads, scratch);
+          for (std::size_t set = 0; set < sets.count(); ++set) arguments.push_back(oc.arguments(set));
+        } catch (const dnnl::error& e) {
+          state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());
+          return;
+        }
+        const auto run = [&](std::size_t set) {
+          oc.primitive.execute(stream, arguments[set]);
+          stream.wait();
+          if (oc.finish) oc.finish(set);
+        };
+        run(0);
+        std::string message;
+        if (!matches_reference(op, s, sets, 0, &message)) {
+          state.SkipWithError(("oneDNN " + message).c_str());
+          return;
+        }
+        time_rotating(state, op, s, sets, run);
+      }, config().min_time);
+}
+
+}  // namespace
+
+void register_onednn_benchmarks() {
+  for (const operation_traits* op : {&softmax_traits, &log_softmax_traits, &softmax_backward_traits,
+                                     &log_softmax_backward_traits, &cross_entropy_loss_traits,
+                                     &cross_entropy_grad_traits})
+    register_onednn(*op);
+}
+
+}  // namespace softxent_bench

@@ -1,0 +1,249 @@
+#include "bench_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <utility>
+
+namespace softxent_bench {
+namespace {
+
+run_config current_config;
+
+constexpr std::size_t cache_line_floats = 16;
+
+std::size_t round_up(std::size_t n, std::size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// A small deterministic generator: the same inputs in every run.
+struct random_bits {
+  std::uint64_t state;
+  std::uint32_t next() noexcept {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(state >> 32);
+  }
+  float unit_float() noexcept { return static_cast<float>(next() >> 8) * 0x1p-24f; }  // [0, 1)
+};
+
+struct free_deleter {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
+// A page-aligned block that only grows; its pages are touched when it is allocated so that no
+// benchmark pays for page faults.
+template <class T>
+class growing_pool {
+ public:
+  template <class Fill>
+  T* reserve(std::size_t count, Fill&& fill) {
+    if (count > size_) {
+      const std::size_t bytes = round_up(count * sizeof(T), 4096);
+      data_.reset(static_cast<T*>(std::aligned_alloc(4096, bytes)));
+      if (!data_) {
+        std::fprintf(stderr, "softxent_bench: cannot allocate %zu MiB\n", bytes >> 20);
+        std::abort();
+      }
+      size_ = bytes / sizeof(T);
+      fill(data_.get(), size_);
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<T, free_deleter> data_;
+  std::size_t size_ = 0;
+};
+
+growing_pool<float> input_pool;
+growing_pool<float> output_pool;
+growing_pool<float> row_output_pool;
+std::map<std::size_t, growing_pool<std::int64_t>> target_pools;  // by cols
+
+void fill_unit_floats(float* p, std::size_t n) {
+  random_bits bits{12345};
+  for (std::size_t i = 0; i < n; ++i) p[i] = bits.unit_float();
+}
+void fill_zeros(float* p, std::size_t n) { std::fill(p, p + n, 0.0f); }
+
+}  // namespace
+
+const run_config& config() { return current_config; }
+void set_config(const run_config& c) { current_config = c; }
+
+std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept {
+  const auto matrices = static_cast<std::size_t>(op.matrices_read + op.matrices_written);
+  std::size_t bytes = matrices * s.elements() * sizeof(float);
+  if (op.reads_targets) bytes += s.rows * sizeof(std::int64_t);
+  bytes += static_cast<std::size_t>(op.floats_written_per_row) * s.rows * sizeof(float);
+  return bytes;
+}
+
+buffer_sets::buffer_sets(const operation_traits& op, const shape& s)
+    : shape_(s), inputs_(op.matrices_read), matrix_floats_(round_up(s.elements(), cache_line_floats)) {
+  const std::size_t set_bytes = std::max<std::size_t>(minimum_traffic_bytes(op, s), 1);
+  count_ = std::max<std::size_t>(1, (config().rotation_bytes + set_bytes - 1) / set_bytes);
+
+  input_base_ = input_pool.reserve(count_ * static_cast<std::size_t>(inputs_) * matrix_floats_, fill_unit_floats);
+  output_base_ = output_pool.reserve(count_ * matrix_floats_, fill_zeros);
+  row_output_base_ = row_output_pool.reserve(count_ * round_up(s.rows, cache_line_floats), fill_zeros);
+  targets_base_ = nullptr;
+  if (op.reads_targets) {
+    const std::size_t cols = s.cols;
+    targets_base_ = target_pools[cols].reserve(count_ * s.rows, [cols](std::int64_t* t, std::size_t n) {
+      random_bits bits{777};
+      for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::int64_t>(bits.next() % cols);
+    });
+  }
+}
+
+const float* buffer_sets::input(std::size_t set, int which) const noexcept {
+  return input_base_ + (set * static_cast<std::size_t>(inputs_) + static_cast<std::size_t>(which)) * matrix_floats_;
+}
+float* buffer_sets::output(std::size_t set) const noexcept { return output_base_ + set * matrix_floats_; }
+float* buffer_sets::row_output(std::size_t set) const noexcept {
+  return row_output_base_ + set * round_up(shape_.rows, cache_line_floats);
+}
+const std::int64_t* buffer_sets::targets(std::size_t set) const noexcept {
+  return targets_base_ == nullptr ? nullptr : targets_base_ + set * shape_.rows;
+}
+
+void set_rate_counters(benchmark::State& state, const operation_traits& op, const shape& s, std::size_t sets) {
+  const auto iterations = static_cast<std::int64_t>(state.iterations());
+  state.SetItemsProcessed(iterations * static_cast<std::int64_t>(s.elements()));
+  state.SetBytesProcessed(iterations * static_cast<std::int64_t>(minimum_traffic_bytes(op, s)));
+  state.counters["rows"] = static_cast<double>(s.rows);
+  state.counters["cols"] = static_cast<double>(s.cols);
+  state.counters["sets"] = static_cast<double>(sets);
+  state.counters["matrices_read"] = op.matrices_read;
+  state.counters["matrices_written"] = op.matrices_written;
+  state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
+}
+
+benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
+                                                   const shape& s, int threads,
+                                                   std::function<void(benchmark::State&)> body,
+                                                   double min_time) {
+  return register_named_benchmark(
+      operation + "/" + implementation + "/" + s.name() + "/threads:" + std::to_string(threads), std::move(body),
+      min_time);
+}
+
+benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
+                                                         std::function<void(benchmark::State&)> body,
+                                                         double min_time) {
+  return benchmark::RegisterBenchmark(name.c_str(), std::move(body))
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond)
+      ->MinTime(min_time)
+      ->Repetitions(config().repetitions);
+}
+
+void register_softxent_benchmarks(const operation_traits& op, softxent_call call) {
+  for (const shape& s : config().shapes)
+    for (const std::string& isa : config().isas)
+      for (int threads : config().thread_counts) {
+        const bool reference = isa == "reference";
+        if (reference && threads != 1) continue;
+        const std::string implementation = reference ? isa : "softxent-" + isa;
+        register_benchmark(op.name, implementation, s, threads, [op, call, s, isa, threads](benchmark::State& state) {
+          softxent::exec_options exec;
+          exec.threads = threads;
+          exec.isa = isa.c_str();
+          if (softxent::isa(exec) == nullptr) {
+            state.SkipWithError(("this build or CPU lacks the instruction set " + isa).c_str());
+            return;
+          }
+          const buffer_sets sets(op, s);
+          const softxent::status first = call(s, sets, 0, exec);
+          if (first != softxent::status::ok) {
+            state.SkipWithError(softxent::status_string(first));
+            return;
+          }
+          time_rotating(state, op, s, sets, [&](std::size_t set) { call(s, sets, set, exec); });
+        }, reference ? config().reference_min_time : config().min_time);
+      }
+}
+
+namespace {
+
+// got[0, n) == want[0, n) within relative * |want_j| + 1e-5 * max_k |want_k| (the second term for
+// results that cancel); equal infinities match.
+bool values_match(const float* got, const float* want, std::size_t n, double relative, std::string* message) {
+  double largest = 0.0;
+  for (std::size_t j = 0; j < n; ++j)
+    if (std::isfinite(want[j])) largest = std::max(largest, static_cast<double>(std::fabs(want[j])));
+  for (std::size_t j = 0; j < n; ++j) {
+    const double g = got[j];
+    const double w = want[j];
+    if (std::isinf(w) && g == w) continue;
+    if (!(std::fabs(g - w) <= relative * std::fabs(w) + 1e-5 * largest + 1e-30)) {
+      char text[160];
+      std::snprintf(text, sizeof text, "element %zu is %.9g where the reference has %.9g", j, g, w);
+      *message = text;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
+                       std::string* message) {
+  softxent::exec_options reference;
+  reference.threads = 1;
+  reference.isa = "reference";
+  const std::string name = op.name;
+  std::vector<float> want(s.cols);
+  std::vector<float> got(s.cols);
+  std::vector<std::size_t> rows{0, s.rows / 2, s.rows - 1};
+  for (std::size_t r : rows) {
+    const softxent::const_matrix x{sets.input(set, 0) + r * s.cols, 1, s.cols};
+    const softxent::matrix y{want.data(), 1, s.cols};
+    const float* output_row = sets.output(set) + r * s.cols;
+    softxent::status status = softxent::status::ok;
+    float want_loss = 0.0f;
+    if (name == "softmax") {
+      status = softxent::softmax(x, y, reference);
+    } else if (name == "log_softmax") {
+      status = softxent::log_softmax(x, y, reference);
+    } else if (name == "softmax_backward" || name == "log_softmax_backward") {
+      const softxent::const_matrix dy{sets.input(set, 1) + r * s.cols, 1, s.cols};
+      status = name == "softmax_backward" ? softxent::softmax_backward(x, dy, y, reference)
+                                          : softxent::log_softmax_backward(x, dy, y, reference);
+    } else if (name == "cross_entropy_loss" || name == "cross_entropy_grad") {
+      softxent::cross_entropy_options per_row;
+      per_row.reduction = softxent::reduction::none;
+      status = softxent::cross_entropy(x, sets.targets(set) + r, &want_loss, y, per_row, reference);
+    } else {
+      *message = "no reference check for " + name;
+      return false;
+    }
+    if (status != softxent::status::ok) {
+      *message = std::string("the reference failed: ") + softxent::status_string(status);
+      return false;
+    }
+    std::string mismatch;
+    bool match = true;
+    if (op.reads_targets) {
+      const float got_loss = sets.row_output(set)[r];
+      match = values_match(&got_loss, &want_loss, 1, 1e-4, &mismatch);
+      if (match && op.matrices_written == 1) {
+        // The foreign gradient is of the mean loss: scale it back to the row's own.
+        for (std::size_t j = 0; j < s.cols; ++j) got[j] = output_row[j] * static_cast<float>(s.rows);
+        match = values_match(got.data(), want.data(), s.cols, 1e-3, &mismatch);
+      }
+    } else {
+      match = values_match(output_row, want.data(), s.cols, 1e-4, &mismatch);
+    }
+    if (!match) {
+      *message = name + " differs from the reference in row " + std::to_string(r) + ": " + mismatch;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace softxent_bench

@@ -1,0 +1,152 @@
+// What every benchmark of the suite shares: the shapes and options of a run, the memory traffic each
+// operation must move, buffer sets that rotate so that a run's data really comes from memory, the
+// rate counters, and the check that a foreign library computes what the reference computes.
+//
+// Benchmark names are "<operation>/<implementation>/<rows>x<cols>/threads:<n>" (Google Benchmark
+// appends "/real_time"); scripts/bench_report.py reads them back from the JSON output.
+#ifndef SOFTXENT_BENCH_SUPPORT_HPP
+#define SOFTXENT_BENCH_SUPPORT_HPP
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "softxent/softxent.hpp"
+
+namespace softxent_bench {
+
+struct shape {
+  std::size_t rows;
+  std::size_t cols;
+  std::size_t elements() const noexcept { return rows * cols; }
+  std::string name() const { return std::to_string(rows) + "x" + std::to_string(cols); }
+};
+
+// The options of one run of the benchmark binary (see usage() in bench_main.cpp).
+struct run_config {
+  std::vector<shape> shapes;
+  std::vector<std::string> isas;     // softxent instruction sets, "reference" among them
+  std::vector<int> thread_counts;    // 1 and all the machine's cores
+  double min_time = 0.05;            // seconds per repetition
+  double reference_min_time = 0.005; // the reference is slow: one or a few iterations suffice
+  int repetitions = 3;
+  std::size_t rotation_bytes = std::size_t{256} << 20;  // footprint a benchmark's buffer sets cover
+  bool floors = true;
+  bool compare = true;               // oneDNN and XNNPACK, when this build has them
+};
+const run_config& config();
+void set_config(const run_config& c);
+
+// The memory an operation must move at least (SPEC.md, "minimum traffic"): every input matrix read
+// once, every output matrix written once, plus the per-row vectors (targets read, lse written).
+struct operation_traits {
+  const char* name;
+  int matrices_read;
+  int matrices_written;
+  bool reads_targets;        // int64 class indices, one per row
+  int floats_written_per_row;// lse: 1; reduced losses: 0
+  bool uses_exp;             // one exp per element at least (the exp floor applies)
+};
+inline constexpr operation_traits logsumexp_traits{"logsumexp", 1, 0, false, 1, true};
+inline constexpr operation_traits softmax_traits{"softmax", 1, 1, false, 0, true};
+inline constexpr operation_traits log_softmax_traits{"log_softmax", 1, 1, false, 0, true};
+inline constexpr operation_traits softmax_backward_traits{"softmax_backward", 2, 1, false, 0, false};
+inline constexpr operation_traits log_softmax_backward_traits{"log_softmax_backward", 2, 1, false, 0, true};
+inline constexpr operation_traits cross_entropy_loss_traits{"cross_entropy_loss", 1, 0, true, 0, true};
+inline constexpr operation_traits cross_entropy_grad_traits{"cross_entropy_grad", 1, 1, true, 0, true};
+inline constexpr operation_traits cross_entropy_soft_traits{"cross_entropy_soft", 2, 1, false, 0, true};
+
+std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept;
+
+// Buffer sets for one benchmark: enough copies of the operation's matrices and row vectors that
+// cycling through them touches at least config().rotation_bytes, so that no iteration finds its
+// data in a cache the previous one warmed. Inputs hold values in [0, 1) (valid logits, probabilities
+// and gradients alike) and are never written; outputs are separate. Targets are in [0, cols).
+class buffer_sets {
+ public:
+  buffer_sets(const operation_traits& op, const shape& s);
+  std::size_t count() const noexcept { return count_; }
+  const float* input(std::size_t set, int which) const noexcept;
+  float* output(std::size_t set) const noexcept;
+  float* row_output(std::size_t set) const noexcept;  // rows floats
+  const std::int64_t* targets(std::size_t set) const noexcept;
+
+ private:
+  shape shape_;
+  int inputs_;
+  std::size_t matrix_floats_;  // one matrix rounded up to a 64-byte multiple
+  std::size_t count_;
+  const float* input_base_;
+  float* output_base_;
+  float* row_output_base_;
+  const std::int64_t* targets_base_;
+};
+
+// Sets the rate counters of a finished benchmark: elements/s (items_per_second) and bytes/s of the
+// minimum traffic (bytes_per_second), plus the shape and the number of buffer sets it cycled through.
+void set_rate_counters(benchmark::State& state, const operation_traits& op, const shape& s, std::size_t sets);
+
+// Runs run(set) once per iteration over the buffer sets in turn, then sets the rate counters.
+template <class Run>
+void time_rotating(benchmark::State& state, const operation_traits& op, const shape& s, const buffer_sets& sets,
+                   Run&& run) {
+  std::size_t set = 0;
+  for (auto _ : state) {
+    run(set);
+    if (++set == sets.count()) set = 0;
+  }
+  set_rate_counters(state, op, s, sets.count());
+}
+
+// Registers one benchmark named "<operation>/<implementation>/<shape>/threads:<n>" with the run's
+// timing options: real time, microseconds, repetitions.
+benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
+                                                         std::function<void(benchmark::State&)> body,
+                                                         double min_time);
+benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
+                                                   const shape& s, int threads,
+                                                   std::function<void(benchmark::State&)> body,
+                                                   double min_time);
+
+// One softxent call on buffer set `set`; returns the call's status.
+using softxent_call = softxent::status (*)(const shape& s, const buffer_sets& sets, std::size_t set,
+                                           const softxent::exec_options& exec);
+
+// Registers op for every shape, instruction set and thread count of the run. The reference runs on one
+// thread whatever it is asked (by design), so it is registered for one thread only.
+void register_softxent_benchmarks(const operation_traits& op, softxent_call call);
+
+// Checks a foreign library's result on buffer set `set` against softxent's reference on a few rows
+// (first, middle, last). The foreign code leaves its output matrix in sets.output(set) and, for
+// cross-entropy, each row's loss in sets.row_output(set) and the gradient of the mean loss in
+// sets.output(set). Returns false with a message on the first mismatch.
+bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
+                       std::string* message);
+
+// The instruction set clones that let a plain loop use the CPU's best vectors (floors, glue passes),
+// chosen by feature level: "arch=<cpu name>" clones are chosen by CPU model and miss newer CPUs.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SOFTXENT_BENCH_BEST_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SOFTXENT_BENCH_BEST_ISA
+#endif
+
+// One registration function per file, called by main.
+void register_logsumexp_benchmarks();
+void register_softmax_benchmarks();
+void register_log_softmax_benchmarks();
+void register_softmax_backward_benchmarks();
+void register_log_softmax_backward_benchmarks();
+void register_cross_entropy_benchmarks();
+void register_cross_entropy_soft_benchmarks();
+void register_floor_benchmarks();
+void register_onednn_benchmarks();   // bench_onednn.cpp, only when built with oneDNN
+void register_xnnpack_benchmarks();  // bench_xnnpack.cpp, only when built with XNNPACK
+
+}  // namespace softxent_bench
+
+#endif  // SOFTXENT_BENCH_SUPPORT_HPP
