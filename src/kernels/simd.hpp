@@ -99,6 +99,13 @@ struct xsimd_ops {
   static vec nonzero_or_zero(const vec& condition, const vec& value) noexcept {
     return xsimd::select(condition != vec(0.0f), value, vec(0.0f));
   }
+  static vec zero_where_minus_inf(const vec& v) noexcept {
+    return xsimd::select(v == vec(-std::numeric_limits<float>::infinity()), vec(0.0f), v);
+  }
+  // 1 / v, or 0 where v == 0 (an all-masked row's probabilities are 0, not NaN).
+  static vec reciprocal_or_zero(const vec& v) noexcept {
+    return xsimd::select(v == vec(0.0f), vec(0.0f), vec(1.0f) / v);
+  }
   static float horizontal_max(const vec& v) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
@@ -187,6 +194,8 @@ struct scalar_ops {
   static vec max(vec a, vec b) noexcept { return a > b ? a : b; }
   static vec fma(vec a, vec b, vec c) noexcept { return a * b + c; }
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
+  static vec zero_where_minus_inf(vec v) noexcept { return v == -std::numeric_limits<float>::infinity() ? 0.0f : v; }
+  static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
   static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }

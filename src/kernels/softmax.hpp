@@ -53,8 +53,50 @@ struct softmax_kernels {
     });
   }
 
+  // Rows of at most short_row_max classes waste most of a vector and pay a horizontal reduction per
+  // row. Instead, W rows at a time are transposed into a column-major tile on the stack (lane i is
+  // row i), every reduction becomes vertical, and finish(tile, shift, sum_exp, first_row, count) turns
+  // the tile of exponentials into the rows' outputs.
+  static constexpr std::size_t short_row_max = 16;
+  static constexpr bool has_short_rows = Ops::width > 1;
+
+  template <class Finish>
+  static void short_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, bool store_exp,
+                         const Finish& finish) noexcept {
+    constexpr std::size_t W = Ops::width;
+    alignas(64) float tile[short_row_max * W];
+    for (std::size_t r0 = 0; r0 < rows; r0 += W) {
+      const std::size_t count = rows - r0 < W ? rows - r0 : W;
+      for (std::size_t i = 0; i < W; ++i) {
+        const float* row = x + (r0 + (i < count ? i : 0)) * x_stride;  // lanes past count repeat row 0
+        for (std::size_t c = 0; c < cols; ++c) tile[c * W + i] = row[c];
+      }
+      // Max down the columns, then exp(x - shift) summed in four interleaved accumulators.
+      vec max = Ops::load(tile);
+      for (std::size_t c = 1; c < cols; ++c) max = Ops::max(max, Ops::load(tile + c * W));
+      const vec shift = Ops::zero_where_minus_inf(max);  // all-masked rows: shift 0, as shift_of()
+      vec sums[4] = {Ops::splat(0.0f), Ops::splat(0.0f), Ops::splat(0.0f), Ops::splat(0.0f)};
+      for (std::size_t c = 0; c < cols; ++c) {
+        const vec e = Ops::exp_nonpositive(Ops::load(tile + c * W) - shift);
+        if (store_exp) Ops::store(tile + c * W, e);
+        sums[c % 4] = sums[c % 4] + e;
+      }
+      alignas(64) float shift_lanes[W], sum_lanes[W];
+      Ops::store(shift_lanes, shift);
+      Ops::store(sum_lanes, (sums[0] + sums[1]) + (sums[2] + sums[3]));
+      finish(tile, shift_lanes, sum_lanes, r0, count);
+    }
+  }
+
   static void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride,
                              float* lse) noexcept {
+    if (has_short_rows && cols <= short_row_max) {
+      short_rows(rows, cols, x, x_stride, false,
+                 [&](const float*, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+                   for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = static_cast<float>(lse_of(shift[i], sum[i]));
+                 });
+      return;
+    }
     for (std::size_t r = 0; r < rows; ++r) {
       const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, nullptr);
       lse[r] = static_cast<float>(lse_of(s.shift, s.sum_exp));
@@ -63,6 +105,19 @@ struct softmax_kernels {
 
   static void softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
                            std::size_t y_stride) noexcept {
+    if (has_short_rows && cols <= short_row_max) {
+      constexpr std::size_t W = Ops::width;
+      short_rows(rows, cols, x, x_stride, true,
+                 [&](float* tile, const float*, const float* sum, std::size_t r0, std::size_t count) {
+                   const vec factor = Ops::reciprocal_or_zero(Ops::load(sum));  // as softmax_factor_of()
+                   for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, Ops::load(tile + c * W) * factor);
+                   for (std::size_t i = 0; i < count; ++i) {
+                     float* yr = y + (r0 + i) * y_stride;
+                     for (std::size_t c = 0; c < cols; ++c) yr[c] = tile[c * W + i];
+                   }
+                 });
+      return;
+    }
     for (std::size_t r = 0; r < rows; ++r) {
       float* yr = y + r * y_stride;
       const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, yr);
@@ -72,6 +127,21 @@ struct softmax_kernels {
 
   static void log_softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
                                std::size_t y_stride) noexcept {
+    if (has_short_rows && cols <= short_row_max) {
+      constexpr std::size_t W = Ops::width;
+      short_rows(rows, cols, x, x_stride, false,
+                 [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+                   alignas(64) float offsets[W];
+                   for (std::size_t i = 0; i < W; ++i) offsets[i] = static_cast<float>(log_softmax_offset_of(sum[i]));
+                   const vec s = Ops::load(shift), o = Ops::load(offsets);
+                   for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, (Ops::load(tile + c * W) - s) - o);
+                   for (std::size_t i = 0; i < count; ++i) {
+                     float* yr = y + (r0 + i) * y_stride;
+                     for (std::size_t c = 0; c < cols; ++c) yr[c] = tile[c * W + i];
+                   }
+                 });
+      return;
+    }
     for (std::size_t r = 0; r < rows; ++r) {
       const float* xr = x + r * x_stride;
       const chunk_stats s = exp_stats_chunk(xr, cols, nullptr);
