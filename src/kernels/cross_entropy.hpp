@@ -72,7 +72,71 @@ struct cross_entropy_kernels {
     if (y.target != no_target) g[y.target] -= y_scale * y.target_coefficient;
   }
 
+  // Integer targets on rows of at most short_row_max classes: the transposed tile of softmax_kernels
+  // gives each row's shift, sum and exponentials; the gradient is formed in the tile, where the class
+  // weights are per-column constants, and transposed out; the target's -y_t is added per row.
+  static void cross_entropy_short_rows(const cross_entropy_block& b) noexcept {
+    constexpr std::size_t W = Ops::width;
+    const std::size_t cols = b.cols;
+    const float smooth = b.label_smoothing / static_cast<float>(cols);
+    const auto weight = [&](std::size_t c) { return b.class_weights ? b.class_weights[c] : 1.0f; };
+    double spread_sum = 0.0;  // sum_c smooth * w_c: the y_sum of every row but its target's part
+    for (std::size_t c = 0; c < cols; ++c) spread_sum += static_cast<double>(smooth * weight(c));
+    softmax_kernels<Ops>::short_rows(b.rows, cols, b.logits, b.logits_stride, b.grad != nullptr,
+      [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+        alignas(64) float p_factors[W] = {};
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::size_t r = r0 + i;
+          if (b.targets[r] == b.ignore_index) {
+            b.row_loss[r] = 0.0;
+            b.row_lse[r] = 0.0;
+            continue;
+          }
+          const float* x = b.logits + r * b.logits_stride;
+          const auto t = static_cast<std::size_t>(b.targets[r]);
+          const float target_coefficient = (1.0f - b.label_smoothing) * weight(t);
+          double y_dot = target_coefficient != 0.0f
+                             ? static_cast<double>(target_coefficient) * (static_cast<double>(x[t]) - shift[i])
+                             : 0.0;
+          if (smooth != 0.0f) {
+            for (std::size_t c = 0; c < cols; ++c) {
+              const float y = smooth * weight(c);
+              if (y != 0.0f) y_dot += static_cast<double>(y) * (static_cast<double>(x[c]) - shift[i]);
+            }
+          }
+          const double y_sum = target_coefficient + spread_sum;
+          const double lse = lse_of(shift[i], sum[i]);
+          b.row_loss[r] = cross_entropy_loss_of(sum[i], y_sum, y_dot);
+          b.row_lse[r] = lse;
+          p_factors[i] = static_cast<float>(
+              cross_entropy_p_factor_of(sum[i], y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale));
+        }
+        if (b.grad == nullptr) return;
+        const vec p_factor = Ops::load(p_factors);
+        const float y_scale = static_cast<float>(b.grad_scale);
+        for (std::size_t c = 0; c < cols; ++c) {
+          const vec g = Ops::load(tile + c * W) * p_factor - Ops::splat(y_scale * (smooth * weight(c)));
+          Ops::store(tile + c * W, g);
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::size_t r = r0 + i;
+          float* g = b.grad + r * b.grad_stride;
+          if (b.targets[r] == b.ignore_index) {
+            std::memset(g, 0, cols * sizeof(float));
+            continue;
+          }
+          for (std::size_t c = 0; c < cols; ++c) g[c] = tile[c * W + i];
+          const auto t = static_cast<std::size_t>(b.targets[r]);
+          g[t] -= y_scale * ((1.0f - b.label_smoothing) * weight(t));
+        }
+      });
+  }
+
   static void cross_entropy_rows(const cross_entropy_block& b) noexcept {
+    if (softmax_kernels<Ops>::has_short_rows && b.targets != nullptr && b.cols <= softmax_kernels<Ops>::short_row_max) {
+      cross_entropy_short_rows(b);
+      return;
+    }
     const float smooth = b.label_smoothing / static_cast<float>(b.cols);
     for (std::size_t r = 0; r < b.rows; ++r) {
       const float* x = b.logits + r * b.logits_stride;
