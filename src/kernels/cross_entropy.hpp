@@ -85,6 +85,8 @@ struct cross_entropy_kernels {
     softmax_kernels<Ops>::short_rows(b.rows, cols, b.logits, b.logits_stride, b.grad != nullptr,
       [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
         alignas(64) float p_factors[W] = {};
+        alignas(64) float log_sums[W];
+        Ops::store(log_sums, Ops::log_of_sum(Ops::load(sum)));
         for (std::size_t i = 0; i < count; ++i) {
           const std::size_t r = r0 + i;
           if (b.targets[r] == b.ignore_index) {
@@ -105,8 +107,8 @@ struct cross_entropy_kernels {
             }
           }
           const double y_sum = target_coefficient + spread_sum;
-          const double lse = lse_of(shift[i], sum[i]);
-          b.row_loss[r] = cross_entropy_loss_of(sum[i], y_sum, y_dot);
+          const double lse = static_cast<double>(shift[i]) + log_sums[i];
+          b.row_loss[r] = cross_entropy_loss_of(sum[i], log_sums[i], y_sum, y_dot);
           b.row_lse[r] = lse;
           p_factors[i] = static_cast<float>(
               cross_entropy_p_factor_of(sum[i], y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale));

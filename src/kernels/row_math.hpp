@@ -38,9 +38,12 @@ static inline double log_softmax_offset_of(double sum_exp) noexcept {
 
 // A row's cross-entropy without z-loss, sum_j y_j * (lse - x_j) = y_sum * log(sum_exp) - y_dot, with
 // y_dot taken relative to the same shift as sum_exp. An all-masked row costs +inf when any y_j > 0.
-static inline double cross_entropy_loss_of(double sum_exp, double y_sum, double y_dot) noexcept {
+static inline double cross_entropy_loss_of(double sum_exp, double log_sum, double y_sum, double y_dot) noexcept {
   if (sum_exp == 0.0) return y_sum > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
-  return y_sum * log_sum_of(sum_exp) - y_dot;
+  return y_sum * log_sum - y_dot;
+}
+static inline double cross_entropy_loss_of(double sum_exp, double y_sum, double y_dot) noexcept {
+  return cross_entropy_loss_of(sum_exp, log_sum_of(sum_exp), y_sum, y_dot);
 }
 
 // The gradient of a cross-entropy row is g_j = p_factor * exp(x_j - shift) - grad_scale * y_j, with

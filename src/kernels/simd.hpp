@@ -88,6 +88,33 @@ struct xsimd_ops {
     }
   }
 
+  // tile[c * width + i] = rows[i * stride + c] for c < cols and i < count; lanes past count repeat
+  // row 0. The gathers need every offset of the block to fit an int32.
+  static void gather_columns(const float* rows, std::size_t stride, std::size_t count, std::size_t cols,
+                             float* tile) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512 || is_avx2) {
+      if (stride * width + cols < (std::size_t{1} << 31)) {
+        alignas(64) std::int32_t offsets[width];
+        for (std::size_t i = 0; i < width; ++i) offsets[i] = static_cast<std::int32_t>(i < count ? i * stride : 0);
+        const ivec index = ivec::load_aligned(offsets);
+        for (std::size_t c = 0; c < cols; ++c) {
+          if constexpr (is_avx512) {
+            _mm512_store_ps(tile + c * width, _mm512_i32gather_ps(index, rows + c, 4));
+          } else {
+            _mm256_store_ps(tile + c * width, _mm256_i32gather_ps(rows + c, index, 4));
+          }
+        }
+        return;
+      }
+    }
+#endif
+    for (std::size_t i = 0; i < width; ++i) {
+      const float* row = rows + (i < count ? i : 0) * stride;
+      for (std::size_t c = 0; c < cols; ++c) tile[c * width + i] = row[c];
+    }
+  }
+
   static vec max(const vec& a, const vec& b) noexcept { return xsimd::max(a, b); }
   // a * b + c, fused where the ISA has it (xsimd 8.1 emulates it with two roundings on AVX-512).
   static vec fma(const vec& a, const vec& b, const vec& c) noexcept {
@@ -167,6 +194,38 @@ struct xsimd_ops {
     }
   }
 
+  // log(v) for positive normal v (the short-row paths' sums, >= 1): v = 2^k * m with m in
+  // [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, by its
+  // series to s^9 (next term 2e-9 relative). Callers handle v == 0 and NaN themselves.
+  static vec log_positive(const vec& v) noexcept {
+    const ivec bits = xsimd::bitwise_cast<ivec>(v);
+    // Fold the mantissa into [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) first makes the
+    // exponent field step up exactly where the mantissa passes sqrt(2).
+    const ivec shifted = bits - ivec(0x3f3504f3);
+    const ivec k = shifted >> 23;  // arithmetic shift: the exponent, with the fold applied
+    const vec m = xsimd::bitwise_cast<vec>(bits - (k << 23));
+    const vec s = (m - vec(1.0f)) / (m + vec(1.0f));
+    const vec s2 = s * s;
+    vec series = fma(s2, vec(1.0f / 9.0f), vec(1.0f / 7.0f));
+    series = fma(series, s2, vec(1.0f / 5.0f));
+    series = fma(series, s2, vec(1.0f / 3.0f));
+    series = fma(series, s2, vec(1.0f));
+    const vec log_m = (s + s) * series;
+    return fma(xsimd::batch_cast<float>(k), vec(0.693147181f), log_m);
+  }
+
+  // log(sum) of a row's sum of exponentials: -inf for 0 (an all-masked row), NaN stays NaN.
+  static vec log_of_sum(const vec& sum) noexcept {
+    const vec log = xsimd::select(sum == vec(0.0f), vec(-std::numeric_limits<float>::infinity()), log_positive(sum));
+    return xsimd::select(sum != sum, sum, log);
+  }
+
+  // The log_softmax offset of a row: log(sum), but +inf for an all-masked row so that -inf - offset
+  // stays -inf.
+  static vec log_softmax_offset(const vec& sum) noexcept {
+    return xsimd::select(sum == vec(0.0f), vec(std::numeric_limits<float>::infinity()), log_of_sum(sum));
+  }
+
   // exp(x) over all floats (the backward kernels' exp(y) for any y), accurate also where the result
   // is subnormal: exp(x) = exp(x - k) * e^k with k = -64 below -80 and k = 64 above 64, shifts that
   // are exact in float at those magnitudes.
@@ -191,6 +250,9 @@ struct scalar_ops {
   static void store_tail(float* p, std::size_t n, vec v) noexcept {
     if (n > 0) *p = v;
   }
+  static void gather_columns(const float* rows, std::size_t, std::size_t, std::size_t cols, float* tile) noexcept {
+    for (std::size_t c = 0; c < cols; ++c) tile[c] = rows[c];
+  }
   static vec max(vec a, vec b) noexcept { return a > b ? a : b; }
   static vec fma(vec a, vec b, vec c) noexcept { return a * b + c; }
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
@@ -199,6 +261,10 @@ struct scalar_ops {
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
   static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
+  static vec log_of_sum(vec sum) noexcept { return std::log(sum); }
+  static vec log_softmax_offset(vec sum) noexcept {
+    return sum == 0.0f ? std::numeric_limits<float>::infinity() : std::log(sum);
+  }
   static vec exp(vec x) noexcept { return std::exp(x); }
 };
 

@@ -67,10 +67,7 @@ struct softmax_kernels {
     alignas(64) float tile[short_row_max * W];
     for (std::size_t r0 = 0; r0 < rows; r0 += W) {
       const std::size_t count = rows - r0 < W ? rows - r0 : W;
-      for (std::size_t i = 0; i < W; ++i) {
-        const float* row = x + (r0 + (i < count ? i : 0)) * x_stride;  // lanes past count repeat row 0
-        for (std::size_t c = 0; c < cols; ++c) tile[c * W + i] = row[c];
-      }
+      Ops::gather_columns(x + r0 * x_stride, x_stride, count, cols, tile);
       // Max down the columns, then exp(x - shift) summed in four interleaved accumulators.
       vec max = Ops::load(tile);
       for (std::size_t c = 1; c < cols; ++c) max = Ops::max(max, Ops::load(tile + c * W));
@@ -93,7 +90,9 @@ struct softmax_kernels {
     if (has_short_rows && cols <= short_row_max) {
       short_rows(rows, cols, x, x_stride, false,
                  [&](const float*, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
-                   for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = static_cast<float>(lse_of(shift[i], sum[i]));
+                   alignas(64) float lanes[Ops::width];
+                   Ops::store(lanes, Ops::load(shift) + Ops::log_of_sum(Ops::load(sum)));  // as lse_of()
+                   for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = lanes[i];
                  });
       return;
     }
@@ -131,9 +130,7 @@ struct softmax_kernels {
       constexpr std::size_t W = Ops::width;
       short_rows(rows, cols, x, x_stride, false,
                  [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
-                   alignas(64) float offsets[W];
-                   for (std::size_t i = 0; i < W; ++i) offsets[i] = static_cast<float>(log_softmax_offset_of(sum[i]));
-                   const vec s = Ops::load(shift), o = Ops::load(offsets);
+                   const vec s = Ops::load(shift), o = Ops::log_softmax_offset(Ops::load(sum));
                    for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, (Ops::load(tile + c * W) - s) - o);
                    for (std::size_t i = 0; i < count; ++i) {
                      float* yr = y + (r0 + i) * y_stride;
