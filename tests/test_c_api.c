@@ -1,0 +1,256 @@
+/* The C API from a translation unit compiled as C99: every function, every status, checked against
+   double-precision formulas written here. Exits non-zero on the first report of any failure. */
+#include <softxent/softxent.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define EXPECT(condition)                                                   \
+  do {                                                                      \
+    if (!(condition)) {                                                     \
+      ++failures;                                                           \
+      fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #condition); \
+    }                                                                       \
+  } while (0)
+
+enum { ROWS = 3, COLS = 5 };
+
+static const float logits[ROWS * COLS] = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f,     -1.0f, 0.5f, 0.25f, 2.0f, -3.0f,
+                                          90.0f, 95.0f, 99.0f, 100.0f, 88.0f};
+
+/* Relative closeness for results that the library's bounds keep within a few float ulps. */
+static int close_to(double got, double expected) { return fabs(got - expected) <= 1e-5 * (1.0 + fabs(expected)); }
+
+static double row_lse(const float* x, size_t n) {
+  double m = x[0], sum = 0.0;
+  size_t j;
+  for (j = 1; j < n; ++j)
+    if (x[j] > m) m = x[j];
+  for (j = 0; j < n; ++j) sum += exp((double)x[j] - m);
+  return m + log(sum);
+}
+
+static int all_equal(const float* a, float value, size_t n) {
+  size_t i;
+  for (i = 0; i < n; ++i)
+    if (memcmp(&a[i], &value, sizeof value) != 0) return 0;
+  return 1;
+}
+
+/* A host pool that runs every unit on the calling thread, last first, counting its calls. */
+static int pool_calls = 0;
+static void backwards_pool(void* pool, size_t units, softxent_task task, void* context) {
+  size_t u;
+  (void)pool;
+  ++pool_calls;
+  for (u = units; u > 0; --u) task(context, u - 1, u);
+}
+
+static void test_strings(void) {
+  int s;
+  const char* version = softxent_version();
+  EXPECT(version != NULL && strlen(version) >= 5);
+  for (s = 0; s <= 6; ++s) {
+    const char* text = softxent_status_string((softxent_status)s);
+    EXPECT(text != NULL && strlen(text) > 0);
+  }
+  EXPECT(strcmp(softxent_status_string((softxent_status)42), "unknown status") == 0);
+  EXPECT(softxent_isa(NULL) != NULL);
+}
+
+static void test_forward(void) {
+  float lse[ROWS], y[ROWS * COLS], l[ROWS * COLS], inplace[ROWS * COLS];
+  size_t r, c;
+  softxent_exec exec;
+  memset(&exec, 0, sizeof exec);
+  exec.threads = 1;
+  EXPECT(softxent_logsumexp_f32(ROWS, COLS, logits, COLS, lse, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_softmax_f32(ROWS, COLS, logits, COLS, y, COLS, &exec) == SOFTXENT_OK);
+  EXPECT(softxent_log_softmax_f32(ROWS, COLS, logits, COLS, l, COLS, &exec) == SOFTXENT_OK);
+  memcpy(inplace, logits, sizeof inplace);
+  EXPECT(softxent_softmax_f32(ROWS, COLS, inplace, COLS, inplace, COLS, &exec) == SOFTXENT_OK);
+  for (r = 0; r < ROWS; ++r) {
+    double exact = row_lse(logits + r * COLS, COLS);
+    EXPECT(close_to(lse[r], exact));
+    for (c = 0; c < COLS; ++c) {
+      double x = logits[r * COLS + c];
+      EXPECT(close_to(y[r * COLS + c], exp(x - exact)));
+      EXPECT(close_to(l[r * COLS + c], x - exact));
+      EXPECT(memcmp(&inplace[r * COLS + c], &y[r * COLS + c], sizeof(float)) == 0);
+    }
+  }
+}
+
+static void test_backward(void) {
+  float y[ROWS * COLS], dy[ROWS * COLS], dx[ROWS * COLS], logy[ROWS * COLS], dx_log[ROWS * COLS];
+  size_t r, c, i;
+  for (i = 0; i < ROWS * COLS; ++i) dy[i] = (float)((double)(i % 4) * 0.5 - 0.75);
+  EXPECT(softxent_softmax_f32(ROWS, COLS, logits, COLS, y, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_log_softmax_f32(ROWS, COLS, logits, COLS, logy, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_softmax_backward_f32(ROWS, COLS, y, COLS, dy, COLS, dx, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_log_softmax_backward_f32(ROWS, COLS, logy, COLS, dy, COLS, dx_log, COLS, NULL) == SOFTXENT_OK);
+  for (r = 0; r < ROWS; ++r) {
+    double dot = 0.0, sum = 0.0;
+    for (c = 0; c < COLS; ++c) {
+      dot += (double)dy[r * COLS + c] * y[r * COLS + c];
+      sum += dy[r * COLS + c];
+    }
+    for (c = 0; c < COLS; ++c) {
+      i = r * COLS + c;
+      EXPECT(close_to(dx[i], y[i] * (dy[i] - dot)));
+      EXPECT(close_to(dx_log[i], dy[i] - exp((double)logy[i]) * sum));
+    }
+  }
+}
+
+static void test_cross_entropy(void) {
+  const int64_t targets[ROWS] = {4, -100, 1};
+  const float weights[COLS] = {1.0f, 2.0f, 0.5f, 1.0f, 3.0f};
+  float loss = 0.0f, losses[ROWS], grad[ROWS * COLS], inplace[ROWS * COLS], probs[ROWS * COLS];
+  double expected = 0.0, weight_sum = 0.0, lse;
+  size_t r, c, i;
+  softxent_cross_entropy_options o;
+  softxent_exec exec;
+  memset(&o, 0xff, sizeof o);
+  softxent_cross_entropy_options_init(&o);
+  EXPECT(o.reduction == SOFTXENT_REDUCTION_MEAN && o.ignore_index == -100 && o.label_smoothing == 0.0f &&
+         o.class_weights == NULL && o.z_loss == 0.0f);
+
+  /* weighted MEAN over the counted rows 0 and 2, with the gradient */
+  o.class_weights = weights;
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, logits, COLS, targets, &o, &loss, grad, COLS, NULL) == SOFTXENT_OK);
+  for (r = 0; r < ROWS; r += 2) {
+    double w = weights[targets[r]];
+    lse = row_lse(logits + r * COLS, COLS);
+    expected += w * (lse - logits[r * COLS + (size_t)targets[r]]);
+    weight_sum += w;
+  }
+  EXPECT(close_to(loss, expected / weight_sum));
+  for (r = 0; r < ROWS; ++r)
+    for (c = 0; c < COLS; ++c) {
+      i = r * COLS + c;
+      if (targets[r] == -100) {
+        EXPECT(grad[i] == 0.0f);
+      } else {
+        double p = exp(logits[i] - row_lse(logits + r * COLS, COLS));
+        double w = weights[targets[r]];
+        EXPECT(close_to(grad[i], w * (p - (c == (size_t)targets[r] ? 1.0 : 0.0)) / weight_sum));
+      }
+    }
+
+  /* NONE with label smoothing and z-loss, gradient over the logits, through a host pool */
+  softxent_cross_entropy_options_init(&o);
+  o.reduction = SOFTXENT_REDUCTION_NONE;
+  o.label_smoothing = 0.2f;
+  o.z_loss = 0.001f;
+  memset(&exec, 0, sizeof exec);
+  exec.parallel_for = backwards_pool;
+  memcpy(inplace, logits, sizeof inplace);
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, inplace, COLS, targets, &o, losses, inplace, COLS, &exec) == SOFTXENT_OK);
+  EXPECT(pool_calls <= 1);
+  for (r = 0; r < ROWS; ++r) {
+    double smooth = 0.0, row;
+    lse = row_lse(logits + r * COLS, COLS);
+    if (targets[r] == -100) {
+      EXPECT(losses[r] == 0.0f);
+      continue;
+    }
+    for (c = 0; c < COLS; ++c) smooth += lse - logits[r * COLS + c];
+    row = (1.0 - (double)o.label_smoothing) * (lse - logits[r * COLS + (size_t)targets[r]]) +
+          (double)o.label_smoothing / COLS * smooth + (double)o.z_loss * lse * lse;
+    EXPECT(close_to(losses[r], row));
+    for (c = 0; c < COLS; ++c) {
+      double p = exp(logits[r * COLS + c] - lse);
+      double yj = (double)o.label_smoothing / COLS + (c == (size_t)targets[r] ? 1.0 - (double)o.label_smoothing : 0.0);
+      EXPECT(close_to(inplace[r * COLS + c], p - yj + 2.0 * (double)o.z_loss * lse * p));
+    }
+  }
+
+  /* probability targets: one-hot rows give the integer-target loss; SUM */
+  memset(probs, 0, sizeof probs);
+  probs[0 * COLS + 4] = 1.0f;
+  probs[1 * COLS + 0] = 1.0f;
+  probs[2 * COLS + 1] = 1.0f;
+  softxent_cross_entropy_options_init(&o);
+  o.reduction = SOFTXENT_REDUCTION_SUM;
+  EXPECT(softxent_cross_entropy_soft_f32(ROWS, COLS, logits, COLS, probs, COLS, &o, &loss, NULL, 0, NULL) ==
+         SOFTXENT_OK);
+  expected = 0.0;
+  expected += row_lse(logits, COLS) - logits[4];
+  expected += row_lse(logits + COLS, COLS) - logits[COLS];
+  expected += row_lse(logits + 2 * COLS, COLS) - logits[2 * COLS + 1];
+  EXPECT(close_to(loss, expected));
+}
+
+static void test_statuses(void) {
+  float x[ROWS * COLS], out[64], loss[4];
+  float sentinel;
+  int64_t targets[ROWS] = {0, 1, 2};
+  softxent_cross_entropy_options o;
+  softxent_exec exec;
+  unsigned int bits = 0x7fa5a5a5u;
+  memcpy(&sentinel, &bits, sizeof sentinel);
+  memcpy(x, logits, sizeof x);
+  {
+    size_t i;
+    for (i = 0; i < 64; ++i) out[i] = sentinel;
+    for (i = 0; i < 4; ++i) loss[i] = sentinel;
+  }
+  EXPECT(softxent_softmax_f32(ROWS, COLS, NULL, COLS, out, COLS, NULL) == SOFTXENT_ERROR_NULL_POINTER);
+  EXPECT(softxent_logsumexp_f32(ROWS, 0, x, COLS, out, NULL) == SOFTXENT_ERROR_INVALID_SHAPE);
+  EXPECT(softxent_log_softmax_f32(ROWS, COLS, x, COLS - 1, out, COLS, NULL) == SOFTXENT_ERROR_INVALID_SHAPE);
+  EXPECT(softxent_softmax_f32((size_t)-1 / 4, COLS, x, COLS, out, COLS, NULL) == SOFTXENT_ERROR_INVALID_SHAPE);
+  targets[2] = COLS;
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, x, COLS, targets, NULL, loss, out, COLS, NULL) ==
+         SOFTXENT_ERROR_INVALID_TARGET);
+  targets[2] = 2;
+  softxent_cross_entropy_options_init(&o);
+  o.label_smoothing = 1.5f;
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, x, COLS, targets, &o, loss, out, COLS, NULL) ==
+         SOFTXENT_ERROR_INVALID_OPTION);
+  softxent_cross_entropy_options_init(&o);
+  o.reduction = (softxent_reduction)5;
+  EXPECT(softxent_cross_entropy_soft_f32(ROWS, COLS, x, COLS, x, COLS, &o, loss, NULL, 0, NULL) ==
+         SOFTXENT_ERROR_INVALID_OPTION);
+  memset(&exec, 0, sizeof exec);
+  exec.threads = -1;
+  EXPECT(softxent_softmax_backward_f32(ROWS, COLS, x, COLS, x, COLS, out, COLS, &exec) == SOFTXENT_ERROR_INVALID_OPTION);
+  exec.threads = 0;
+  exec.isa = "bogus";
+  EXPECT(softxent_log_softmax_backward_f32(ROWS, COLS, x, COLS, x, COLS, out, COLS, &exec) ==
+         SOFTXENT_ERROR_INVALID_OPTION);
+  EXPECT(softxent_isa(&exec) == NULL);
+#if defined(__x86_64__) || defined(_M_X64)
+  exec.isa = "neon";
+#else
+  exec.isa = "avx512";
+#endif
+  EXPECT(softxent_softmax_f32(ROWS, COLS, x, COLS, out, COLS, &exec) == SOFTXENT_ERROR_UNSUPPORTED_ISA);
+  EXPECT(softxent_isa(&exec) == NULL);
+  EXPECT(softxent_softmax_f32(ROWS, COLS, x, COLS, x + 1, COLS, NULL) == SOFTXENT_ERROR_OVERLAP);
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, x, COLS, targets, NULL, x + 3, NULL, 0, NULL) == SOFTXENT_ERROR_OVERLAP);
+  /* none of those wrote anything */
+  EXPECT(all_equal(out, sentinel, 64));
+  EXPECT(all_equal(loss, sentinel, 4));
+  EXPECT(memcmp(x, logits, sizeof x) == 0);
+  /* rows == 0 is a no-op that checks no pointer */
+  EXPECT(softxent_softmax_backward_f32(0, COLS, NULL, COLS, NULL, COLS, NULL, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_cross_entropy_soft_f32(0, COLS, NULL, COLS, NULL, COLS, NULL, NULL, NULL, 0, NULL) == SOFTXENT_OK);
+}
+
+int main(void) {
+  test_strings();
+  test_forward();
+  test_backward();
+  test_cross_entropy();
+  test_statuses();
+  if (failures != 0) {
+    fprintf(stderr, "%d C API check(s) failed\n", failures);
+    return 1;
+  }
+  printf("C API: all checks passed (isa %s, version %s)\n", softxent_isa(NULL), softxent_version());
+  return 0;
+}
