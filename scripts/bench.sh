@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmarks softxent against its reference, the machine's floor, oneDNN and XNNPACK on a fresh Debian 12
+# machine: installs what is missing, builds Release with the "bench" preset, runs softxent_bench and
+# prints the report table. The report (bench.json, report.json, report.md, report.png) goes to
+# build/bench/report/.
+#
+# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other softxent_bench options]
+#   (default)   every operation x SPEC.md's shapes x 1 and all threads, softxent's default instruction set
+#               and the reference, 3 repetitions: about 3 minutes on a 2-core machine
+#   --full      every instruction set, 9 repetitions, longer runs
+#   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
+#   --publish   also copy report.md and report.png to docs/benchmarks/ (what the README shows)
+# Any other option goes to softxent_bench (see build/bench/bench/softxent_bench --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev libxnnpack-dev libpthreadpool-dev \
+  gnuplot-nox python3
+
+run=(--repetitions=3 --min_time=0.04 --reference_min_time=0.002)
+publish=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --full) run=(--isas=all --repetitions=9 --min_time=0.2 --reference_min_time=0.05) ;;
+    --publish) publish=1 ;;
+    --shapes) extra+=("--shapes=$2"); shift ;;
+    *) extra+=("$1") ;;
+  esac
+  shift
+done
+
+cmake --preset bench >/dev/null
+cmake --build --preset bench -j "$(nproc)" --target softxent_bench
+
+out=build/bench/report
+mkdir -p "$out"
+echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
+start=$(date +%s)
+build/bench/bench/softxent_bench "${run[@]}" "${extra[@]}" \
+  --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
+  --benchmark_out="$out/bench.json" --benchmark_out_format=json >"$out/bench.log" 2>&1 ||
+  { tail -20 "$out/bench.log"; exit 1; }
+echo "softxent: benchmarks took $(($(date +%s) - start)) s"
+python3 scripts/bench_report.py "$out/bench.json" --out "$out"
+
+if [ "$publish" = 1 ]; then
+  mkdir -p docs/benchmarks
+  cp "$out/report.md" "$out/report.png" "$out/report.json" docs/benchmarks/
+  echo "softxent: published docs/benchmarks/report.md, report.png and report.json"
+fi
