@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -197,6 +198,7 @@ struct fuzz_case {
   // cross-entropy options
   bool options_null = true;
   softxent_cross_entropy_options options{};
+  int reduction_raw = 0;  // options.reduction as an int (never read back through the enum type)
   std::vector<float> weights;
   int weight_kind = 0;
   std::vector<std::int64_t> targets;
@@ -295,7 +297,7 @@ void fill_probabilities(fuzz_case& c, random_bits& bits, byte_reader& in) {
         case 0: q[col] = std::exp(2 * bits.normal()); break;
         case 1: q[col] = col == hot ? 1 : 0; break;
         case 2: q[col] = c.values0[r * c.in0.stride + col] == -infinity ? 0 : bits.uniform(); break;
-        default: q[col] = bits.uniform(-0.5, 1); break;
+        default: q[col] = bits.uniform() < 0.3 ? 0 : bits.uniform(0, 4); break;  // unnormalized
       }
       total += q[col];
     }
@@ -310,7 +312,9 @@ void fill_probabilities(fuzz_case& c, random_bits& bits, byte_reader& in) {
     const int kind = in.byte();
     if (c.rows == 0 || c.cols == 0) continue;
     const std::size_t r = where % c.rows, col = (where / c.rows) % c.cols;
-    c.values1[r * c.in1.stride + col] = value_of_kind(kind, bits);
+    // SPEC: target rows are distributions; any finite value >= 0 keeps the formulas meaningful.
+    const float value = std::fabs(value_of_kind(kind, bits));
+    c.values1[r * c.in1.stride + col] = std::isfinite(value) ? std::fmin(value, 4.0f) : 0.0f;
   }
 }
 
@@ -336,6 +340,16 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.out = make_matrix_spec(c.rows, c.cols, in.byte());
   const std::uint8_t alias_byte = in.byte();
   c.alias = alias_byte % 8 < 5 ? alias_none : static_cast<int>(alias_byte >> 3) % alias_count;
+  // Keep only the aliasings this operation has.
+  const bool applies[alias_count] = {true,
+                                     has_matrix_output(c.op),
+                                     is_backward(c.op),
+                                     has_matrix_output(c.op),
+                                     has_matrix_output(c.op) || c.op == op_logsumexp,
+                                     is_cross_entropy(c.op) || c.op == op_logsumexp};
+  if (!applies[c.alias]) c.alias = alias_none;
+  // A shifted output overlaps the first input only when that spans more than one element.
+  if (c.alias == alias_shifted && c.in0.elements <= 1) c.alias = alias_none;
   const std::uint8_t null_byte = in.byte();
   c.null_pointer = null_byte % 16 == 15 ? (null_byte >> 4) % 4 : -1;
 
@@ -353,8 +367,13 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.options_null = options_byte % 8 == 0;
   if (!c.options_null) {
     const int reduction = in.byte() % 7;
-    c.options.reduction = reduction < 6 ? static_cast<softxent_reduction>(reduction % 3)
-                                        : static_cast<softxent_reduction>(3 + (options_byte >> 3) % 2 * 1000);
+    // An invalid reduction is 3 (inside the enum's range of values). Values outside it, such as 1000
+    // (legal for a C caller), make the library's own C++ load of the field undefined (defect D6): they
+    // are used only with SOFTXENT_FUZZ_STRICT=1.
+    const char* strict = std::getenv("SOFTXENT_FUZZ_STRICT");
+    const int invalid = (strict != nullptr && strict[0] == '1' && (options_byte >> 3) % 2) ? 1000 : 3;
+    c.reduction_raw = reduction < 6 ? reduction % 3 : invalid;
+    std::memcpy(&c.options.reduction, &c.reduction_raw, sizeof c.reduction_raw);
     const int ignore = in.byte() % 4;
     c.options.ignore_index = ignore == 0 ? -100 : ignore == 1 ? 0 : ignore == 2 ? static_cast<std::int64_t>(c.cols) - 1 : -1;
     static const float smoothings[] = {0, 0, 0, 0.1f, 0.5f, 1, -0.25f, 1.5f, NAN, 0.03125f};
@@ -399,6 +418,7 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   // Values.
   c.style0 = in.byte() % 8;
   c.style1 = in.byte() % 4;
+  if (c.alias == alias_shifted && !c.in0.overflow) ++c.in0.elements;  // room for the shifted output
   c.values0.assign(c.in0.elements, 0);
   c.values1.assign(has_second_input(c.op) ? c.in1.elements : 0, 0);
   if (c.in0.overflow || c.in1.overflow || c.out.overflow) return c;  // never read: the call must fail
@@ -422,7 +442,7 @@ std::string describe(const fuzz_case& c) {
   if (is_cross_entropy(c.op)) {
     if (c.options_null) s << " options=NULL";
     else
-      s << " reduction=" << static_cast<int>(c.options.reduction) << " ignore=" << c.options.ignore_index
+      s << " reduction=" << c.reduction_raw << " ignore=" << c.options.ignore_index
         << " smoothing=" << c.options.label_smoothing << " z=" << c.options.z_loss << " weights=" << c.weight_kind;
     if (!is_soft(c.op)) {
       s << " targets=[";
@@ -466,7 +486,7 @@ status_expectation expect_status(const fuzz_case& c) {
   // options
   if (is_cross_entropy(c.op) && !c.options_null) {
     const softxent_cross_entropy_options& o = c.options;
-    if (static_cast<int>(o.reduction) < 0 || static_cast<int>(o.reduction) > 2) add(true, SOFTXENT_ERROR_INVALID_OPTION);
+    if (c.reduction_raw < 0 || c.reduction_raw > 2) add(true, SOFTXENT_ERROR_INVALID_OPTION);
     if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1)) add(true, SOFTXENT_ERROR_INVALID_OPTION);
     if (!(o.z_loss >= 0 && std::isfinite(o.z_loss))) add(true, SOFTXENT_ERROR_INVALID_OPTION);
     bool bad_weight = false;
@@ -523,8 +543,8 @@ float sentinel() {
 
 std::size_t loss_count(const fuzz_case& c) {
   if (c.op == op_logsumexp) return c.rows;
-  const softxent_reduction reduction = c.options_null ? SOFTXENT_REDUCTION_MEAN : c.options.reduction;
-  return reduction == SOFTXENT_REDUCTION_NONE ? c.rows : 1;
+  const int reduction = c.options_null ? 0 : c.reduction_raw;
+  return reduction == 2 ? c.rows : 1;
 }
 
 void make_buffers(const fuzz_case& c, call_buffers& b) {
@@ -563,10 +583,10 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
       break;
     case alias_shifted:
       if (has_matrix_output(c.op) && !b.in0.empty()) {
-        b.out_ptr = b.in0.data() + std::min<std::size_t>(1, b.in0.size() - 1);
+        b.out_ptr = b.in0.data() + 1;
         b.out_stride = c.in0.stride;
       } else if (c.op == op_logsumexp && !b.in0.empty()) {
-        b.loss_ptr = b.in0.data();
+        b.loss_ptr = b.in0.data() + 1;
       }
       break;
     case alias_loss_in_input:
@@ -582,8 +602,14 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
       else if (c.op == op_cross_entropy_loss || c.op == op_cross_entropy_grad) b.targets_ptr = nullptr;
       else b.in0_ptr = nullptr;
       break;
-    case 2: if (has_matrix_output(c.op)) b.out_ptr = nullptr; else b.loss_ptr = nullptr; break;
-    case 3: if (c.op == op_logsumexp || is_cross_entropy(c.op)) b.loss_ptr = nullptr; else b.out_ptr = nullptr; break;
+    case 2:  // grad is optional (NULL: loss only), the loss is not
+      if (has_matrix_output(c.op) && !is_cross_entropy(c.op)) b.out_ptr = nullptr;
+      else b.loss_ptr = nullptr;
+      break;
+    case 3:
+      if (c.op == op_logsumexp || is_cross_entropy(c.op)) b.loss_ptr = nullptr;
+      else b.out_ptr = nullptr;
+      break;
     default: break;
   }
 }
@@ -755,13 +781,129 @@ std::string run_case(const fuzz_case& c) {
   return problems.str();
 }
 
+// Defects found by this fuzzer and reported, not fixed yet: their symptoms are tolerated (unless
+// SOFTXENT_FUZZ_STRICT=1) so that fuzzing goes on finding new ones. Each has a regression test in
+// tests/reliability/test_regressions.cpp; remove its entry here when it is fixed.
+struct known_defect {
+  const char* name;
+  const char* symptom_prefix;  // the problem lines it explains
+  bool (*applies)(const fuzz_case& c);
+};
+
+const char* resolved_isa(const fuzz_case& c) {
+  softxent_exec exec{};
+  exec.isa = c.exec_null ? nullptr : c.isa;
+  const char* isa = softxent_isa(&exec);
+  return isa ? isa : "";
+}
+
+// A counted cross-entropy row whose finite logits span more than FLT_MAX.
+bool has_row_spanning_more_than_float_max(const fuzz_case& c) {
+  for (std::size_t r = 0; r < c.rows; ++r) {
+    double low = INFINITY, high = -INFINITY;
+    for (std::size_t col = 0; col < c.cols; ++col) {
+      const float v = c.values0[r * c.in0.stride + col];
+      if (!std::isfinite(v)) continue;
+      low = std::min(low, static_cast<double>(v));
+      high = std::max(high, static_cast<double>(v));
+    }
+    if (high - low > static_cast<double>(float_max)) return true;
+  }
+  return false;
+}
+
+bool row_poisoned(const fuzz_case& c, std::size_t r) {
+  for (std::size_t col = 0; col < c.cols; ++col) {
+    const float v = c.values0[r * c.in0.stride + col];
+    if (std::isnan(v) || v == infinity) return true;
+  }
+  return false;
+}
+
+bool very_negative_long_row(const fuzz_case& c) {
+  if (c.cols <= 4096 || std::strcmp(resolved_isa(c), "reference") == 0) return false;
+  for (std::size_t r = 0; r < c.rows; ++r) {
+    float max = -infinity;
+    for (std::size_t col = 0; col < c.cols; ++col) max = std::max(max, c.values0[r * c.in0.stride + col]);
+    if (max < -80.0f) return true;
+  }
+  return false;
+}
+
+const known_defect known_defects[] = {
+    // D1: the SIMD kernels form x_j - max in float for the loss; it overflows when a row's logits span
+    // more than FLT_MAX, and the loss is inf (or NaN) where the exact loss fits in a float.
+    {"D1 loss overflow for logits spanning more than FLT_MAX", "tested loss",
+     [](const fuzz_case& c) {
+       return is_cross_entropy(c.op) && std::strcmp(resolved_isa(c), "reference") != 0 &&
+              has_row_spanning_more_than_float_max(c);
+     }},
+    // D2: the reference gives a NaN row (NaN or +inf logits) a loss of 0 when its target weight is 0;
+    // SPEC (and the SIMD kernels) give NaN.
+    {"D2 reference: zero-weight NaN row has loss 0", "reference loss",
+     [](const fuzz_case& c) {
+       if (!is_cross_entropy(c.op) || c.weights.empty()) return false;
+       for (std::size_t r = 0; r < c.rows; ++r)
+         if (row_poisoned(c, r)) return true;
+       return false;
+     }},
+    // D4: SSE2's exp loses up to ~30 ulp for arguments near -68: log_softmax_backward exceeds its bound.
+    {"D4 sse2 exp accuracy in log_softmax_backward", "tested dx",
+     [](const fuzz_case& c) {
+       return c.op == op_log_softmax_backward && std::strcmp(resolved_isa(c), "sse2") == 0;
+     }},
+    // D5: in a row longer than one chunk (4096) whose max is below about -88, a chunk of only -inf
+    // is scaled by exp(0 - lse) = inf: softmax and the cross-entropy gradient are NaN there.
+    {"D5 NaN in an all -inf chunk of a long row with a very negative max", "tested softmax", very_negative_long_row},
+    {"D5 NaN in an all -inf chunk of a long row with a very negative max", "tested grad", very_negative_long_row},
+};
+
+// Drops the problem lines a known defect explains; "" when nothing else is left.
+std::string without_known_defects(const fuzz_case& c, const std::string& problems) {
+  const char* strict = std::getenv("SOFTXENT_FUZZ_STRICT");
+  if (strict != nullptr && strict[0] == '1') return problems;
+  std::istringstream lines(problems);
+  std::string line, kept;
+  while (std::getline(lines, line)) {
+    bool explained = false;
+    for (const known_defect& d : known_defects)
+      explained = explained || (line.rfind(d.symptom_prefix, 0) == 0 && d.applies(c));
+    if (!explained) kept += line + "\n";
+  }
+  return kept;
+}
+
 }  // namespace
 
 std::string describe_case(const std::uint8_t* data, std::size_t size) { return describe(parse(data, size)); }
 
+std::string dump_case(const std::uint8_t* data, std::size_t size) {
+  const fuzz_case c = parse(data, size);
+  std::ostringstream s;
+  s.precision(9);
+  s << describe(c) << "\n";
+  if (c.in0.overflow || c.in1.overflow || c.out.overflow) return s.str();
+  for (int which = 0; which < 2; ++which) {
+    const std::vector<float>& v = which == 0 ? c.values0 : c.values1;
+    const std::size_t stride = which == 0 ? c.in0.stride : c.in1.stride;
+    if (v.empty()) continue;
+    for (std::size_t r = 0; r < c.rows; ++r) {
+      s << (which == 0 ? "first" : "second") << "[" << r << "] =";
+      for (std::size_t col = 0; col < c.cols; ++col) s << " " << v[r * stride + col];
+      s << "\n";
+    }
+  }
+  if (!c.weights.empty()) {
+    s << "weights =";
+    for (float w : c.weights) s << " " << w;
+    s << "\n";
+  }
+  return s.str();
+}
+
 std::string check_case(const std::uint8_t* data, std::size_t size) {
   const fuzz_case c = parse(data, size);
-  std::string problems = run_case(c);
+  std::string problems = without_known_defects(c, run_case(c));
   if (problems.empty()) return problems;
   return "case: " + describe(c) + "\n" + problems;
 }

@@ -21,6 +21,9 @@ std::string check_case(const std::uint8_t* data, std::size_t size);
 // A readable description of the case the bytes encode (for reports and regression tests).
 std::string describe_case(const std::uint8_t* data, std::size_t size);
 
+// The case and all its input values, for reproducing a failure outside the fuzzer.
+std::string dump_case(const std::uint8_t* data, std::size_t size);
+
 }  // namespace softxent_fuzz
 
 #endif  // SOFTXENT_FUZZ_C_API_CHECKER_HPP

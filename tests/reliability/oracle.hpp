@@ -22,6 +22,7 @@ struct expected {
   long double value = 0;
   long double tolerance = 0;
   bool any_value = false;
+  bool any_non_finite = false;  // any infinity or NaN is right (IEEE evaluation order decides which)
 };
 
 // True when got is an acceptable float for e: NaN exactly where e is NaN; otherwise got equals the
