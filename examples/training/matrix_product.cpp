@@ -2,6 +2,8 @@
 
 #ifdef SOFTXENT_EXAMPLE_HAVE_CBLAS
 #include <cblas.h>
+// OpenBLAS's own (the build asks FindBLAS for OpenBLAS); declared here too in case cblas.h is another's.
+extern "C" void openblas_set_num_threads(int threads);
 #endif
 
 namespace training {
@@ -11,6 +13,10 @@ namespace training {
 void matrix_product(transpose transpose_a, transpose transpose_b, std::size_t m, std::size_t n, std::size_t k,
                     const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                     std::size_t ldc) {
+  // These products are small: OpenBLAS's threads would only contend with softxent's, and make the
+  // rounding depend on how OpenBLAS splits the work. One thread is faster here, and reproducible.
+  static const bool single_threaded = (openblas_set_num_threads(1), true);
+  static_cast<void>(single_threaded);
   const auto blas_transpose = [](transpose t) { return t == transpose::yes ? CblasTrans : CblasNoTrans; };
   // BLAS sizes are int: the example's matrices are far below INT_MAX elements per side.
   cblas_sgemm(CblasRowMajor, blas_transpose(transpose_a), blas_transpose(transpose_b), static_cast<int>(m),

@@ -1,15 +1,21 @@
 #!/bin/sh
-# Builds and runs the C consumer the way the README tells C users to:
-#   cc main.c $(pkg-config --cflags --libs softxent)
-# Usage: build_and_run.sh PKG_CONFIG_DIR WORK_DIR EXPECTED_VERSION EXPECT_OPENMP(ON|OFF)
-# Environment: CC (default cc), PKG_CONFIG (default pkg-config), LDFLAGS (extra link flags).
+# Builds and runs C and C++ programs the way the README tells users to:
+#   cc quickstart.c $(pkg-config --cflags --libs softxent)
+#   c++ -std=c++17 quickstart.cpp $(pkg-config --cflags --libs softxent)
+# for tests/consumer/consumer.c (strict C99) and the README's two quickstarts (examples/).
+# Usage: build_and_run.sh PKG_CONFIG_DIR WORK_DIR EXPECTED_VERSION EXPECT_OPENMP(ON|OFF) EXAMPLES_DIR
+# Environment: CC (default cc), CXX (default c++), PKG_CONFIG (default pkg-config), LDFLAGS (extra
+# link flags, e.g. for a sanitized library).
 set -eu
 export PKG_CONFIG_PATH="$1"
 work_dir=$2
 expected_version=$3
 expect_openmp=$4
+examples_dir=$5
 pkg_config=${PKG_CONFIG:-pkg-config}
-source_file="$(dirname "$0")/../consumer.c"
+cc=${CC:-cc}
+cxx=${CXX:-c++}
+extra_link_flags=${LDFLAGS:-}
 
 version=$($pkg_config --modversion softxent)
 if [ "$version" != "$expected_version" ]; then
@@ -28,8 +34,12 @@ if [ "$links_openmp" != "$expect_openmp" ]; then
 fi
 
 mkdir -p "$work_dir"
-# shellcheck disable=SC2086 # the flags are meant to split into words
-${CC:-cc} -std=c99 -Wall -Wextra -Wconversion -pedantic -Werror \
-  -DSOFTXENT_EXPECTED_VERSION="\"$expected_version\"" \
-  -o "$work_dir/consumer_c" "$source_file" $flags ${LDFLAGS:-}
-"$work_dir/consumer_c"
+# The flags are meant to split into words: $flags and $extra_link_flags stay unquoted.
+$cc -std=c99 -Wall -Wextra -Wconversion -pedantic -Werror -DSOFTXENT_EXPECTED_VERSION="\"$expected_version\"" \
+  -o "$work_dir/consumer_c" "$(dirname "$0")/../consumer.c" $flags $extra_link_flags
+$cc -o "$work_dir/quickstart_c" "$examples_dir/quickstart.c" $flags $extra_link_flags
+$cxx -std=c++17 -o "$work_dir/quickstart_cpp" "$examples_dir/quickstart.cpp" $flags $extra_link_flags
+for program in consumer_c quickstart_c quickstart_cpp; do
+  echo "== $program"
+  "$work_dir/$program"
+done
