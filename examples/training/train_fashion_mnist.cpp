@@ -10,8 +10,9 @@
 // absent. Matrix products: OpenBLAS when the build found it, plain loops otherwise.
 //
 //   train_fashion_mnist [--model softmax|mlp] [--epochs N] [--batch N] [--learning-rate X]
-//                       [--hidden N] [--train-limit N] [--test-limit N] [--threads N] [--seed N]
-//                       [--data DIR] [--synthetic] [--quick] [--min-accuracy X]
+//                       [--weight-decay X] [--label-smoothing X] [--hidden N] [--train-limit N]
+//                       [--test-limit N] [--threads N] [--seed N] [--data DIR] [--synthetic]
+//                       [--quick] [--min-accuracy X]
 // --quick trains one epoch on 10000 images and tests on 2000 (the test suite's run); --min-accuracy
 // makes the program fail when the final test accuracy is below X (a fraction, e.g. 0.84).
 #include <softxent/softxent.hpp>
@@ -58,8 +59,8 @@ struct settings {
 
 [[noreturn]] void usage_error(const char* program, const std::string& message) {
   std::fprintf(stderr, "%s: %s\nusage: %s [--model softmax|mlp] [--epochs N] [--batch N] [--learning-rate X]\n"
-                       "  [--hidden N] [--train-limit N] [--test-limit N] [--threads N] [--seed N] [--data DIR]\n"
-                       "  [--synthetic] [--quick] [--min-accuracy X]\n",
+                       "  [--weight-decay X] [--label-smoothing X] [--hidden N] [--train-limit N] [--test-limit N]\n"
+                       "  [--threads N] [--seed N] [--data DIR] [--synthetic] [--quick] [--min-accuracy X]\n",
                program, message.c_str(), program);
   std::exit(2);
 }
@@ -325,6 +326,69 @@ evaluation evaluate(network& net, const training::dataset& data, const softxent:
   return {total_loss / count, static_cast<double>(correct) / count};
 }
 
+// Minibatch SGD over a training set: each epoch visits it in a fresh random order, and the learning
+// rate follows a cosine from its initial value down to 0 over all the epochs' steps.
+class trainer {
+ public:
+  trainer(network& net, const training::dataset& data, const settings& options, const softxent::exec_options& exec)
+      : net_(net),
+        data_(data),
+        options_(options),
+        exec_(exec),
+        order_(data.rows),
+        batch_inputs_(options.batch * data.features),
+        batch_labels_(options.batch),
+        shuffler_(options.seed + 1),
+        total_steps_(options.epochs * ((data.rows + options.batch - 1) / options.batch)) {
+    for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    loss_options_.label_smoothing = options.label_smoothing;
+  }
+
+  // One pass over the training set; returns its mean loss.
+  double run_epoch() {
+    const std::size_t features = data_.features;
+    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[shuffler_.below(i)]);
+    double loss_sum = 0.0;
+    for (std::size_t first = 0; first < data_.rows; first += options_.batch) {
+      const std::size_t rows = std::min(options_.batch, data_.rows - first);
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t source = order_[first + r];
+        std::memcpy(&batch_inputs_[r * features], &data_.inputs[source * features], features * sizeof(float));
+        batch_labels_[r] = data_.labels[source];
+      }
+      // The fused call: the mean loss, and its gradient written over the logits.
+      const softxent::matrix logits(net_.forward(batch_inputs_.data(), rows), rows, net_.classes());
+      float loss = 0.0f;
+      check(softxent::cross_entropy(logits, batch_labels_.data(), &loss, logits, loss_options_, exec_),
+            "cross_entropy");
+      loss_sum += static_cast<double>(loss) * static_cast<double>(rows);
+      net_.backward(batch_inputs_.data(), rows);
+      net_.step(learning_rate(), options_.momentum, options_.weight_decay);
+      ++step_;
+    }
+    return loss_sum / static_cast<double>(data_.rows);
+  }
+
+ private:
+  float learning_rate() const {
+    const double pi = std::acos(-1.0);
+    const double progress = static_cast<double>(step_) / static_cast<double>(total_steps_);
+    return static_cast<float>(options_.learning_rate * 0.5 * (1.0 + std::cos(pi * progress)));
+  }
+
+  network& net_;
+  const training::dataset& data_;
+  const settings& options_;
+  const softxent::exec_options& exec_;
+  softxent::cross_entropy_options loss_options_;
+  std::vector<std::size_t> order_;
+  std::vector<float> batch_inputs_;
+  std::vector<std::int64_t> batch_labels_;
+  examples::random_generator shuffler_;
+  std::size_t total_steps_;
+  std::size_t step_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -350,55 +414,25 @@ int main(int argc, char** argv) {
               training::matrix_product_backend());
   std::printf("data: %s; training on %zu images, testing on %zu\n", data.description.c_str(), data.train.rows,
               data.test.rows);
-  std::printf("model: %s; %zu epochs, batch %zu, learning rate %g, momentum %g, weight decay %g\n",
+  std::printf("model: %s; %zu epochs, batch %zu, learning rate %g, momentum %g, weight decay %g, label smoothing %g\n",
               options.model == "mlp" ? ("one hidden layer of " + std::to_string(options.hidden) + " ReLU units").c_str()
                                      : "softmax classifier",
               options.epochs, options.batch, static_cast<double>(options.learning_rate),
-              static_cast<double>(options.momentum), static_cast<double>(options.weight_decay));
+              static_cast<double>(options.momentum), static_cast<double>(options.weight_decay),
+              static_cast<double>(options.label_smoothing));
 
   if (!check_gradient(net, data.train, exec)) return 1;
 
-  const std::size_t features = data.train.features;
-  const std::size_t classes = data.classes;
-  const std::size_t steps_per_epoch = (data.train.rows + options.batch - 1) / options.batch;
-  const std::size_t total_steps = steps_per_epoch * options.epochs;
-  std::vector<std::size_t> order(data.train.rows);
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::vector<float> batch_inputs(options.batch * features);
-  std::vector<std::int64_t> batch_labels(options.batch);
-  examples::random_generator shuffler(options.seed + 1);
-  softxent::cross_entropy_options loss_options;
-  loss_options.label_smoothing = options.label_smoothing;
-  const double pi = std::acos(-1.0);
+  trainer sgd(net, data.train, options, exec);
   const auto start = std::chrono::steady_clock::now();
   evaluation test;
-  std::size_t step = 0;
   for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffler.below(i)]);
-    double epoch_loss = 0.0;
-    for (std::size_t first = 0; first < data.train.rows; first += options.batch, ++step) {
-      const std::size_t rows = std::min(options.batch, data.train.rows - first);
-      for (std::size_t r = 0; r < rows; ++r) {
-        const std::size_t source = order[first + r];
-        std::memcpy(&batch_inputs[r * features], &data.train.inputs[source * features], features * sizeof(float));
-        batch_labels[r] = data.train.labels[source];
-      }
-      // The fused call: the mean loss, and its gradient written over the logits.
-      const softxent::matrix logits(net.forward(batch_inputs.data(), rows), rows, classes);
-      float loss = 0.0f;
-      check(softxent::cross_entropy(logits, batch_labels.data(), &loss, logits, loss_options, exec), "cross_entropy");
-      epoch_loss += static_cast<double>(loss) * static_cast<double>(rows);
-      net.backward(batch_inputs.data(), rows);
-      const double progress = static_cast<double>(step) / static_cast<double>(total_steps);
-      const auto learning_rate = static_cast<float>(options.learning_rate * 0.5 * (1.0 + std::cos(pi * progress)));
-      net.step(learning_rate, options.momentum, options.weight_decay);
-    }
+    const double train_loss = sgd.run_epoch();
     test = evaluate(net, data.test, exec);
     const std::chrono::duration<double> epoch_time = std::chrono::steady_clock::now() - epoch_start;
     std::printf("epoch %2zu/%zu  train loss %.4f  test loss %.4f  test accuracy %.2f%%  (%.1f s)\n", epoch,
-                options.epochs, epoch_loss / static_cast<double>(data.train.rows), test.loss, 100.0 * test.accuracy,
-                epoch_time.count());
+                options.epochs, train_loss, test.loss, 100.0 * test.accuracy, epoch_time.count());
     std::fflush(stdout);
   }
   const std::chrono::duration<double> total_time = std::chrono::steady_clock::now() - start;
