@@ -124,7 +124,8 @@ struct xsimd_ops {
     return xsimd::fma(a, b, c);
   }
   static vec nonzero_or_zero(const vec& condition, const vec& value) noexcept {
-    return xsimd::select(condition != vec(0.0f), value, vec(0.0f));
+    // Not `condition != 0`: xsimd's != is an ordered compare on AVX-512, false for NaN.
+    return xsimd::select(condition == vec(0.0f), vec(0.0f), value);
   }
   static vec zero_where_minus_inf(const vec& v) noexcept {
     return xsimd::select(v == vec(-std::numeric_limits<float>::infinity()), vec(0.0f), v);
@@ -217,7 +218,7 @@ struct xsimd_ops {
   // log(sum) of a row's sum of exponentials: -inf for 0 (an all-masked row), NaN stays NaN.
   static vec log_of_sum(const vec& sum) noexcept {
     const vec log = xsimd::select(sum == vec(0.0f), vec(-std::numeric_limits<float>::infinity()), log_positive(sum));
-    return xsimd::select(sum != sum, sum, log);
+    return xsimd::select(xsimd::isnan(sum), sum, log);
   }
 
   // The log_softmax offset of a row: log(sum), but +inf for an all-masked row so that -inf - offset
