@@ -30,11 +30,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-cmake --preset bench >/dev/null
-cmake --build --preset bench -j "$(nproc)" --target softxent_bench
-
 out=build/bench/report
 mkdir -p "$out"
+echo "softxent: building the bench preset (log: $out/build.log)"
+{ cmake --preset bench && cmake --build --preset bench -j "$(nproc)" --target softxent_bench; } >"$out/build.log" 2>&1 ||
+  { tail -40 "$out/build.log"; exit 1; }
 echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
 start=$(date +%s)
 build/bench/bench/softxent_bench "${run[@]}" "${extra[@]}" \
