@@ -154,13 +154,7 @@ void register_onednn(const operation_traits& op) {
           stream.wait();
           if (oc.finish) oc.finish(set);
         };
-        run(0);
-        std::string message;
-        if (!matches_reference(op, s, sets, 0, &message)) {
-          state.SkipWithError(("oneDNN " + message).c_str());
-          return;
-        }
-        time_rotating(state, op, s, sets, run);
+        check_and_time(state, "oneDNN", op, s, sets, run);
       }, config().min_time);
 }
 

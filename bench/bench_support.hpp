@@ -127,6 +127,20 @@ void register_softxent_benchmarks(const operation_traits& op, softxent_call call
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
                        std::string* message);
 
+// For a foreign library: runs run(0), checks its result against the reference, and times run over
+// the buffer sets when it matches; else skips the benchmark with the library's name and the mismatch.
+template <class Run>
+void check_and_time(benchmark::State& state, const char* library, const operation_traits& op, const shape& s,
+                    const buffer_sets& sets, Run&& run) {
+  run(std::size_t{0});
+  std::string message;
+  if (!matches_reference(op, s, sets, 0, &message)) {
+    state.SkipWithError((std::string(library) + " " + message).c_str());
+    return;
+  }
+  time_rotating(state, op, s, sets, run);
+}
+
 // The instruction set clones that let a plain loop use the CPU's best vectors (floors, glue passes),
 // chosen by feature level: "arch=<cpu name>" clones are chosen by CPU model and miss newer CPUs.
 #if defined(__x86_64__) && defined(__GNUC__)

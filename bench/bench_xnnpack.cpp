@@ -44,13 +44,7 @@ void register_xnnpack_softmax(const shape& s, int threads) {
       }
     }
     const auto run = [&](std::size_t set) { xnn_run_operator(operators[set].get(), pool.get()); };
-    run(0);
-    std::string message;
-    if (!matches_reference(softmax_traits, s, sets, 0, &message)) {
-      state.SkipWithError(("XNNPACK " + message).c_str());
-      return;
-    }
-    time_rotating(state, softmax_traits, s, sets, run);
+    check_and_time(state, "XNNPACK", softmax_traits, s, sets, run);
   }, config().min_time);
 }
 
