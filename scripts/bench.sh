@@ -7,7 +7,7 @@
 # Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other softxent_bench options]
 #   (default)   every operation x SPEC.md's shapes x 1 and all threads, softxent's default instruction set
 #               and the reference, 3 repetitions: about 3 minutes on a 2-core machine
-#   --full      every instruction set, 9 repetitions, longer runs
+#   --full      every instruction set, 9 repetitions, longer runs: about 15 minutes
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
 #   --publish   also copy report.md and report.png to docs/benchmarks/ (what the README shows)
 # Any other option goes to softxent_bench (see build/bench/bench/softxent_bench --help).
@@ -22,7 +22,7 @@ publish=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --full) run=(--isas=all --repetitions=9 --min_time=0.2 --reference_min_time=0.05) ;;
+    --full) run=(--isas=all --repetitions=9 --min_time=0.1 --reference_min_time=0.02) ;;
     --publish) publish=1 ;;
     --shapes) extra+=("--shapes=$2"); shift ;;
     *) extra+=("$1") ;;

@@ -117,7 +117,9 @@ def build_rows(runs, context):
     default_isa = context.get("softxent_default_isa", "")
     softxent = [i for i in implementations if i.startswith("softxent-")]
     # The default ISA first: it is what a user gets and what the derived columns describe.
-    softxent.sort(key=lambda i: (i != "softxent-" + default_isa, i))
+    strength = ["avx512", "avx2", "sse2", "neon", "scalar"]
+    softxent.sort(key=lambda i: (i != "softxent-" + default_isa,
+                                 strength.index(i[9:]) if i[9:] in strength else len(strength), i))
     columns = softxent + ["reference"] + [i for i in OTHER_LIBRARIES if i in implementations]
     main = softxent[0] if softxent else None
 
