@@ -210,8 +210,10 @@ def text_table(header, body):
 def markdown(rows, columns, main, context, title, chart_name):
     header, body = table(rows, columns, main)
     out = [f"# {title}", ""]
-    out.append(f"- Machine: {context.get('cpu_model', 'unknown')}, {context.get('num_cpus', '?')} cores "
-               f"({context.get('host_name', '')}); date: {context.get('date', '')}")
+    load = context.get("load_avg") or ["?"]
+    out.append(f"- Machine: {context.get('cpu_model', 'unknown')}, {context.get('num_cpus', '?')} cores at "
+               f"{context.get('mhz_per_cpu', '?')} MHz (host {context.get('host_name', '')}, load average "
+               f"{load[0]} when the run started); date: {context.get('date', '')}")
     out.append(f"- softxent {context.get('softxent_version', '')}, default instruction set "
                f"`{context.get('softxent_default_isa', '')}`; Google Benchmark, median of "
                f"{context.get('repetitions', '?')} repetitions, real time; buffers rotated over "
@@ -226,6 +228,9 @@ def markdown(rows, columns, main, context, title, chart_name):
     out.append("- oneDNN cross-entropy = its softmax primitive plus one pass for the loss and gradient (loss only: "
                "its logsoftmax plus a gather of the targets' log-probabilities); every foreign result is checked "
                "against the reference before it is timed.")
+    out.append("- Reproduce: `scripts/bench.sh` (about 3 minutes on 2 cores; `--full` for every instruction set and "
+               "9 repetitions, `--shapes 1000x50257,7x13` for more shapes). Ratios taken within one run are what "
+               "to compare: the machine may be shared, and two-thread times suffer most when it is.")
     out.append("")
     if chart_name:
         out.append(f"![GB/s against row length, per operation]({chart_name})")
