@@ -210,7 +210,7 @@ def text_table(header, body):
 def markdown(rows, columns, main, context, title, chart_name):
     header, body = table(rows, columns, main)
     out = [f"# {title}", ""]
-    load = context.get("load_avg") or ["?"]
+    load = [f"{v:.1f}" for v in context.get("load_avg", [])] or ["?"]
     out.append(f"- Machine: {context.get('cpu_model', 'unknown')}, {context.get('num_cpus', '?')} cores at "
                f"{context.get('mhz_per_cpu', '?')} MHz (host {context.get('host_name', '')}, load average "
                f"{load[0]} when the run started); date: {context.get('date', '')}")
