@@ -196,6 +196,14 @@ void for_long_rows(executor& ex, const row_plan& plan, std::size_t rows, std::si
   ex.run(units, second_phase);  // a host pool was used once already: this one stays on this thread
 }
 
+// exp(chunk shift - row shift): what turns a chunk's stored exponentials into the row's. A chunk with
+// nothing but -inf (sum 0, shift 0) gets 0: its exponentials are 0, and exp(0 - row shift) may be
+// +inf when the row's max is very negative.
+double chunk_weight(const chunk_stats& chunk, const chunk_stats& row) noexcept {
+  if (chunk.sum_exp == 0.0) return 0.0;
+  return std::exp(static_cast<double>(chunk.shift) - static_cast<double>(row.shift));
+}
+
 struct no_phase2 {
   void operator()(std::size_t, std::size_t, std::size_t, const chunk_stats&, const chunk_stats&) const noexcept {}
 };
@@ -256,8 +264,7 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
           },
           [](std::size_t, const chunk_stats&) {},
           [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats& c, const chunk_stats& m) {
-            const double factor = softmax_factor_of(m.sum_exp) *
-                                  std::exp(static_cast<double>(c.shift) - static_cast<double>(m.shift));
+            const double factor = chunk_weight(c, m) * softmax_factor_of(m.sum_exp);
             k.scale_chunk(out + r * out_stride + c0, n, static_cast<float>(factor));
           });
       break;
@@ -479,7 +486,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
           const double row_lse = lse_of(m.shift, m.sum_exp);
           const double p_factor = cross_entropy_p_factor_of(m.sum_exp, m.y_sum, row_lse, o.z_loss, grad_scale,
                                                             z_grad_scale) *
-                                  std::exp(static_cast<double>(c.shift) - static_cast<double>(m.shift));
+                                  chunk_weight(c, m);
           k.cross_entropy_grad_chunk(grad.row(r) + c0, n, static_cast<float>(p_factor),
                                      static_cast<float>(grad_scale), coefficients(r, c0, n));
         });

@@ -4,6 +4,8 @@
 
 #include "softxent/softxent.hpp"
 
+#include <cstring>
+
 namespace {
 
 using softxent::const_matrix;
@@ -23,7 +25,13 @@ softxent::exec_options to_cpp(const softxent_exec* exec) noexcept {
 softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* options) noexcept {
   softxent::cross_entropy_options result;
   if (options != nullptr) {
-    result.reduction = static_cast<softxent::reduction>(options->reduction);
+    // Read the enum's bytes as an int: a C caller may store any int there, and loading a value
+    // outside the C enum's range through its type is undefined behaviour in C++. The C++ enum has int
+    // as its underlying type, so every int converts to it and is then rejected by validation.
+    static_assert(sizeof(options->reduction) == sizeof(int), "softxent_reduction is an int");
+    int raw_reduction = 0;
+    std::memcpy(&raw_reduction, &options->reduction, sizeof raw_reduction);
+    result.reduction = static_cast<softxent::reduction>(raw_reduction);
     result.ignore_index = options->ignore_index;
     result.label_smoothing = options->label_smoothing;
     result.class_weights = options->class_weights;

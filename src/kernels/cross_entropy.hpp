@@ -49,7 +49,7 @@ struct cross_entropy_kernels {
       // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
       stats.y_dot += R::sum_of(n, [&](std::size_t j, std::size_t count) {
         const vec yj = spread_n(y, j, count);
-        return Ops::nonzero_or_zero(yj, yj * (R::load_n(x + j, count, 0.0f) - s));
+        return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + j, count, 0.0f), s));
       });
     }
     const chunk_stats exps = softmax_kernels<Ops>::exp_stats_chunk(x, n, e);

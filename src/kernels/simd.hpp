@@ -30,6 +30,8 @@ namespace softxent::detail {
 struct exp_constants {
   static constexpr float log2e = 1.44269504088896341f;
   static constexpr float ln2 = 0.693147181f;
+  static constexpr float ln2_hi = 0.693359375f;     // 9 significant bits: n * ln2_hi is exact
+  static constexpr float ln2_lo = -2.12194440e-4f;  // ln2 - ln2_hi
   static constexpr float c2 = 0.5f;
   static constexpr float c3 = 0x1.555404p-3f;
   static constexpr float c4 = 0x1.5554acp-5f;
@@ -195,6 +197,14 @@ struct xsimd_ops {
     }
   }
 
+  // y * (x - s), also where x - s overflows a float (logits spanning more than FLT_MAX): there
+  // y * x - y * s, with one rounding through fma.
+  static vec scaled_difference(const vec& y, const vec& x, const vec& s) noexcept {
+    const vec d = x - s;
+    const auto overflowed = xsimd::isinf(d) && xsimd::isfinite(x);
+    return xsimd::select(overflowed, fma(y, x, -(y * s)), y * d);
+  }
+
   // log(v) for positive normal v (the short-row paths' sums, >= 1): v = 2^k * m with m in
   // [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, by its
   // series to s^9 (next term 2e-9 relative). Callers handle v == 0 and NaN themselves.
@@ -227,6 +237,20 @@ struct xsimd_ops {
     return xsimd::select(sum == vec(0.0f), vec(std::numeric_limits<float>::infinity()), log_of_sum(sum));
   }
 
+  // exp(x) for -87 <= x <= 88 (else as exp_nonpositive) with the reduction r = x - n ln2 in two steps
+  // (Cody and Waite): n * ln2_hi is exact, so r keeps full accuracy even where fma is emulated
+  // (SSE2) or |n| is large. For the backward kernels, whose bound does not grow with |x|.
+  static vec exp_reduced_twice(const vec& x) noexcept {
+    using c = exp_constants;
+    const auto tiny = x < vec(c::flush_below);  // false for NaN
+    const vec clamped = xsimd::select(tiny, vec(c::flush_below), x);
+    const vec n = xsimd::nearbyint(clamped * vec(c::log2e));
+    const vec r = fma(n, vec(-c::ln2_lo), fma(n, vec(-c::ln2_hi), clamped));
+    const vec scale = xsimd::bitwise_cast<vec>((xsimd::to_int(n) + ivec(126)) << 23);  // 2^(n-1), n in [-125, 128]
+    const vec p = polynomial(r);
+    return xsimd::select(tiny, vec(0.0f), (p + p) * scale);
+  }
+
   // exp(x) over all floats (the backward kernels' exp(y) for any y), accurate also where the result
   // is subnormal: exp(x) = exp(x - k) * e^k with k = -64 below -80 and k = 64 above 64, shifts that
   // are exact in float at those magnitudes.
@@ -235,7 +259,7 @@ struct xsimd_ops {
     const auto small = x < vec(-80.0f);
     const vec k = xsimd::select(big, vec(64.0f), xsimd::select(small, vec(-64.0f), vec(0.0f)));
     const vec e_k = xsimd::select(big, vec(6.23514908e27f), xsimd::select(small, vec(1.60381089e-28f), vec(1.0f)));
-    const vec result = exp_nonpositive(x - k) * e_k;
+    const vec result = exp_reduced_twice(x - k) * e_k;
     return xsimd::select(x == vec(std::numeric_limits<float>::infinity()), x, result);
   }
 };
@@ -263,6 +287,10 @@ struct scalar_ops {
   static float horizontal_sum(vec v) noexcept { return v; }
   static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
   static vec log_of_sum(vec sum) noexcept { return std::log(sum); }
+  static vec scaled_difference(vec y, vec x, vec s) noexcept {
+    const float d = x - s;
+    return std::isinf(d) && std::isfinite(x) ? std::fma(y, x, -(y * s)) : y * d;
+  }
   static vec log_softmax_offset(vec sum) noexcept {
     return sum == 0.0f ? std::numeric_limits<float>::infinity() : std::log(sum);
   }

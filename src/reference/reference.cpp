@@ -124,6 +124,7 @@ void cross_entropy_rows(const cross_entropy_block& b) {
       if (y != 0.0) loss += y * (lse - static_cast<double>(x[j]));
     }
     if (s.sum_exp == 0.0) loss = y_sum > 0.0 ? infinity : 0.0;  // all masked: -inf - -inf is not NaN here
+    if (std::isnan(lse)) loss = lse;  // NaN or +inf in the row: its loss is NaN, whatever the weights
     b.row_loss[r] = loss;
     b.row_lse[r] = lse;
     if (!g) continue;
