@@ -125,3 +125,51 @@ TEST_SUITE("slow") {
     for (const std::string& isa : available_isas()) run_and_check(isa, logits, targets, o, {0, 0}, true, exact);
   }
 }
+
+TEST_CASE("z_loss adds z * lse^2 per counted row, unweighted, and MEAN averages it over the counted rows") {
+  // loss(z) - loss(0) against z * sum or mean of lse^2 from the long double reference, with class
+  // weights that would change the answer if the z-term were weighted or divided by the weight sum.
+  random_source random(55);
+  const std::size_t rows = 12, cols = 9;
+  buffer x(rows, cols);
+  fill_logits(x, random);
+  std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.3);
+  targets[0] = -100;
+  targets[1] = 3;
+  const float weights[cols] = {0.5f, 2.0f, 3.0f, 0.25f, 1.0f, 4.0f, 0.1f, 1.5f, 2.5f};
+  real sum_lse2 = 0;
+  std::size_t counted = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (targets[r] == -100) continue;
+    real lse = reference_row_stats(x.row(r), cols).lse;
+    sum_lse2 += lse * lse;
+    ++counted;
+  }
+  const float z = 0.125f;
+  for (const std::string& isa : available_isas())
+    for (softxent::reduction reduction : all_reductions) {
+      softxent::cross_entropy_options o;
+      o.reduction = reduction;
+      o.class_weights = weights;
+      std::vector<float> without(rows), with(rows);
+      REQUIRE(softxent::cross_entropy(x.cview(), targets.data(), without.data(), {}, o, exec_for(isa)) ==
+              softxent::status::ok);
+      o.z_loss = z;
+      REQUIRE(softxent::cross_entropy(x.cview(), targets.data(), with.data(), {}, o, exec_for(isa)) ==
+              softxent::status::ok);
+      CAPTURE(isa);
+      CAPTURE(reduction_name(reduction));
+      if (reduction == softxent::reduction::none) {
+        for (std::size_t r = 0; r < rows; ++r) {
+          real lse = reference_row_stats(x.row(r), cols).lse;
+          real expected = targets[r] == -100 ? 0 : z * lse * lse;
+          CHECK(static_cast<double>(with[r] - without[r]) ==
+                doctest::Approx(static_cast<double>(expected)).epsilon(1e-5).scale(1.0));
+        }
+      } else {
+        real expected = z * (reduction == softxent::reduction::mean ? sum_lse2 / static_cast<real>(counted) : sum_lse2);
+        CHECK(static_cast<double>(with[0] - without[0]) ==
+              doctest::Approx(static_cast<double>(expected)).epsilon(1e-5).scale(1.0));
+      }
+    }
+}

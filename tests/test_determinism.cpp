@@ -219,7 +219,7 @@ TEST_CASE("cross_entropy_soft losses (reduced too) and gradients are bitwise ide
 
 TEST_CASE("a host pool is called at most once per call, and is used for a large call (except by the reference)") {
   random_source random(406);
-  buffer x(4096, 1000);
+  buffer x(2048, 500);
   fill_logits(x, random);
   for (const std::string& isa : available_isas()) {
     recording_pool pool;

@@ -91,7 +91,7 @@ TEST_CASE("every instruction set this CPU has reports its own name, and referenc
   }
 }
 
-TEST_CASE("SOFTXENT_ISA selects the instruction set when exec.isa is NULL or \"auto\"") {
+TEST_CASE("SOFTXENT_ISA selects the instruction set when exec.isa is NULL or auto") {
   for (const std::string& name : available_isas()) {
     scoped_isa_variable set(name.c_str());
     CAPTURE(name);

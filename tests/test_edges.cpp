@@ -79,7 +79,7 @@ TEST_CASE("logits of +-3e38 and +-FLT_MAX give finite results wherever the exact
   }
 }
 
-TEST_CASE("logits in [88, 100], where a naive expf overflows, give accurate results") {
+TEST_CASE("logits from 88 to 100, where a naive expf overflows, give accurate results") {
   random_source random(301);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 3, 8, 16, 17, 100, 4096, 4500}) {
@@ -121,7 +121,7 @@ TEST_CASE("-inf is a masked class: softmax exactly 0, log_softmax -inf, lse as i
     }
 }
 
-TEST_CASE("cross_entropy on masked classes: zero gradient unless target; a masked target gives loss +inf") {
+TEST_CASE("cross_entropy on masked classes: zero gradient unless target, and a masked target gives loss +inf") {
   random_source random(303);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{4, 40, 6000})
@@ -194,7 +194,7 @@ TEST_CASE("cross_entropy_soft: a zero probability on a masked class contributes 
       }
 }
 
-TEST_CASE("a row of all -inf: softmax 0, log_softmax -inf, lse -inf, loss +inf, gradient -onehot; other rows intact") {
+TEST_CASE("a row of all -inf: softmax 0, log_softmax -inf, lse -inf, loss +inf, gradient -onehot, other rows intact") {
   random_source random(306);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 3, 16, 100, 5000}) {
@@ -229,7 +229,7 @@ TEST_CASE("a row of all -inf: softmax 0, log_softmax -inf, lse -inf, loss +inf, 
 TEST_CASE("a NaN in one row makes that row's outputs NaN and leaves the other rows intact") {
   random_source random(307);
   for (const std::string& isa : available_isas())
-    for (std::size_t cols : sizes{1, 7, 64, 4097, 9000})
+    for (std::size_t cols : sizes{1, 7, 64, 4097})  // 4097: the bad value in the first or the second chunk
       for (std::size_t where : {std::size_t{0}, cols / 2, cols - 1}) {
         buffer x(5, cols, cols + 1);
         fill_logits(x, random);
@@ -252,7 +252,7 @@ TEST_CASE("a NaN in one row makes that row's outputs NaN and leaves the other ro
 TEST_CASE("a +inf in one row makes that row's outputs NaN and leaves the other rows intact") {
   random_source random(308);
   for (const std::string& isa : available_isas())
-    for (std::size_t cols : sizes{1, 7, 64, 4097, 9000})
+    for (std::size_t cols : sizes{1, 7, 64, 4097})  // 4097: the bad value in the first or the second chunk
       for (std::size_t where : {std::size_t{0}, cols / 2, cols - 1}) {
         buffer x(5, cols);
         fill_logits(x, random);
@@ -530,7 +530,7 @@ TEST_CASE("the backward operations run in place (dx == y or dx == dy)") {
 TEST_CASE("the cross-entropy gradient may overwrite the logits (grad == logits, same stride)") {
   random_source random(316);
   for (const std::string& isa : available_isas())
-    for (std::size_t cols : sizes{1, 10, 100, 4097, 30000})
+    for (std::size_t cols : sizes{1, 10, 100, 4097, 12000})
       for (softxent::reduction reduction : all_reductions) {
         const std::size_t rows = 4;
         buffer x(rows, cols, cols + 3, 1);
@@ -586,7 +586,7 @@ TEST_CASE("grad_stride is ignored when grad is NULL (loss only)") {
   }
 }
 
-TEST_CASE("ignore_index inside [0, cols) ignores the rows whose target is that class") {
+TEST_CASE("ignore_index that is a valid class ignores the rows whose target is that class") {
   random_source random(318);
   for (const std::string& isa : available_isas())
     for (softxent::reduction reduction : all_reductions) {

@@ -149,7 +149,7 @@ TEST_CASE("INVALID_SHAPE: C++ views whose rows or cols differ") {
   EXPECT_REJECTED(a, E, softxent::cross_entropy_soft(x, {a.probs(), kRows, kCols}, a.loss(), {a.out(), kRows - 1, kCols}));
 }
 
-TEST_CASE("INVALID_TARGET: a class index outside [0, cols) that is not the ignore index, in any row") {
+TEST_CASE("INVALID_TARGET: a class index outside 0..cols-1 that is not the ignore index, in any row") {
   for (const std::string& isa : available_isas())
     for (std::int64_t bad : {std::int64_t{kCols}, std::int64_t{-1}, std::int64_t{-101}, std::int64_t{1000},
                              std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()})
@@ -183,7 +183,7 @@ TEST_CASE("INVALID_OPTION: an unknown reduction") {
   }
 }
 
-TEST_CASE("INVALID_OPTION: label smoothing outside [0, 1] or NaN") {
+TEST_CASE("INVALID_OPTION: label smoothing outside 0..1 or NaN") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_INVALID_OPTION;
   for (float value : {-0.01f, 1.01f, nan_f, inf, -inf}) {
@@ -328,7 +328,7 @@ TEST_CASE("OVERLAP: backward outputs that partly overlap an input") {
   EXPECT_REJECTED(a, E, softxent_log_softmax_backward_f32(kRows, kCols, y, kCols + 1, dy, kCols, y, kCols, nullptr));
 }
 
-TEST_CASE("OVERLAP: cross-entropy outputs overlapping an input or each other; only grad == logits is allowed") {
+TEST_CASE("OVERLAP: cross-entropy outputs overlapping an input or each other, only grad == logits is allowed") {
   const softxent_status E = SOFTXENT_ERROR_OVERLAP;
   arena a;
   float* x = a.x();

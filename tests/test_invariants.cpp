@@ -137,3 +137,41 @@ TEST_CASE("cross_entropy's per-row loss equals -log_softmax at the target and it
       SXTEST_CHECK_TALLY(t);
     }
 }
+
+TEST_CASE("the C API and the C++ API give identical bits") {
+  random_source random(205);
+  const std::size_t rows = 9, cols = 300;
+  buffer x(rows, cols, cols + 4, 1);
+  fill_mixed_logits(x, random);
+  std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.2);
+  const float* data = x.data();
+  for (const std::string& isa : available_isas()) {
+    softxent_exec cexec{};
+    cexec.isa = isa.c_str();
+    auto exec = exec_for(isa);
+    buffer y_c(rows, cols), y_cpp(rows, cols), g_c(rows, cols), g_cpp(rows, cols);
+    std::vector<float> lse_c(rows), lse_cpp(rows), loss_c(1), loss_cpp(1);
+    REQUIRE(softxent_softmax_f32(rows, cols, data, x.stride, y_c.data(), cols, &cexec) == SOFTXENT_OK);
+    REQUIRE(softxent::softmax(x.cview(), y_cpp.view(), exec) == softxent::status::ok);
+    CHECK(bitwise_equal(y_c.storage, y_cpp.storage));
+    REQUIRE(softxent_log_softmax_f32(rows, cols, data, x.stride, y_c.data(), cols, &cexec) == SOFTXENT_OK);
+    REQUIRE(softxent::log_softmax(x.cview(), y_cpp.view(), exec) == softxent::status::ok);
+    CHECK(bitwise_equal(y_c.storage, y_cpp.storage));
+    REQUIRE(softxent_logsumexp_f32(rows, cols, data, x.stride, lse_c.data(), &cexec) == SOFTXENT_OK);
+    REQUIRE(softxent::logsumexp(x.cview(), lse_cpp.data(), exec) == softxent::status::ok);
+    CHECK(bitwise_equal(lse_c, lse_cpp));
+    softxent_cross_entropy_options co;
+    softxent_cross_entropy_options_init(&co);
+    co.label_smoothing = 0.1f;
+    co.z_loss = 1e-3f;
+    softxent::cross_entropy_options o;
+    o.label_smoothing = 0.1f;
+    o.z_loss = 1e-3f;
+    REQUIRE(softxent_cross_entropy_f32(rows, cols, data, x.stride, targets.data(), &co, loss_c.data(), g_c.data(), cols,
+                                       &cexec) == SOFTXENT_OK);
+    REQUIRE(softxent::cross_entropy(x.cview(), targets.data(), loss_cpp.data(), g_cpp.view(), o, exec) ==
+            softxent::status::ok);
+    CHECK(bitwise_equal(loss_c, loss_cpp));
+    CHECK(bitwise_equal(g_c.storage, g_cpp.storage));
+  }
+}

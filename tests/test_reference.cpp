@@ -129,7 +129,7 @@ TEST_CASE("reference log_softmax_backward equals the Jacobian-transpose product 
   }
 }
 
-TEST_CASE("reference cross_entropy equals -log(softmax(x)[t]) averaged over the rows, PyTorch's default") {
+TEST_CASE("reference cross_entropy equals -log softmax(x)_t averaged over the rows, PyTorch's default") {
   random_source random(76);
   for (std::size_t cols : reference_lengths()) {
     const std::size_t rows = 6;
