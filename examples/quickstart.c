@@ -6,9 +6,9 @@ int main(void) {
   int64_t targets[2] = {2, 0};
   softxent_softmax_f32(2, 3, logits[0], 3, probs[0], 3, NULL); /* rows, cols, data, row stride */
   softxent_status status = softxent_cross_entropy_f32(2, 3, logits[0], 3, targets, NULL, &loss, grad[0], 3, NULL);
-  if (status != SOFTXENT_OK) return printf("error: %s\n", softxent_status_string(status)), 1;
+  if (status != SOFTXENT_OK) { printf("error: %s\n", softxent_status_string(status)); return 1; }
   printf("mean loss %.4f\n", loss);
   for (int r = 0; r < 2; r++)
-    printf("probs %.3f %.3f %.3f  grad %+.3f %+.3f %+.3f\n", probs[r][0], probs[r][1], probs[r][2], grad[r][0], grad[r][1], grad[r][2]);
+    for (int c = 0; c < 3; c++) printf("row %d class %d: p = %.3f  grad = %+.3f\n", r, c, probs[r][c], grad[r][c]);
   return 0;
 }

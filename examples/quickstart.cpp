@@ -6,8 +6,8 @@ int main() {
   std::int64_t targets[2] = {2, 0};
   softxent::softmax({logits[0], 2, 3}, {probs[0], 2, 3}); // views: data, rows, cols (, row stride)
   softxent::status status = softxent::cross_entropy({logits[0], 2, 3}, targets, &loss, {grad[0], 2, 3});
-  if (status != softxent::status::ok) return std::printf("error: %s\n", softxent::status_string(status)), 1;
+  if (status != softxent::status::ok) { std::printf("error: %s\n", softxent::status_string(status)); return 1; }
   std::printf("mean loss %.4f\n", loss);
   for (int r = 0; r < 2; r++)
-    std::printf("probs %.3f %.3f %.3f  grad %+.3f %+.3f %+.3f\n", probs[r][0], probs[r][1], probs[r][2], grad[r][0], grad[r][1], grad[r][2]);
+    for (int c = 0; c < 3; c++) std::printf("row %d class %d: p = %.3f  grad = %+.3f\n", r, c, probs[r][c], grad[r][c]);
 }
