@@ -82,15 +82,11 @@ void split(std::size_t n, int threads, Part&& part) {
   }
 }
 
-constexpr operation_traits read_traits{"floor", 1, 0, false, 0, false};
-constexpr operation_traits copy_traits{"floor", 1, 1, false, 0, false};
-constexpr operation_traits add_traits{"floor", 2, 1, false, 0, false};
-
 void register_read(const shape& s, int threads) {
   register_benchmark("floor", "read", s, threads, [s, threads](benchmark::State& state) {
-    const buffer_sets sets(read_traits, s);
+    const buffer_sets sets(floor_read_traits, s);
     std::vector<float> sums(static_cast<std::size_t>(threads));
-    time_rotating(state, read_traits, s, sets, [&](std::size_t set) {
+    time_rotating(state, floor_read_traits, s, sets, [&](std::size_t set) {
       const float* x = sets.input(set, 0);
       split(s.elements(), threads, [&](std::size_t first, std::size_t end) {
         sums[static_cast<std::size_t>(omp_get_thread_num())] = read_stream(x + first, end - first);
@@ -102,10 +98,10 @@ void register_read(const shape& s, int threads) {
 
 void register_copy(const shape& s, int threads) {
   register_benchmark("floor", "copy", s, threads, [s, threads](benchmark::State& state) {
-    const buffer_sets sets(copy_traits, s);
+    const buffer_sets sets(floor_copy_traits, s);
     volatile float one = 1.0f;
     const float factor = one;
-    time_rotating(state, copy_traits, s, sets, [&](std::size_t set) {
+    time_rotating(state, floor_copy_traits, s, sets, [&](std::size_t set) {
       const float* x = sets.input(set, 0);
       float* y = sets.output(set);
       split(s.elements(), threads, [&](std::size_t first, std::size_t end) {
@@ -118,8 +114,8 @@ void register_copy(const shape& s, int threads) {
 
 void register_add(const shape& s, int threads) {
   register_benchmark("floor", "add", s, threads, [s, threads](benchmark::State& state) {
-    const buffer_sets sets(add_traits, s);
-    time_rotating(state, add_traits, s, sets, [&](std::size_t set) {
+    const buffer_sets sets(floor_add_traits, s);
+    time_rotating(state, floor_add_traits, s, sets, [&](std::size_t set) {
       const float* x = sets.input(set, 0);
       const float* y = sets.input(set, 1);
       float* z = sets.output(set);

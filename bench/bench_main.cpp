@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
 #endif
   }
 
+  reserve_buffers();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

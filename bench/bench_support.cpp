@@ -80,20 +80,68 @@ std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) no
   return bytes;
 }
 
+namespace {
+
+// What the buffer sets of one operation and shape take from the pools.
+struct pool_needs {
+  std::size_t sets;
+  std::size_t input_floats;
+  std::size_t output_floats;
+  std::size_t row_output_floats;
+  std::size_t targets;
+};
+
+pool_needs needs_of(const operation_traits& op, const shape& s) {
+  const std::size_t set_bytes = std::max<std::size_t>(minimum_traffic_bytes(op, s), 1);
+  const std::size_t sets =
+      std::clamp<std::size_t>((config().rotation_bytes + set_bytes - 1) / set_bytes, 1, max_buffer_sets);
+  const std::size_t matrix = round_up(s.elements(), cache_line_floats);
+  return {sets, sets * static_cast<std::size_t>(op.matrices_read) * matrix, sets * matrix,
+          sets * round_up(s.rows, cache_line_floats), op.reads_targets ? sets * s.rows : 0};
+}
+
+void fill_targets(std::size_t cols, std::int64_t* t, std::size_t n) {
+  random_bits bits{777};
+  for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::int64_t>(bits.next() % cols);
+}
+
+}  // namespace
+
+void reserve_buffers() {
+  const operation_traits* operations[] = {
+      &logsumexp_traits,          &softmax_traits,           &log_softmax_traits,       &softmax_backward_traits,
+      &log_softmax_backward_traits, &cross_entropy_loss_traits, &cross_entropy_grad_traits,
+      &cross_entropy_soft_traits, &floor_read_traits,        &floor_copy_traits,        &floor_add_traits};
+  pool_needs most{0, 0, 0, 0, 0};
+  std::map<std::size_t, std::size_t> targets;  // by cols
+  for (const shape& s : config().shapes)
+    for (const operation_traits* op : operations) {
+      const pool_needs n = needs_of(*op, s);
+      most.input_floats = std::max(most.input_floats, n.input_floats);
+      most.output_floats = std::max(most.output_floats, n.output_floats);
+      most.row_output_floats = std::max(most.row_output_floats, n.row_output_floats);
+      targets[s.cols] = std::max(targets[s.cols], n.targets);
+    }
+  input_pool.reserve(most.input_floats, fill_unit_floats);
+  output_pool.reserve(most.output_floats, fill_zeros);
+  row_output_pool.reserve(most.row_output_floats, fill_zeros);
+  for (const auto& [cols, count] : targets)
+    if (count > 0)
+      target_pools[cols].reserve(count, [cols = cols](std::int64_t* t, std::size_t n) { fill_targets(cols, t, n); });
+}
+
 buffer_sets::buffer_sets(const operation_traits& op, const shape& s)
     : shape_(s), inputs_(op.matrices_read), matrix_floats_(round_up(s.elements(), cache_line_floats)) {
-  const std::size_t set_bytes = std::max<std::size_t>(minimum_traffic_bytes(op, s), 1);
-  count_ = std::max<std::size_t>(1, (config().rotation_bytes + set_bytes - 1) / set_bytes);
-
-  input_base_ = input_pool.reserve(count_ * static_cast<std::size_t>(inputs_) * matrix_floats_, fill_unit_floats);
-  output_base_ = output_pool.reserve(count_ * matrix_floats_, fill_zeros);
-  row_output_base_ = row_output_pool.reserve(count_ * round_up(s.rows, cache_line_floats), fill_zeros);
+  const pool_needs needs = needs_of(op, s);
+  count_ = needs.sets;
+  input_base_ = input_pool.reserve(needs.input_floats, fill_unit_floats);
+  output_base_ = output_pool.reserve(needs.output_floats, fill_zeros);
+  row_output_base_ = row_output_pool.reserve(needs.row_output_floats, fill_zeros);
   targets_base_ = nullptr;
   if (op.reads_targets) {
     const std::size_t cols = s.cols;
-    targets_base_ = target_pools[cols].reserve(count_ * s.rows, [cols](std::int64_t* t, std::size_t n) {
-      random_bits bits{777};
-      for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::int64_t>(bits.next() % cols);
+    targets_base_ = target_pools[cols].reserve(needs.targets, [cols](std::int64_t* t, std::size_t n) {
+      fill_targets(cols, t, n);
     });
   }
 }

@@ -59,13 +59,20 @@ inline constexpr operation_traits log_softmax_backward_traits{"log_softmax_backw
 inline constexpr operation_traits cross_entropy_loss_traits{"cross_entropy_loss", 1, 0, true, 0, true};
 inline constexpr operation_traits cross_entropy_grad_traits{"cross_entropy_grad", 1, 1, true, 0, true};
 inline constexpr operation_traits cross_entropy_soft_traits{"cross_entropy_soft", 2, 1, false, 0, true};
+// The floor's streams: read one matrix; read one and write one; read two and write one.
+inline constexpr operation_traits floor_read_traits{"floor", 1, 0, false, 0, false};
+inline constexpr operation_traits floor_copy_traits{"floor", 1, 1, false, 0, false};
+inline constexpr operation_traits floor_add_traits{"floor", 2, 1, false, 0, false};
 
 std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept;
 
 // Buffer sets for one benchmark: enough copies of the operation's matrices and row vectors that
 // cycling through them touches at least config().rotation_bytes, so that no iteration finds its
-// data in a cache the previous one warmed. Inputs hold values in [0, 1) (valid logits, probabilities
-// and gradients alike) and are never written; outputs are separate. Targets are in [0, cols).
+// data in a cache the previous one warmed; at most max_buffer_sets, so that tiny shapes (whose calls
+// cost little more than their overhead) stay in cache. Inputs hold values in [0, 1) (valid logits,
+// probabilities and gradients alike) and are never written; outputs are separate. Targets are in
+// [0, cols). All sets live in pools shared by every benchmark, sized once by reserve_buffers().
+constexpr std::size_t max_buffer_sets = 1024;
 class buffer_sets {
  public:
   buffer_sets(const operation_traits& op, const shape& s);
@@ -85,6 +92,10 @@ class buffer_sets {
   float* row_output_base_;
   const std::int64_t* targets_base_;
 };
+
+// Allocates and fills the shared pools once for every operation and shape of the run, so that no
+// benchmark pays for (or is interleaved with) their growth.
+void reserve_buffers();
 
 // Sets the rate counters of a finished benchmark: elements/s (items_per_second) and bytes/s of the
 // minimum traffic (bytes_per_second), plus the shape and the number of buffer sets it cycled through.
