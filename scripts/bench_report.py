@@ -161,6 +161,39 @@ def build_rows(runs, context):
     return rows, columns, main
 
 
+def geometric_mean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def summary(rows, main):
+    """SPEC.md's targets, per thread count: percent of the floor from 128 classes up (target 70) and at
+    10 classes (target 40), speed-up over the reference (target 10 on one thread), over the best other."""
+    if main is None:
+        return []
+    lines = []
+    for threads in sorted({r["threads"] for r in rows}):
+        mine = [r for r in rows if r["threads"] == threads]
+        parts = []
+        for label, selected, target in (("from 128 classes", [r for r in mine if shape_key(r["shape"])[0] >= 128], 70),
+                                        ("at 10 classes", [r for r in mine if shape_key(r["shape"])[0] == 10], 40)):
+            floors = [(r["percent_of_floor"], r["operation"], r["shape"]) for r in selected if "percent_of_floor" in r]
+            if floors:
+                worst = min(floors)
+                met = sum(1 for f in floors if f[0] >= target)
+                parts.append(f"% of floor {label}: median {statistics.median(f[0] for f in floors):.0f}%, lowest "
+                             f"{worst[0]:.0f}% ({worst[1]} {worst[2]}), {met}/{len(floors)} at the {target}% target")
+        reference = [r["speedup_over_reference"] for r in mine if "speedup_over_reference" in r]
+        if reference:
+            parts.append(f"speed-up over the reference: geometric mean {geometric_mean(reference):.1f}x, "
+                         f"lowest {min(reference):.1f}x")
+        others = [r["speedup_over_best_other"] for r in mine if "speedup_over_best_other" in r]
+        if others:
+            parts.append(f"over the best other library: geometric mean {geometric_mean(others):.2f}x, "
+                         f"lowest {min(others):.2f}x")
+        lines.append((threads, parts))
+    return [f"{display_name(main)}, {t} thread{'s' if t > 1 else ''}: " + "; ".join(p) for t, p in lines]
+
+
 def fmt_time(us):
     if us is None:
         return "-"
@@ -232,6 +265,7 @@ def markdown(rows, columns, main, context, title, chart_name):
                "9 repetitions, `--shapes 1000x50257,7x13` for more shapes). Ratios taken within one run are what "
                "to compare: the machine may be shared, and two-thread times suffer most when it is.")
     out.append("")
+    out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
     if chart_name:
         out.append(f"![GB/s against row length, per operation]({chart_name})")
         out.append("")
@@ -339,6 +373,7 @@ def main():
                        f"{args.title}: GB/s of minimum traffic (log scale) - {context.get('cpu_model', '')}")
     header, body = table(rows, columns, main_impl)
     print(text_table(header, body))
+    print("\n" + "\n".join(summary(rows, main_impl)))
     floors = {k: v for k, v in runs.items() if k[0] == "floor" and v.median}
     if floors:
         print("\nfloor: " + ", ".join(
