@@ -120,6 +120,7 @@ struct cross_entropy_kernels {
           const vec g = Ops::load(tile + c * W) * p_factor - Ops::splat(y_scale * (smooth * weight(c)));
           Ops::store(tile + c * W, g);
         }
+        Ops::scatter_columns(tile, cols, count, b.grad + r0 * b.grad_stride, b.grad_stride);
         for (std::size_t i = 0; i < count; ++i) {
           const std::size_t r = r0 + i;
           float* g = b.grad + r * b.grad_stride;
@@ -127,7 +128,6 @@ struct cross_entropy_kernels {
             std::memset(g, 0, cols * sizeof(float));
             continue;
           }
-          for (std::size_t c = 0; c < cols; ++c) g[c] = tile[c * W + i];
           const auto t = static_cast<std::size_t>(b.targets[r]);
           g[t] -= y_scale * ((1.0f - b.label_smoothing) * weight(t));
         }

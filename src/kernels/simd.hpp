@@ -90,23 +90,54 @@ struct xsimd_ops {
     }
   }
 
-  // tile[c * width + i] = rows[i * stride + c] for c < cols and i < count; lanes past count repeat
-  // row 0. The gathers need every offset of the block to fit an int32.
+#if SOFTXENT_X86_INTRINSICS
+  // In-place transpose of 16 vectors of 16 floats (AVX-512): v[i][c] becomes v[c][i]. Pairs of
+  // vectors are interleaved by 32 then 64 bits, which leaves 4x4 blocks in each 128-bit lane; two
+  // rounds of 128-bit shuffles then move the blocks into place.
+  static void transpose16(__m512* v) noexcept {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      for (int k = 0; k < 2; ++k) {
+        const __m512d a = _mm512_castps_pd(t[i + k]), b = _mm512_castps_pd(t[i + 2 + k]);
+        u[i + 2 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[i + 2 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+      }
+    }
+    // u[4b + k] holds, in 128-bit lane L, element 4L + k of v[4b .. 4b + 3].
+    for (int k = 0; k < 4; ++k) {
+      const __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
+      const __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44);
+      const __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+      v[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+      v[4 + k] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+      v[8 + k] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+      v[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+  }
+#endif
+
+  // tile[c * width + i] = rows[i * stride + c] for c < cols <= 16 and i < count; lanes past count
+  // repeat row 0. Never reads past a row's cols elements.
   static void gather_columns(const float* rows, std::size_t stride, std::size_t count, std::size_t cols,
                              float* tile) noexcept {
 #if SOFTXENT_X86_INTRINSICS
-    if constexpr (is_avx512 || is_avx2) {
+    if constexpr (is_avx512) {
+      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+      __m512 v[16];
+      for (std::size_t i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(mask, rows + (i < count ? i : 0) * stride);
+      transpose16(v);
+      for (std::size_t c = 0; c < cols; ++c) _mm512_store_ps(tile + c * width, v[c]);
+      return;
+    } else if constexpr (is_avx2) {
       if (stride * width + cols < (std::size_t{1} << 31)) {
         alignas(64) std::int32_t offsets[width];
         for (std::size_t i = 0; i < width; ++i) offsets[i] = static_cast<std::int32_t>(i < count ? i * stride : 0);
-        const ivec index = ivec::load_aligned(offsets);
-        for (std::size_t c = 0; c < cols; ++c) {
-          if constexpr (is_avx512) {
-            _mm512_store_ps(tile + c * width, _mm512_i32gather_ps(index, rows + c, 4));
-          } else {
-            _mm256_store_ps(tile + c * width, _mm256_i32gather_ps(rows + c, index, 4));
-          }
-        }
+        const __m256i index = _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets));
+        for (std::size_t c = 0; c < cols; ++c) _mm256_store_ps(tile + c * width, _mm256_i32gather_ps(rows + c, index, 4));
         return;
       }
     }
@@ -114,6 +145,25 @@ struct xsimd_ops {
     for (std::size_t i = 0; i < width; ++i) {
       const float* row = rows + (i < count ? i : 0) * stride;
       for (std::size_t c = 0; c < cols; ++c) tile[c * width + i] = row[c];
+    }
+  }
+
+  // The inverse: rows[i * stride + c] = tile[c * width + i] for c < cols and i < count.
+  static void scatter_columns(const float* tile, std::size_t cols, std::size_t count, float* rows,
+                              std::size_t stride) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+      __m512 v[16];
+      for (std::size_t c = 0; c < 16; ++c) v[c] = c < cols ? _mm512_load_ps(tile + c * width) : _mm512_setzero_ps();
+      transpose16(v);
+      for (std::size_t i = 0; i < count; ++i) _mm512_mask_storeu_ps(rows + i * stride, mask, v[i]);
+      return;
+    }
+#endif
+    for (std::size_t i = 0; i < count; ++i) {
+      float* row = rows + i * stride;
+      for (std::size_t c = 0; c < cols; ++c) row[c] = tile[c * width + i];
     }
   }
 
@@ -277,6 +327,9 @@ struct scalar_ops {
   }
   static void gather_columns(const float* rows, std::size_t, std::size_t, std::size_t cols, float* tile) noexcept {
     for (std::size_t c = 0; c < cols; ++c) tile[c] = rows[c];
+  }
+  static void scatter_columns(const float* tile, std::size_t cols, std::size_t, float* rows, std::size_t) noexcept {
+    for (std::size_t c = 0; c < cols; ++c) rows[c] = tile[c];
   }
   static vec max(vec a, vec b) noexcept { return a > b ? a : b; }
   static vec fma(vec a, vec b, vec c) noexcept { return a * b + c; }

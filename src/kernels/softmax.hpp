@@ -110,10 +110,7 @@ struct softmax_kernels {
                  [&](float* tile, const float*, const float* sum, std::size_t r0, std::size_t count) {
                    const vec factor = Ops::reciprocal_or_zero(Ops::load(sum));  // as softmax_factor_of()
                    for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, Ops::load(tile + c * W) * factor);
-                   for (std::size_t i = 0; i < count; ++i) {
-                     float* yr = y + (r0 + i) * y_stride;
-                     for (std::size_t c = 0; c < cols; ++c) yr[c] = tile[c * W + i];
-                   }
+                   Ops::scatter_columns(tile, cols, count, y + r0 * y_stride, y_stride);
                  });
       return;
     }
@@ -132,10 +129,7 @@ struct softmax_kernels {
                  [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
                    const vec s = Ops::load(shift), o = Ops::log_softmax_offset(Ops::load(sum));
                    for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, (Ops::load(tile + c * W) - s) - o);
-                   for (std::size_t i = 0; i < count; ++i) {
-                     float* yr = y + (r0 + i) * y_stride;
-                     for (std::size_t c = 0; c < cols; ++c) yr[c] = tile[c * W + i];
-                   }
+                   Ops::scatter_columns(tile, cols, count, y + r0 * y_stride, y_stride);
                  });
       return;
     }
