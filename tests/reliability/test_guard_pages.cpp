@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -176,6 +177,16 @@ std::string run_guarded(variant v, const char* isa, std::size_t rows, std::size_
   }
 }
 
+// QEMU 7.2 (the emulated CPUs in CI) faults on the masked-off lanes of vmaskmovps/vpmaskmovd when
+// they cross into an inaccessible page; a real CPU does not (Intel SDM: faults occur only for lanes
+// the mask selects). Measured with a 4-byte masked load right before a PROT_NONE page: fine natively,
+// SIGSEGV under qemu-x86_64 -cpu Haswell. So under emulation the AVX2 tables (masked tails) are
+// fenced only before their first byte; natively, and for every other table, on both sides.
+bool emulator_faults_on_masked_lanes(const char* isa) {
+  const char* emulated = std::getenv("SOFTXENT_RELIABILITY_EMULATED");
+  return emulated != nullptr && emulated[0] == '1' && std::string(isa) == "avx2";
+}
+
 void sweep(variant v) {
   int failures = 0;
   std::uint64_t seed = 1;
@@ -184,6 +195,7 @@ void sweep(variant v) {
       const std::size_t rows = cols <= 70 ? 3 : cols <= 1025 ? 2 : 1;
       for (std::size_t extra : {std::size_t{0}, std::size_t{3}}) {
         for (placement where : {placement::end_at_guard, placement::start_at_guard}) {
+          if (where == placement::end_at_guard && emulator_faults_on_masked_lanes(isa)) continue;
           std::ostringstream context;
           context << name_of(v) << " isa=" << isa << " rows=" << rows << " cols=" << cols << " stride=" << cols + extra
                   << (where == placement::end_at_guard ? " ending at a guard page" : " starting after a guard page")
