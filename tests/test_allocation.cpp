@@ -39,7 +39,7 @@ void expect_no_allocation(const char* what, const Call& call) {
 }
 }  // namespace
 
-TEST_CASE("no operation allocates with operator new, on any instruction set, short rows or long") {
+TEST_CASE("no operation allocates with operator new on any instruction set for short or long rows") {
   random_source random(501);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{10, 1000, 100000}) {

@@ -42,12 +42,11 @@ void run_and_check(const std::string& isa, const buffer& logits, const std::vect
   CHECK_MESSAGE(bitwise_equal(logits.storage, logits_before), t.label);
 }
 
-}  // namespace
-
-TEST_CASE("cross_entropy matches PyTorch's formulas on every instruction set, length, stride and misaligned start") {
-  random_source random(51);
+// The sweep over the given row lengths, every layout and every instruction set.
+void sweep_cross_entropy(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
+  random_source random(seed);
   std::vector<std::string> isas = available_isas();
-  for (std::size_t cols : sweep_lengths())
+  for (std::size_t cols : lengths)
     for (std::size_t l = 0; l < layout_count; ++l) {
       std::size_t rows = sweep_rows(cols);
       buffer logits = make_buffer(rows, cols, sweep_layouts[l]);
@@ -62,6 +61,13 @@ TEST_CASE("cross_entropy matches PyTorch's formulas on every instruction set, le
         for (bool with_grad : {false, true})
           run_and_check(isa, logits, targets, o, sweep_layouts[(l + 1) % layout_count], with_grad, exact);
     }
+}
+}  // namespace
+
+TEST_CASE("cross_entropy matches PyTorch's formulas for every instruction set x length x stride x misaligned start: lengths 1 to 4097") { sweep_cross_entropy(short_sweep_lengths(), 51); }
+
+TEST_SUITE("slow") {
+  TEST_CASE("cross_entropy matches PyTorch's formulas for every instruction set x length x stride x misaligned start: lengths 32000 and 128256") { sweep_cross_entropy(long_sweep_lengths(), 1051); }
 }
 
 TEST_CASE("cross_entropy: every reduction with every option on every instruction set") {
@@ -126,7 +132,7 @@ TEST_SUITE("slow") {
   }
 }
 
-TEST_CASE("z_loss adds z * lse^2 per counted row, unweighted, and MEAN averages it over the counted rows") {
+TEST_CASE("z_loss adds z * lse^2 per counted row - unweighted - and MEAN averages it over the counted rows") {
   // loss(z) - loss(0) against z * sum or mean of lse^2 from the long double reference, with class
   // weights that would change the answer if the z-term were weighted or divided by the weight sum.
   random_source random(55);

@@ -25,12 +25,11 @@ void run_and_check(const std::string& isa, const buffer& logits, const buffer& p
   CHECK_MESSAGE(bitwise_equal(probs.storage, probs_before), t.label);
 }
 
-}  // namespace
-
-TEST_CASE("cross_entropy_soft matches PyTorch's formulas on every instruction set, length, stride and misaligned start") {
-  random_source random(61);
+// The sweep over the given row lengths, every layout and every instruction set.
+void sweep_cross_entropy_soft(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
+  random_source random(seed);
   std::vector<std::string> isas = available_isas();
-  for (std::size_t cols : sweep_lengths())
+  for (std::size_t cols : lengths)
     for (std::size_t l = 0; l < layout_count; ++l) {
       std::size_t rows = sweep_rows(cols);
       buffer logits = make_buffer(rows, cols, sweep_layouts[l]);
@@ -51,6 +50,13 @@ TEST_CASE("cross_entropy_soft matches PyTorch's formulas on every instruction se
         for (bool with_grad : {false, true})
           run_and_check(isa, logits, probs, o, sweep_layouts[(l + 1) % layout_count], with_grad, exact);
     }
+}
+}  // namespace
+
+TEST_CASE("cross_entropy_soft matches PyTorch's formulas for every instruction set x length x stride x misaligned start: lengths 1 to 4097") { sweep_cross_entropy_soft(short_sweep_lengths(), 61); }
+
+TEST_SUITE("slow") {
+  TEST_CASE("cross_entropy_soft matches PyTorch's formulas for every instruction set x length x stride x misaligned start: lengths 32000 and 128256") { sweep_cross_entropy_soft(long_sweep_lengths(), 1061); }
 }
 
 TEST_CASE("cross_entropy_soft: every reduction with every option on every instruction set") {

@@ -90,22 +90,24 @@ void expect_identical(const std::string& isa, const std::string& what, const ope
 struct shape {
   std::size_t rows, cols;
 };
-// Many short rows, medium rows, rows split into chunks, a long row alone and one of more than 2^20.
-const shape shapes[] = {{1000, 10}, {67, 129}, {9, 4097}, {5, 12000}, {1, 128256}, {2, 70000}};
-const shape huge_row = {1, (std::size_t{1} << 20) + 77};
-
-std::vector<shape> shapes_for(const std::string& isa) {
-  std::vector<shape> result(std::begin(shapes), std::end(shapes));
-  if (isa == available_isas().back()) result.push_back(huge_row);  // the best one only: keeps the suite fast
+// Many short rows, medium rows, and rows of two chunks, for the quick suite.
+std::vector<shape> short_shapes(const std::string&) { return {{1000, 10}, {67, 129}, {9, 4097}}; }
+// Rows split into chunks across threads: a long row alone and, for the best instruction set only (to
+// keep the suite fast), one of more than 2^20 (chunks longer than the base chunk).
+std::vector<shape> long_shapes(const std::string& isa) {
+  std::vector<shape> result = {{5, 12000}, {1, 128256}, {2, 70000}};
+  if (isa == available_isas().back()) result.push_back({1, (std::size_t{1} << 20) + 77});
   return result;
 }
+using shape_list = std::vector<shape> (*)(const std::string&);
 
 }  // namespace
 
-TEST_CASE("logsumexp is bitwise identical across thread counts and host pools") {
-  random_source random(401);
+namespace {
+void check_logsumexp_identical(shape_list shapes, std::uint64_t seed) {
+  random_source random(seed);
   for (const std::string& isa : available_isas())
-    for (shape s : shapes_for(isa)) {
+    for (shape s : shapes(isa)) {
       buffer x(s.rows, s.cols);
       fill_mixed_logits(x, random);
       expect_identical(isa, "logsumexp " + std::to_string(s.rows) + "x" + std::to_string(s.cols),
@@ -116,11 +118,23 @@ TEST_CASE("logsumexp is bitwise identical across thread counts and host pools") 
                        });
     }
 }
+}  // namespace
 
-TEST_CASE("softmax and log_softmax are bitwise identical across thread counts and host pools") {
-  random_source random(402);
+TEST_CASE("logsumexp is bitwise identical across thread counts and host pools - short rows") {
+  check_logsumexp_identical(short_shapes, 401);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("logsumexp is bitwise identical across thread counts and host pools - long rows split across threads") {
+    check_logsumexp_identical(long_shapes, 401);
+  }
+}
+
+namespace {
+void check_softmax_identical(shape_list shapes, std::uint64_t seed) {
+  random_source random(seed);
   for (const std::string& isa : available_isas())
-    for (shape s : shapes_for(isa)) {
+    for (shape s : shapes(isa)) {
       buffer x(s.rows, s.cols);
       fill_mixed_logits(x, random);
       for (bool log : {false, true})
@@ -135,11 +149,23 @@ TEST_CASE("softmax and log_softmax are bitwise identical across thread counts an
                          });
     }
 }
+}  // namespace
 
-TEST_CASE("softmax_backward and log_softmax_backward are bitwise identical across thread counts and host pools") {
-  random_source random(403);
+TEST_CASE("softmax and log_softmax are bitwise identical across thread counts and host pools - short rows") {
+  check_softmax_identical(short_shapes, 402);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("softmax and log_softmax are bitwise identical across thread counts and host pools - long rows split across threads") {
+    check_softmax_identical(long_shapes, 402);
+  }
+}
+
+namespace {
+void check_backward_identical(shape_list shapes, std::uint64_t seed) {
+  random_source random(seed);
   for (const std::string& isa : available_isas())
-    for (shape s : shapes_for(isa)) {
+    for (shape s : shapes(isa)) {
       buffer x(s.rows, s.cols);
       fill_logits(x, random);
       buffer dy(s.rows, s.cols);
@@ -159,11 +185,23 @@ TEST_CASE("softmax_backward and log_softmax_backward are bitwise identical acros
       }
     }
 }
+}  // namespace
 
-TEST_CASE("cross_entropy losses (reduced too) and gradients are bitwise identical across thread counts and host pools") {
-  random_source random(404);
+TEST_CASE("softmax_backward and log_softmax_backward are bitwise identical across thread counts and host pools - short rows") {
+  check_backward_identical(short_shapes, 403);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("softmax_backward and log_softmax_backward are bitwise identical across thread counts and host pools - long rows split across threads") {
+    check_backward_identical(long_shapes, 403);
+  }
+}
+
+namespace {
+void check_cross_entropy_identical(shape_list shapes, std::uint64_t seed) {
+  random_source random(seed);
   for (const std::string& isa : available_isas())
-    for (shape s : shapes_for(isa)) {
+    for (shape s : shapes(isa)) {
       buffer x(s.rows, s.cols);
       fill_mixed_logits(x, random);
       std::vector<std::int64_t> targets = random_targets(s.rows, s.cols, random, 0.1);
@@ -190,11 +228,23 @@ TEST_CASE("cross_entropy losses (reduced too) and gradients are bitwise identica
         }
     }
 }
+}  // namespace
 
-TEST_CASE("cross_entropy_soft losses (reduced too) and gradients are bitwise identical across thread counts and host pools") {
-  random_source random(405);
+TEST_CASE("cross_entropy losses (reduced too) and gradients are bitwise identical across thread counts and host pools - short rows") {
+  check_cross_entropy_identical(short_shapes, 404);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("cross_entropy losses (reduced too) and gradients are bitwise identical across thread counts and host pools - long rows split across threads") {
+    check_cross_entropy_identical(long_shapes, 404);
+  }
+}
+
+namespace {
+void check_cross_entropy_soft_identical(shape_list shapes, std::uint64_t seed) {
+  random_source random(seed);
   for (const std::string& isa : available_isas())
-    for (shape s : shapes_for(isa)) {
+    for (shape s : shapes(isa)) {
       buffer x(s.rows, s.cols);
       fill_mixed_logits(x, random);
       buffer probs(s.rows, s.cols);
@@ -216,8 +266,19 @@ TEST_CASE("cross_entropy_soft losses (reduced too) and gradients are bitwise ide
       }
     }
 }
+}  // namespace
 
-TEST_CASE("a host pool is called at most once per call, and is used for a large call (except by the reference)") {
+TEST_CASE("cross_entropy_soft losses (reduced too) and gradients are bitwise identical across thread counts and host pools - short rows") {
+  check_cross_entropy_soft_identical(short_shapes, 405);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("cross_entropy_soft losses (reduced too) and gradients are bitwise identical across thread counts and host pools - long rows split across threads") {
+    check_cross_entropy_soft_identical(long_shapes, 405);
+  }
+}
+
+TEST_CASE("a host pool is called at most once per call - and is used for a large call (except by the reference)") {
   random_source random(406);
   buffer x(2048, 500);
   fill_logits(x, random);

@@ -75,7 +75,7 @@ TEST_CASE("the dispatcher picks the best instruction set of the CPU: avx512 wher
 #endif
 }
 
-TEST_CASE("every instruction set this CPU has reports its own name, and reference and scalar are always there") {
+TEST_CASE("every instruction set this CPU has reports its own name - and reference and scalar are always there") {
   std::vector<std::string> available = available_isas();
   CHECK(std::find(available.begin(), available.end(), "reference") != available.end());
   CHECK(std::find(available.begin(), available.end(), "scalar") != available.end());
@@ -103,7 +103,7 @@ TEST_CASE("SOFTXENT_ISA selects the instruction set when exec.isa is NULL or aut
   }
 }
 
-TEST_CASE("exec.isa wins over SOFTXENT_ISA, even when the variable names a bad instruction set") {
+TEST_CASE("exec.isa wins over SOFTXENT_ISA - even when the variable names a bad instruction set") {
   std::vector<std::string> available = available_isas();
   for (const char* variable : {"scalar", "reference", "neon", "avx512", "no-such-isa"}) {
     scoped_isa_variable set(variable);
@@ -118,7 +118,7 @@ TEST_CASE("exec.isa wins over SOFTXENT_ISA, even when the variable names a bad i
   }
 }
 
-TEST_CASE("an unknown name is INVALID_OPTION, from exec.isa or from SOFTXENT_ISA, and softxent_isa returns NULL") {
+TEST_CASE("an unknown name is INVALID_OPTION - from exec.isa or from SOFTXENT_ISA - and softxent_isa returns NULL") {
   {
     softxent_exec exec{};
     exec.isa = "avx1024";
@@ -133,7 +133,7 @@ TEST_CASE("an unknown name is INVALID_OPTION, from exec.isa or from SOFTXENT_ISA
   }
 }
 
-TEST_CASE("a known but unsupported name is UNSUPPORTED_ISA, from exec.isa or from SOFTXENT_ISA, and softxent_isa returns NULL") {
+TEST_CASE("a known but unsupported name is UNSUPPORTED_ISA - from exec.isa or from SOFTXENT_ISA - and softxent_isa returns NULL") {
   std::vector<std::string> available = available_isas();
   for (const std::string& name : all_isa_names()) {
     if (std::find(available.begin(), available.end(), name) != available.end()) continue;

@@ -79,7 +79,7 @@ TEST_CASE("logits of +-3e38 and +-FLT_MAX give finite results wherever the exact
   }
 }
 
-TEST_CASE("logits from 88 to 100, where a naive expf overflows, give accurate results") {
+TEST_CASE("logits from 88 to 100 - where a naive expf overflows - give accurate results") {
   random_source random(301);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 3, 8, 16, 17, 100, 4096, 4500}) {
@@ -94,7 +94,7 @@ TEST_CASE("logits from 88 to 100, where a naive expf overflows, give accurate re
     }
 }
 
-TEST_CASE("-inf is a masked class: softmax exactly 0, log_softmax -inf, lse as if the class were absent") {
+TEST_CASE("-inf is a masked class: softmax exactly 0 - log_softmax -inf - lse as if the class were absent") {
   random_source random(302);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{2, 5, 16, 33, 4096, 5000, 9000}) {
@@ -121,7 +121,7 @@ TEST_CASE("-inf is a masked class: softmax exactly 0, log_softmax -inf, lse as i
     }
 }
 
-TEST_CASE("cross_entropy on masked classes: zero gradient unless target, and a masked target gives loss +inf") {
+TEST_CASE("cross_entropy on masked classes: zero gradient unless target - and a masked target gives loss +inf") {
   random_source random(303);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{4, 40, 6000})
@@ -161,7 +161,7 @@ TEST_CASE("cross_entropy: label smoothing that falls on a masked class gives los
     }
 }
 
-TEST_CASE("cross_entropy_soft: a zero probability on a masked class contributes 0, a positive one gives +inf") {
+TEST_CASE("cross_entropy_soft: a zero probability on a masked class contributes 0 - a positive one gives +inf") {
   random_source random(305);
   for (const std::string& isa : available_isas())
     for (softxent::reduction reduction : all_reductions)
@@ -194,7 +194,7 @@ TEST_CASE("cross_entropy_soft: a zero probability on a masked class contributes 
       }
 }
 
-TEST_CASE("a row of all -inf: softmax 0, log_softmax -inf, lse -inf, loss +inf, gradient -onehot, other rows intact") {
+TEST_CASE("a row of all -inf: softmax 0 - log_softmax -inf - lse -inf - loss +inf - gradient -onehot - other rows intact") {
   random_source random(306);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 3, 16, 100, 5000}) {
@@ -314,7 +314,7 @@ TEST_CASE("log_softmax_backward gives dx = dy exactly on a masked class (y = -in
     }
 }
 
-TEST_CASE("an ignored row adds no loss and gets a zero gradient row, even with NaN logits") {
+TEST_CASE("an ignored row adds no loss and gets a zero gradient row - even with NaN logits") {
   random_source random(311);
   for (const std::string& isa : available_isas())
     for (softxent::reduction reduction : all_reductions)
@@ -344,7 +344,7 @@ TEST_CASE("an ignored row adds no loss and gets a zero gradient row, even with N
       }
 }
 
-TEST_CASE("MEAN with no counted row, or zero total weight, gives loss 0 and gradient 0") {
+TEST_CASE("MEAN with no counted row - or zero total weight - gives loss 0 and gradient 0") {
   random_source random(312);
   const float zero_weights[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f};
   for (const std::string& isa : available_isas())
@@ -371,7 +371,7 @@ TEST_CASE("MEAN with no counted row, or zero total weight, gives loss 0 and grad
     }
 }
 
-TEST_CASE("one class (cols == 1): softmax 1, log_softmax 0, lse = x, loss 0, gradient 0") {
+TEST_CASE("one class (cols == 1): softmax 1 - log_softmax 0 - lse = x - loss 0 - gradient 0") {
   for (const std::string& isa : available_isas())
     for (std::size_t rows : sizes{1, 2, 7, 40}) {
       buffer x(rows, 1, 3, 1);
@@ -451,7 +451,7 @@ TEST_CASE("row strides much larger than cols: only the first cols elements of ea
     }
 }
 
-TEST_CASE("softmax and log_softmax run in place (y == x, same stride)") {
+TEST_CASE("softmax and log_softmax run in place (y == x with the same stride)") {
   random_source random(314);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 7, 16, 130, 4097, 40000}) {
@@ -510,7 +510,7 @@ TEST_CASE("the backward operations run in place (dx == y or dx == dy)") {
     }
 }
 
-TEST_CASE("the cross-entropy gradient may overwrite the logits (grad == logits, same stride)") {
+TEST_CASE("the cross-entropy gradient may overwrite the logits (grad == logits with the same stride)") {
   random_source random(316);
   for (const std::string& isa : available_isas())
     for (std::size_t cols : sizes{1, 10, 100, 4097, 12000})

@@ -54,7 +54,7 @@ softxent_cross_entropy_options c_defaults() {
 
 }  // namespace
 
-TEST_CASE("NULL_POINTER: each needed pointer NULL while rows > 0, nothing written") {
+TEST_CASE("NULL_POINTER: each needed pointer NULL while rows > 0 - nothing written") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_NULL_POINTER;
   EXPECT_REJECTED(a, E, softxent_logsumexp_f32(kRows, kCols, nullptr, kCols, a.out(), nullptr));
@@ -149,7 +149,7 @@ TEST_CASE("INVALID_SHAPE: C++ views whose rows or cols differ") {
   EXPECT_REJECTED(a, E, softxent::cross_entropy_soft(x, {a.probs(), kRows, kCols}, a.loss(), {a.out(), kRows - 1, kCols}));
 }
 
-TEST_CASE("INVALID_TARGET: a class index outside 0..cols-1 that is not the ignore index, in any row") {
+TEST_CASE("INVALID_TARGET: a class index outside 0..cols-1 that is not the ignore index - in any row") {
   for (const std::string& isa : available_isas())
     for (std::int64_t bad : {std::int64_t{kCols}, std::int64_t{-1}, std::int64_t{-101}, std::int64_t{1000},
                              std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()})
@@ -201,7 +201,7 @@ TEST_CASE("INVALID_OPTION: label smoothing outside 0..1 or NaN") {
   }
 }
 
-TEST_CASE("INVALID_OPTION: a class weight that is negative, NaN or infinite") {
+TEST_CASE("INVALID_OPTION: a class weight that is negative - NaN or infinite") {
   const softxent_status E = SOFTXENT_ERROR_INVALID_OPTION;
   for (float value : {-1.0f, -1e-30f, nan_f, inf, -inf})
     for (std::size_t where : {std::size_t{0}, kCols - 1}) {
@@ -217,7 +217,7 @@ TEST_CASE("INVALID_OPTION: a class weight that is negative, NaN or infinite") {
     }
 }
 
-TEST_CASE("INVALID_OPTION: a z_loss that is negative, NaN or infinite") {
+TEST_CASE("INVALID_OPTION: a z_loss that is negative - NaN or infinite") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_INVALID_OPTION;
   for (float value : {-0.5f, nan_f, inf}) {
@@ -229,7 +229,7 @@ TEST_CASE("INVALID_OPTION: a z_loss that is negative, NaN or infinite") {
   }
 }
 
-TEST_CASE("INVALID_OPTION: threads < 0, on every operation") {
+TEST_CASE("INVALID_OPTION: threads < 0 - on every operation") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_INVALID_OPTION;
   softxent_exec exec{};
@@ -247,7 +247,7 @@ TEST_CASE("INVALID_OPTION: threads < 0, on every operation") {
   EXPECT_REJECTED(a, E, softxent_softmax_f32(kRows, kCols, a.x(), kCols, a.out(), kCols, &exec));
 }
 
-TEST_CASE("INVALID_OPTION: an unknown instruction-set name, and softxent_isa returns NULL for it") {
+TEST_CASE("INVALID_OPTION: an unknown instruction-set name - and softxent_isa returns NULL for it") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_INVALID_OPTION;
   for (const char* name : {"avx9000", "sse5", "fastest", "scalar "}) {
@@ -265,7 +265,7 @@ TEST_CASE("INVALID_OPTION: an unknown instruction-set name, and softxent_isa ret
   }
 }
 
-TEST_CASE("UNSUPPORTED_ISA: a known instruction set this build or CPU lacks, and softxent_isa returns NULL") {
+TEST_CASE("UNSUPPORTED_ISA: a known instruction set this build or CPU lacks - and softxent_isa returns NULL") {
   std::vector<std::string> available = available_isas();
   std::size_t missing = 0;
   for (const std::string& name : all_isa_names()) {
@@ -291,7 +291,7 @@ TEST_CASE("UNSUPPORTED_ISA: a known instruction set this build or CPU lacks, and
   CHECK(missing > 0);
 }
 
-TEST_CASE("OVERLAP: softmax, log_softmax and logsumexp outputs that partly overlap their input") {
+TEST_CASE("OVERLAP: softmax or log_softmax or logsumexp outputs that partly overlap their input") {
   arena a;
   const softxent_status E = SOFTXENT_ERROR_OVERLAP;
   float* x = a.x();
@@ -328,7 +328,7 @@ TEST_CASE("OVERLAP: backward outputs that partly overlap an input") {
   EXPECT_REJECTED(a, E, softxent_log_softmax_backward_f32(kRows, kCols, y, kCols + 1, dy, kCols, y, kCols, nullptr));
 }
 
-TEST_CASE("OVERLAP: cross-entropy outputs overlapping an input or each other, only grad == logits is allowed") {
+TEST_CASE("OVERLAP: cross-entropy outputs overlapping an input or each other - only grad == logits is allowed") {
   const softxent_status E = SOFTXENT_ERROR_OVERLAP;
   arena a;
   float* x = a.x();
@@ -373,7 +373,7 @@ TEST_CASE("rows == 0 still checks the options") {
   EXPECT_REJECTED(a, E, softxent_logsumexp_f32(0, kCols, nullptr, kCols, nullptr, &exec));
 }
 
-TEST_CASE("every status has its own description, and unknown values say so") {
+TEST_CASE("every status has its own description - and unknown values say so") {
   std::vector<std::string> seen;
   for (int s = 0; s <= 6; ++s) {
     const char* text = softxent_status_string(static_cast<softxent_status>(s));
@@ -404,7 +404,7 @@ TEST_CASE("the version is MAJOR.MINOR.PATCH and the C and C++ answers agree") {
   CHECK(digits_only);
 }
 
-TEST_CASE("options_init fills PyTorch's defaults, and NULL options mean the same") {
+TEST_CASE("options_init fills PyTorch's defaults - and NULL options mean the same") {
   softxent_cross_entropy_options o;
   std::memset(&o, 0xff, sizeof o);
   softxent_cross_entropy_options_init(&o);

@@ -158,7 +158,7 @@ TEST_CASE("cross_entropy_soft gradient equals finite differences with every opti
     }
 }
 
-TEST_CASE("softmax_backward is the vector-Jacobian product of softmax: finite differences of <dy, softmax(x)>") {
+TEST_CASE("softmax_backward is the vector-Jacobian product of softmax: finite differences of dy . softmax(x)") {
   random_source random(120);
   const std::size_t rows = 4, cols = 9;
   buffer x(rows, cols);
@@ -196,7 +196,7 @@ TEST_CASE("softmax_backward is the vector-Jacobian product of softmax: finite di
   }
 }
 
-TEST_CASE("log_softmax_backward is the vector-Jacobian product of log_softmax: finite differences of <dy, log_softmax(x)>") {
+TEST_CASE("log_softmax_backward is the vector-Jacobian product of log_softmax: finite differences of dy . log_softmax(x)") {
   random_source random(121);
   const std::size_t rows = 4, cols = 9;
   buffer x(rows, cols);
@@ -263,7 +263,7 @@ TEST_CASE("every class gets the gradient p_j - y_j: non-target classes are not z
   }
 }
 
-TEST_CASE("the library's own float loss and gradient agree under finite differences, every option") {
+TEST_CASE("the library's own float loss and gradient agree under finite differences - every option") {
   // Differences of the float loss with h = 1/64: rounding (~1e-5) and truncation (~1e-4) stay far below
   // the gradients being checked, which are of order 0.1.
   random_source random(122);

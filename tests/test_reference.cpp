@@ -129,7 +129,7 @@ TEST_CASE("reference log_softmax_backward equals the Jacobian-transpose product 
   }
 }
 
-TEST_CASE("reference cross_entropy equals -log softmax(x)_t averaged over the rows, PyTorch's default") {
+TEST_CASE("reference cross_entropy equals -log softmax(x)_t averaged over the rows - PyTorch's default") {
   random_source random(76);
   for (std::size_t cols : reference_lengths()) {
     const std::size_t rows = 6;
@@ -161,7 +161,7 @@ TEST_CASE("reference cross_entropy equals -log softmax(x)_t averaged over the ro
   }
 }
 
-TEST_CASE("reference cross_entropy with weights, ignore_index and label smoothing follows PyTorch's worked formula") {
+TEST_CASE("reference cross_entropy with weights - ignore_index and label smoothing follows PyTorch's worked formula") {
   // A case small enough to write out: 3 rows, 3 classes, weights (1, 2, 0.5), label smoothing 0.3,
   // row 1 ignored. PyTorch: loss_i = (1 - ls) * w_t * (-logp_t) + ls / C * sum_j w_j * (-logp_j),
   // MEAN = (loss_0 + loss_2) / (w_t0 + w_t2).
