@@ -63,7 +63,7 @@ struct xsimd_ops {
       const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
       return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), mask, p);
     } else if constexpr (is_avx2) {
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i mask = avx2_lane_mask(n);
       return _mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, mask), _mm256_castsi256_ps(mask));
     } else
 #endif
@@ -79,8 +79,7 @@ struct xsimd_ops {
     if constexpr (is_avx512) {
       _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
     } else if constexpr (is_avx2) {
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      _mm256_maskstore_ps(p, mask, v);
+      _mm256_maskstore_ps(p, avx2_lane_mask(n), v);
     } else
 #endif
     {
@@ -118,6 +117,28 @@ struct xsimd_ops {
       v[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
     }
   }
+  // In-place transpose of 8 vectors of 8 floats (AVX2): 32-bit then 64-bit interleaves within the
+  // 128-bit halves, then the halves are exchanged.
+  static void transpose8(__m256* v) noexcept {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+      u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+      u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
+      v[4 + k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
+    }
+  }
+  static __m256i avx2_lane_mask(std::size_t n) noexcept {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
 #endif
 
   // tile[c * width + i] = rows[i * stride + c] for c < cols <= 16 and i < count; lanes past count
@@ -133,6 +154,7 @@ struct xsimd_ops {
       for (std::size_t c = 0; c < cols; ++c) _mm512_store_ps(tile + c * width, v[c]);
       return;
     } else if constexpr (is_avx2) {
+      // Gathers (measured faster here than masked loads and a transpose on the way in).
       if (stride * width + cols < (std::size_t{1} << 31)) {
         alignas(64) std::int32_t offsets[width];
         for (std::size_t i = 0; i < width; ++i) offsets[i] = static_cast<std::int32_t>(i < count ? i * stride : 0);
@@ -158,6 +180,17 @@ struct xsimd_ops {
       for (std::size_t c = 0; c < 16; ++c) v[c] = c < cols ? _mm512_load_ps(tile + c * width) : _mm512_setzero_ps();
       transpose16(v);
       for (std::size_t i = 0; i < count; ++i) _mm512_mask_storeu_ps(rows + i * stride, mask, v[i]);
+      return;
+    } else if constexpr (is_avx2) {
+      // Two 8x8 blocks: classes 0-7, then 8-15.
+      for (std::size_t first = 0; first < cols; first += 8) {
+        const std::size_t n = cols - first < 8 ? cols - first : 8;
+        const __m256i mask = avx2_lane_mask(n);
+        __m256 v[8];
+        for (std::size_t c = 0; c < 8; ++c) v[c] = c < n ? _mm256_load_ps(tile + (first + c) * width) : _mm256_setzero_ps();
+        transpose8(v);
+        for (std::size_t i = 0; i < count; ++i) _mm256_maskstore_ps(rows + i * stride + first, mask, v[i]);
+      }
       return;
     }
 #endif
