@@ -12,7 +12,8 @@
 
 namespace softxent_reliability {
 
-// Every instruction set softxent_isa() accepts on this CPU and build, "reference" first.
+// Every instruction set softxent_isa() accepts on this CPU and build, "reference" first (under an
+// emulated CPU, SOFTXENT_RELIABILITY_EMULATED=1, only the SIMD ones).
 std::vector<const char*> supported_isas();
 
 // True when SOFTXENT_RELIABILITY_QUICK is set (emulated CPUs): fewer shapes.
