@@ -226,6 +226,35 @@ TEST_CASE("a row of all -inf: softmax 0 - log_softmax -inf - lse -inf - loss +in
     }
 }
 
+TEST_CASE("a row of all -inf with z_loss and label smoothing: loss +inf and gradient -y - never NaN") {
+  // p = 0 on every class, so the z-loss gradient 2 z lse p_j is 0 (not -inf * 0) and the gradient is -y.
+  random_source random(319);
+  for (std::size_t cols : sizes{1, 5, 16, 40, 5000}) {
+    buffer x(6, cols);
+    fill_logits(x, random);
+    for (std::size_t c = 0; c < cols; ++c) x.at(4, c) = -inf;
+    std::vector<std::int64_t> targets = random_targets(6, cols, random);
+    buffer probs(6, cols);
+    fill_distribution(probs, random);
+    for (softxent::reduction reduction : all_reductions) {
+      softxent::cross_entropy_options o = with_reduction(reduction);
+      o.z_loss = 0.01f;
+      o.label_smoothing = 0.2f;
+      for (const std::string& isa : available_isas()) {
+        check_forward_ops(isa, x, targets, o, &probs, "all -inf row with z_loss and smoothing");
+        buffer grad(6, cols);
+        std::vector<float> loss(6);
+        REQUIRE(softxent::cross_entropy(x.cview(), targets.data(), loss.data(), grad.view(), o, exec_for(isa)) ==
+                softxent::status::ok);
+        CAPTURE(isa);
+        CAPTURE(cols);
+        CHECK(loss[reduction == softxent::reduction::none ? 4 : 0] == inf);
+        for (std::size_t c = 0; c < cols; ++c) CHECK_FALSE(std::isnan(grad.at(4, c)));
+      }
+    }
+  }
+}
+
 TEST_CASE("a NaN in one row makes that row's outputs NaN and leaves the other rows intact") {
   random_source random(307);
   for (const std::string& isa : available_isas())
