@@ -79,6 +79,26 @@ TEST_CASE("logits of +-3e38 and +-FLT_MAX give finite results wherever the exact
   }
 }
 
+TEST_CASE("huge logits scattered over long rows and short-row tiles stay finite where the exact result fits") {
+  // +-3e38 and +-FLT_MAX at random places: chunks whose maxima differ by 6e38 must merge without
+  // overflow, and a tile of short rows must not let one row's huge values leak into another's.
+  random_source random(320);
+  const float huge[] = {3e38f, -3e38f, flt_max, -flt_max, 1e38f};
+  for (std::size_t cols : sizes{2, 9, 16, 33, 5000, 9000}) {
+    const std::size_t rows = 18;
+    buffer x(rows, cols);
+    fill_logits(x, random);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t k = 0; k < 1 + cols / 1000; ++k)
+        if (r % 3 != 2) x.at(r, random.index(cols)) = huge[random.index(5)];
+    std::vector<std::int64_t> targets = random_targets(rows, cols, random);
+    buffer probs(rows, cols);
+    fill_distribution(probs, random);
+    for (const std::string& isa : available_isas())
+      check_forward_ops(isa, x, targets, with_reduction(softxent::reduction::none), &probs, "scattered huge logits");
+  }
+}
+
 TEST_CASE("logits from 88 to 100 - where a naive expf overflows - give accurate results") {
   random_source random(301);
   for (const std::string& isa : available_isas())
