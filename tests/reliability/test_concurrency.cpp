@@ -295,7 +295,7 @@ TEST_SUITE("threads") {
   TEST_CASE("concurrency: host threads with pools grouping units oddly give the serial bits") {
     hammer(mode::grouping_pools, 4, iterations());
   }
-  TEST_CASE("concurrency: OpenMP, shared pool and grouping pools mixed give the serial bits") {
+  TEST_CASE("concurrency: OpenMP and both kinds of host pool mixed give the serial bits") {
     hammer(mode::mixed, 8, iterations());
   }
   // Each doctest case runs in its own process under ctest, so these are the process's first calls:
