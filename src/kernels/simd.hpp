@@ -141,17 +141,21 @@ struct xsimd_ops {
   }
 #endif
 
-  // tile[c * width + i] = rows[i * stride + c] for c < cols <= 16 and i < count; lanes past count
-  // repeat row 0. Never reads past a row's cols elements.
+  // tile[c * width + i] = rows[i * stride + c] for c < cols and i < count; lanes past count repeat
+  // row 0. Never reads past a row's cols elements.
   static void gather_columns(const float* rows, std::size_t stride, std::size_t count, std::size_t cols,
                              float* tile) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
-      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
-      __m512 v[16];
-      for (std::size_t i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(mask, rows + (i < count ? i : 0) * stride);
-      transpose16(v);
-      for (std::size_t c = 0; c < cols; ++c) _mm512_store_ps(tile + c * width, v[c]);
+      // Blocks of 16 classes: 16 masked row loads, one transpose.
+      for (std::size_t first = 0; first < cols; first += 16) {
+        const std::size_t n = cols - first < 16 ? cols - first : 16;
+        const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+        __m512 v[16];
+        for (std::size_t i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(mask, rows + (i < count ? i : 0) * stride + first);
+        transpose16(v);
+        for (std::size_t c = 0; c < n; ++c) _mm512_store_ps(tile + (first + c) * width, v[c]);
+      }
       return;
     } else if constexpr (is_avx2) {
       // Gathers (measured faster here than masked loads and a transpose on the way in).
@@ -175,11 +179,14 @@ struct xsimd_ops {
                               std::size_t stride) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
-      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
-      __m512 v[16];
-      for (std::size_t c = 0; c < 16; ++c) v[c] = c < cols ? _mm512_load_ps(tile + c * width) : _mm512_setzero_ps();
-      transpose16(v);
-      for (std::size_t i = 0; i < count; ++i) _mm512_mask_storeu_ps(rows + i * stride, mask, v[i]);
+      for (std::size_t first = 0; first < cols; first += 16) {
+        const std::size_t n = cols - first < 16 ? cols - first : 16;
+        const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+        __m512 v[16];
+        for (std::size_t c = 0; c < 16; ++c) v[c] = c < n ? _mm512_load_ps(tile + (first + c) * width) : _mm512_setzero_ps();
+        transpose16(v);
+        for (std::size_t i = 0; i < count; ++i) _mm512_mask_storeu_ps(rows + i * stride + first, mask, v[i]);
+      }
       return;
     } else if constexpr (is_avx2) {
       // Two 8x8 blocks: classes 0-7, then 8-15.
