@@ -194,6 +194,19 @@ def summary(rows, main):
     return [f"{display_name(main)}, {t} thread{'s' if t > 1 else ''}: " + "; ".join(p) for t, p in lines]
 
 
+def contention_warning(runs):
+    """A warning when the multi-threaded floor measured slower than the one-thread floor on most shapes:
+    other processes held the cores, and multi-threaded times then measure the load, not the kernels."""
+    copies = {(k[2], k[3]): m.bytes / m.median for k, m in runs.items() if k[0] == "floor" and k[1] == "copy" and m.median}
+    slower = [(shape, t) for (shape, t), rate in copies.items() if t > 1 and rate < copies.get((shape, 1), 0)]
+    total = sum(1 for (_, t) in copies if t > 1)
+    if total and len(slower) * 2 > total:
+        return (f"Warning: with more than one thread the streaming copy ran slower than with one on {len(slower)} of "
+                f"{total} shapes: other processes were using the cores, so the multi-threaded times here measure "
+                f"that load more than the kernels.")
+    return None
+
+
 def fmt_time(us):
     if us is None:
         return "-"
@@ -240,7 +253,7 @@ def text_table(header, body):
     return "\n".join(lines)
 
 
-def markdown(rows, columns, main, context, title, chart_name):
+def markdown(rows, columns, main, context, title, chart_name, warning):
     header, body = table(rows, columns, main)
     out = [f"# {title}", ""]
     load = [f"{v:.1f}" for v in context.get("load_avg", [])] or ["?"]
@@ -266,6 +279,8 @@ def markdown(rows, columns, main, context, title, chart_name):
                "to compare: the machine may be shared, and two-thread times suffer most when it is.")
     out.append("")
     out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
+    if warning:
+        out += [f"**{warning}**", ""]
     if chart_name:
         out.append(f"![GB/s against row length, per operation]({chart_name})")
         out.append("")
@@ -374,6 +389,9 @@ def main():
     header, body = table(rows, columns, main_impl)
     print(text_table(header, body))
     print("\n" + "\n".join(summary(rows, main_impl)))
+    warning = contention_warning(runs)
+    if warning:
+        print("\n" + warning)
     floors = {k: v for k, v in runs.items() if k[0] == "floor" and v.median}
     if floors:
         print("\nfloor: " + ", ".join(
@@ -385,7 +403,8 @@ def main():
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump({"context": context, "implementations": columns, "rows": rows}, f, indent=1)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(markdown(rows, columns, main_impl, context, args.title, "report.png" if have_chart else None))
+        f.write(markdown(rows, columns, main_impl, context, args.title, "report.png" if have_chart else None,
+                         warning))
     print(f"\nreport: {os.path.join(out, 'report.md')}, {os.path.join(out, 'report.json')}"
           + (f", {chart_path}" if have_chart else ""))
     return 0
