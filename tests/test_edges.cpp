@@ -278,7 +278,7 @@ TEST_CASE("a row of all -inf with z_loss and label smoothing: loss +inf and grad
 TEST_CASE("a NaN in one row makes that row's outputs NaN and leaves the other rows intact") {
   random_source random(307);
   for (const std::string& isa : available_isas())
-    for (std::size_t cols : sizes{1, 7, 64, 4097})  // 4097: the bad value in the first or the second chunk
+    for (std::size_t cols : sizes{1, 7, 20, 32, 64, 4097})  // 4097: the bad value in the first or the second chunk
       for (std::size_t where : {std::size_t{0}, cols / 2, cols - 1}) {
         buffer x(5, cols, cols + 1);
         fill_logits(x, random);
@@ -301,7 +301,7 @@ TEST_CASE("a NaN in one row makes that row's outputs NaN and leaves the other ro
 TEST_CASE("a +inf in one row makes that row's outputs NaN and leaves the other rows intact") {
   random_source random(308);
   for (const std::string& isa : available_isas())
-    for (std::size_t cols : sizes{1, 7, 64, 4097})  // 4097: the bad value in the first or the second chunk
+    for (std::size_t cols : sizes{1, 7, 20, 32, 64, 4097})  // 4097: the bad value in the first or the second chunk
       for (std::size_t where : {std::size_t{0}, cols / 2, cols - 1}) {
         buffer x(5, cols);
         fill_logits(x, random);
