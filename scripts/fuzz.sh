@@ -28,7 +28,7 @@ UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" OMP_NUM_THREADS=2 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" fuzz/corpus >"$log" 2>&1
 status=$?
 set -e
-grep -E '^#[0-9]+ +(INITED|DONE)|^Done [0-9]+ runs|stat::number_of_executed_units|stat::new_units_added' "$log" || true
+grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done [0-9]+ runs|stat::number_of_executed_units|stat::new_units_added' "$log" || true
 if [ $status -ne 0 ]; then
   tail -n 60 "$log"
   echo "fuzz: FAILED (exit $status); the input is in $artifacts/"
