@@ -136,12 +136,12 @@ void register_exp(int threads) {
     const auto count = static_cast<std::size_t>(threads);
     std::vector<float> x(block * count), y(block * count);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 1000) * 0.001f;
-    for (auto _ : state) {
+    time_calls(state, [&](std::size_t) {
       split(block * count, threads, [&](std::size_t first, std::size_t end) {
         for (int pass = 0; pass < passes; ++pass) exp_stream(x.data() + first, end - first, y.data() + first);
       });
       benchmark::ClobberMemory();
-    }
+    });
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * passes *
                             static_cast<std::int64_t>(block * count));
   }, config().min_time);

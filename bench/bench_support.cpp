@@ -169,22 +169,30 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
   state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
 }
 
+double current_budget = 0.05;
+
+double repetition_budget() { return current_budget; }
+
 benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
                                                    const shape& s, int threads,
                                                    std::function<void(benchmark::State&)> body,
-                                                   double min_time) {
+                                                   double budget) {
   return register_named_benchmark(
       operation + "/" + implementation + "/" + s.name() + "/threads:" + std::to_string(threads), std::move(body),
-      min_time);
+      budget);
 }
 
 benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
                                                          std::function<void(benchmark::State&)> body,
-                                                         double min_time) {
-  return benchmark::RegisterBenchmark(name.c_str(), std::move(body))
-      ->UseRealTime()
+                                                         double budget) {
+  auto with_budget = [body = std::move(body), budget](benchmark::State& state) {
+    current_budget = budget;
+    body(state);
+  };
+  return benchmark::RegisterBenchmark(name.c_str(), std::move(with_budget))
+      ->UseManualTime()
+      ->Iterations(1)
       ->Unit(benchmark::kMicrosecond)
-      ->MinTime(min_time)
       ->Repetitions(config().repetitions);
 }
 

@@ -3,12 +3,14 @@
 // rate counters, and the check that a foreign library computes what the reference computes.
 //
 // Benchmark names are "<operation>/<implementation>/<rows>x<cols>/threads:<n>" (Google Benchmark
-// appends "/real_time"); scripts/bench_report.py reads them back from the JSON output.
+// appends "/iterations:1/repeats:N/manual_time"); scripts/bench_report.py reads them back from the JSON
+// output.
 #ifndef SOFTXENT_BENCH_SUPPORT_HPP
 #define SOFTXENT_BENCH_SUPPORT_HPP
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -31,8 +33,8 @@ struct run_config {
   std::vector<shape> shapes;
   std::vector<std::string> isas;     // softxent instruction sets, "reference" among them
   std::vector<int> thread_counts;    // 1 and all the machine's cores
-  double min_time = 0.05;            // seconds per repetition
-  double reference_min_time = 0.005; // the reference is slow: one or a few iterations suffice
+  double min_time = 0.05;            // seconds per repetition (a time budget, see time_calls)
+  double reference_min_time = 0.005; // the reference is slow: one or a few calls suffice
   int repetitions = 3;
   std::size_t rotation_bytes = std::size_t{256} << 20;  // footprint a benchmark's buffer sets cover
   bool floors = true;
@@ -101,27 +103,57 @@ void reserve_buffers();
 // minimum traffic (bytes_per_second), plus the shape and the number of buffer sets it cycled through.
 void set_rate_counters(benchmark::State& state, const operation_traits& op, const shape& s, std::size_t sets);
 
-// Runs run(set) once per iteration over the buffer sets in turn, then sets the rate counters.
+// The time budget of one repetition of the running benchmark: the run's --min_time, or
+// --reference_min_time for the reference (set by register_named_benchmark).
+double repetition_budget();
+
+// Times call(i) for i = 0, 1, 2, ... until the repetition's budget has passed (at least one call), in
+// batches that double while they are short so that reading the clock costs nothing, as the single
+// iteration of a manual-time benchmark: the time reported is the wall time per call. Bounding each
+// repetition by time, rather than by an iteration count fixed in the first repetition, keeps a run
+// short when other processes slow some repetitions down a hundredfold (two threads on a busy machine).
+template <class Call>
+void time_calls(benchmark::State& state, Call&& call) {
+  using clock = std::chrono::steady_clock;
+  const double budget = repetition_budget();
+  for (auto _ : state) {
+    std::size_t calls = 0;
+    std::size_t batch = 1;
+    double elapsed = 0.0;
+    const clock::time_point start = clock::now();
+    for (;;) {
+      for (std::size_t i = 0; i < batch; ++i) call(calls + i);
+      calls += batch;
+      elapsed = std::chrono::duration<double>(clock::now() - start).count();
+      if (elapsed >= budget) break;
+      if (elapsed * 64 < budget) batch *= 2;
+    }
+    state.SetIterationTime(elapsed / static_cast<double>(calls));
+    state.counters["calls"] = static_cast<double>(calls);
+  }
+}
+
+// Times run(set) over the buffer sets in turn, then sets the rate counters.
 template <class Run>
 void time_rotating(benchmark::State& state, const operation_traits& op, const shape& s, const buffer_sets& sets,
                    Run&& run) {
   std::size_t set = 0;
-  for (auto _ : state) {
+  time_calls(state, [&](std::size_t) {
     run(set);
     if (++set == sets.count()) set = 0;
-  }
+  });
   set_rate_counters(state, op, s, sets.count());
 }
 
 // Registers one benchmark named "<operation>/<implementation>/<shape>/threads:<n>" with the run's
-// timing options: real time, microseconds, repetitions.
+// repetitions, each one call of body (which times itself with time_calls) under the time budget.
 benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
                                                          std::function<void(benchmark::State&)> body,
-                                                         double min_time);
+                                                         double budget);
 benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
                                                    const shape& s, int threads,
                                                    std::function<void(benchmark::State&)> body,
-                                                   double min_time);
+                                                   double budget);
 
 // One softxent call on buffer set `set`; returns the call's status.
 using softxent_call = softxent::status (*)(const shape& s, const buffer_sets& sets, std::size_t set,

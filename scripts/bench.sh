@@ -6,7 +6,7 @@
 #
 # Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other softxent_bench options]
 #   (default)   every operation x SPEC.md's shapes x 1 and all threads, softxent's default instruction set
-#               and the reference, 3 repetitions: about 3 minutes on a 2-core machine
+#               and the reference, 5 repetitions: 2 to 3 minutes on a 2-core machine
 #   --full      every instruction set, 9 repetitions, longer runs: about 15 minutes
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
 #   --publish   also copy the report to docs/benchmarks/ (README.md, report.png, report.json), which the
@@ -18,7 +18,7 @@ source scripts/deps.sh
 softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev libxnnpack-dev libpthreadpool-dev \
   gnuplot-nox python3
 
-run=(--repetitions=3 --min_time=0.04 --reference_min_time=0.002)
+run=(--repetitions=5 --min_time=0.03 --reference_min_time=0.002)
 publish=0
 extra=()
 while [ $# -gt 0 ]; do

@@ -262,7 +262,8 @@ def markdown(rows, columns, main, context, title, chart_name, warning):
                f"{load[0]} when the run started); date: {context.get('date', '')}")
     out.append(f"- softxent {context.get('softxent_version', '')}, default instruction set "
                f"`{context.get('softxent_default_isa', '')}`; Google Benchmark, median of "
-               f"{context.get('repetitions', '?')} repetitions, real time; buffers rotated over "
+               f"{context.get('repetitions', '?')} repetitions, each the wall time per call over a time budget; "
+               f"buffers rotated over "
                f"{context.get('rotation_mib', '?')} MiB so that data comes from memory.")
     out.append("- Times per call. *vs reference*: softxent's speed-up over the scalar reference (single-threaded "
                "by design). *vs best other*: the best of oneDNN and XNNPACK's time over softxent's (above 1: "
