@@ -15,8 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev libxnnpack-dev libpthreadpool-dev \
-  gnuplot-nox python3
+# ocl-icd-opencl-dev: oneDNN's CMake config requires OpenCL, which libdnnl-dev only recommends.
+softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev ocl-icd-opencl-dev libxnnpack-dev \
+  libpthreadpool-dev gnuplot-nox python3
 
 run=(--repetitions=5 --min_time=0.03 --reference_min_time=0.002)
 publish=0
