@@ -5,7 +5,8 @@
 #define SOFTXENT_SRC_KERNELS_REDUCE_HPP
 
 #include <cstddef>
-#include <limits>
+
+#include "kernels/row_math.hpp"
 
 namespace softxent::detail {
 
@@ -19,7 +20,7 @@ struct reduce {
 
   // max_j x_j over x[0, n), n > 0. NaN may or may not win: callers detect NaN through sums.
   static float max_of(const float* x, std::size_t n) noexcept {
-    const vec minus_inf = Ops::splat(-std::numeric_limits<float>::infinity());
+    const vec minus_inf = Ops::splat(-float_infinity);
     vec m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
     std::size_t j = 0;
     for (; j + 4 * W <= n; j += 4 * W) {
@@ -29,7 +30,7 @@ struct reduce {
       m3 = Ops::max(m3, Ops::load(x + j + 3 * W));
     }
     for (; j + W <= n; j += W) m0 = Ops::max(m0, Ops::load(x + j));
-    if (j < n) m1 = Ops::max(m1, Ops::load_tail(x + j, n - j, -std::numeric_limits<float>::infinity()));
+    if (j < n) m1 = Ops::max(m1, Ops::load_tail(x + j, n - j, -float_infinity));
     return Ops::horizontal_max(Ops::max(Ops::max(m0, m1), Ops::max(m2, m3)));
   }
 

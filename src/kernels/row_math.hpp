@@ -1,9 +1,10 @@
 // Scalar arithmetic that turns a row's merged statistics into its results. Shared by the kernels
 // (rows of one chunk) and the driver (merged chunks of long rows).
 //
-// Every function here has internal linkage (static): this header is compiled into objects built with
-// different -m flags, and an inline function with external linkage could be merged by the linker into
-// one copy using instructions an older CPU lacks.
+// Every function here has internal linkage (static), and infinity is __builtin_inf() rather than
+// std::numeric_limits' inline function: this header is compiled into objects built with different -m
+// flags, and an inline function with external linkage could be merged by the linker into one copy
+// using instructions an older CPU lacks.
 #ifndef SOFTXENT_SRC_KERNELS_ROW_MATH_HPP
 #define SOFTXENT_SRC_KERNELS_ROW_MATH_HPP
 
@@ -14,10 +15,13 @@
 
 namespace softxent::detail {
 
+// Infinity with internal linkage, for every kernel (see above).
+constexpr float float_infinity = __builtin_inff();
+
 // The shift that makes x - shift safe: the max, or 0 when the max is -inf (an all-masked row), so
 // that no -inf - -inf appears. A NaN max stays NaN.
 static inline float shift_of(float max) noexcept {
-  return max == -std::numeric_limits<float>::infinity() ? 0.0f : max;
+  return max == -float_infinity ? 0.0f : max;
 }
 
 // log(sum_j exp(x_j - shift)): -inf for an all-masked row, NaN when the row held NaN or +inf.
@@ -33,13 +37,13 @@ static inline double softmax_factor_of(double sum_exp) noexcept { return sum_exp
 
 // log_softmax_j = (x_j - shift) - offset. An all-masked row gets offset +inf so that -inf - inf = -inf.
 static inline double log_softmax_offset_of(double sum_exp) noexcept {
-  return sum_exp == 0.0 ? std::numeric_limits<double>::infinity() : log_sum_of(sum_exp);
+  return sum_exp == 0.0 ? __builtin_inf() : log_sum_of(sum_exp);
 }
 
 // A row's cross-entropy without z-loss, sum_j y_j * (lse - x_j) = y_sum * log(sum_exp) - y_dot, with
 // y_dot taken relative to the same shift as sum_exp. An all-masked row costs +inf when any y_j > 0.
 static inline double cross_entropy_loss_of(double sum_exp, double log_sum, double y_sum, double y_dot) noexcept {
-  if (sum_exp == 0.0) return y_sum > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
+  if (sum_exp == 0.0) return y_sum > 0.0 ? __builtin_inf() : 0.0;
   return y_sum * log_sum - y_dot;
 }
 static inline double cross_entropy_loss_of(double sum_exp, double y_sum, double y_dot) noexcept {

@@ -12,6 +12,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/row_math.hpp"
+
 #if !defined(SOFTXENT_SCALAR_ONLY)
 #include <xsimd/xsimd.hpp>
 #endif
@@ -220,7 +222,7 @@ struct xsimd_ops {
     return xsimd::select(condition == vec(0.0f), vec(0.0f), value);
   }
   static vec zero_where_minus_inf(const vec& v) noexcept {
-    return xsimd::select(v == vec(-std::numeric_limits<float>::infinity()), vec(0.0f), v);
+    return xsimd::select(v == vec(-float_infinity), vec(0.0f), v);
   }
   // 1 / v, or 0 where v == 0 (an all-masked row's probabilities are 0, not NaN).
   static vec reciprocal_or_zero(const vec& v) noexcept {
@@ -245,7 +247,14 @@ struct xsimd_ops {
       return m;
     }
   }
-  static float horizontal_sum(const vec& v) noexcept { return xsimd::hadd(v); }
+  static float horizontal_sum(const vec& v) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    // Not xsimd::hadd, which goes through xsimd's AVX2 types: instantiated here, they would be weak
+    // symbols shared with the AVX2 object in an unoptimised build.
+    if constexpr (is_avx512) return _mm512_reduce_add_ps(v);
+#endif
+    return xsimd::hadd(v);
+  }
 
   // p(r) ~ exp(r) for |r| <= ln2/2.
   static vec polynomial(const vec& r) noexcept {
@@ -271,8 +280,12 @@ struct xsimd_ops {
       // NaN lanes (unordered compares true). max(lo, x) returns x when x is NaN.
       const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(c::flush_below), _CMP_NLT_UQ);
       const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(c::flush_below), x);
+      // Unoptimised g++ expands _mm512_roundscale_ps as a macro with a (__mmask16)-1 in it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
       const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(c::log2e)),
                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#pragma GCC diagnostic pop
       const vec r = _mm512_fmadd_ps(n, _mm512_set1_ps(-c::ln2), clamped);
       return _mm512_maskz_scalef_ps(keep, polynomial(r), n);
     } else
@@ -291,7 +304,9 @@ struct xsimd_ops {
   // y * x - y * s, with one rounding through fma.
   static vec scaled_difference(const vec& y, const vec& x, const vec& s) noexcept {
     const vec d = x - s;
-    const auto overflowed = xsimd::isinf(d) && xsimd::isfinite(x);
+    // |d| == inf and |x| < inf, written without xsimd::isinf, which calls std::numeric_limits.
+    const vec infinity(float_infinity);
+    const auto overflowed = (xsimd::abs(d) == infinity) && (xsimd::abs(x) < infinity);
     return xsimd::select(overflowed, fma(y, x, -(y * s)), y * d);
   }
 
@@ -317,14 +332,14 @@ struct xsimd_ops {
 
   // log(sum) of a row's sum of exponentials: -inf for 0 (an all-masked row), NaN stays NaN.
   static vec log_of_sum(const vec& sum) noexcept {
-    const vec log = xsimd::select(sum == vec(0.0f), vec(-std::numeric_limits<float>::infinity()), log_positive(sum));
+    const vec log = xsimd::select(sum == vec(0.0f), vec(-float_infinity), log_positive(sum));
     return xsimd::select(xsimd::isnan(sum), sum, log);
   }
 
   // The log_softmax offset of a row: log(sum), but +inf for an all-masked row so that -inf - offset
   // stays -inf.
   static vec log_softmax_offset(const vec& sum) noexcept {
-    return xsimd::select(sum == vec(0.0f), vec(std::numeric_limits<float>::infinity()), log_of_sum(sum));
+    return xsimd::select(sum == vec(0.0f), vec(float_infinity), log_of_sum(sum));
   }
 
   // exp(x) for -87 <= x <= 88 (else as exp_nonpositive) with the reduction r = x - n ln2 in two steps
@@ -350,7 +365,7 @@ struct xsimd_ops {
     const vec k = xsimd::select(big, vec(64.0f), xsimd::select(small, vec(-64.0f), vec(0.0f)));
     const vec e_k = xsimd::select(big, vec(6.23514908e27f), xsimd::select(small, vec(1.60381089e-28f), vec(1.0f)));
     const vec result = exp_reduced_twice(x - k) * e_k;
-    return xsimd::select(x == vec(std::numeric_limits<float>::infinity()), x, result);
+    return xsimd::select(x == vec(float_infinity), x, result);
   }
 };
 #endif
@@ -374,7 +389,7 @@ struct scalar_ops {
   static vec max(vec a, vec b) noexcept { return a > b ? a : b; }
   static vec fma(vec a, vec b, vec c) noexcept { return a * b + c; }
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
-  static vec zero_where_minus_inf(vec v) noexcept { return v == -std::numeric_limits<float>::infinity() ? 0.0f : v; }
+  static vec zero_where_minus_inf(vec v) noexcept { return v == -float_infinity ? 0.0f : v; }
   static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
@@ -385,7 +400,7 @@ struct scalar_ops {
     return std::isinf(d) && std::isfinite(x) ? std::fma(y, x, -(y * s)) : y * d;
   }
   static vec log_softmax_offset(vec sum) noexcept {
-    return sum == 0.0f ? std::numeric_limits<float>::infinity() : std::log(sum);
+    return sum == 0.0f ? float_infinity : std::log(sum);
   }
   static vec exp(vec x) noexcept { return std::exp(x); }
 };

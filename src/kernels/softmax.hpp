@@ -17,7 +17,7 @@ template <class Ops>
 struct softmax_kernels {
   using vec = typename Ops::vec;
   using R = reduce<Ops>;
-  static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
+  static constexpr float minus_inf = -float_infinity;
 
   // First sweep: max. Second sweep: e_j = exp(x_j - shift) <= 1 (x - max <= 0, so exp cannot
   // overflow), stored into e when asked (e may be x), and summed.
