@@ -367,11 +367,9 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.options_null = options_byte % 8 == 0;
   if (!c.options_null) {
     const int reduction = in.byte() % 7;
-    // An invalid reduction is 3 (inside the enum's range of values). Values outside it, such as 1000
-    // (legal for a C caller), make the library's own C++ load of the field undefined (defect D6): they
-    // are used only with SOFTXENT_FUZZ_STRICT=1.
-    const char* strict = std::getenv("SOFTXENT_FUZZ_STRICT");
-    const int invalid = (strict != nullptr && strict[0] == '1' && (options_byte >> 3) % 2) ? 1000 : 3;
+    // An invalid reduction: 3 (inside the enum's range of values) or 1000 (legal for a C caller,
+    // outside the C++ enum's range: the library must not load it as the enum, defect D6).
+    const int invalid = (options_byte >> 3) % 2 ? 1000 : 3;
     c.reduction_raw = reduction < 6 ? reduction % 3 : invalid;
     std::memcpy(&c.options.reduction, &c.reduction_raw, sizeof c.reduction_raw);
     const int ignore = in.byte() % 4;
@@ -793,82 +791,8 @@ struct known_defect {
   bool (*applies)(const fuzz_case& c);
 };
 
-const char* resolved_isa(const fuzz_case& c) {
-  softxent_exec exec{};
-  exec.isa = c.exec_null ? nullptr : c.isa;
-  const char* isa = softxent_isa(&exec);
-  return isa ? isa : "";
-}
-
-// A cross-entropy row whose loss can pass FLT_MAX on the way: its finite logits span more than
-// FLT_MAX, or span times the row's total target mass does (unnormalized probability targets).
-bool has_row_spanning_more_than_float_max(const fuzz_case& c) {
-  for (std::size_t r = 0; r < c.rows; ++r) {
-    double low = INFINITY, high = -INFINITY, mass = 1;
-    for (std::size_t col = 0; col < c.cols; ++col) {
-      const float v = c.values0[r * c.in0.stride + col];
-      if (!std::isfinite(v)) continue;
-      low = std::min(low, static_cast<double>(v));
-      high = std::max(high, static_cast<double>(v));
-    }
-    if (is_soft(c.op)) {
-      double total = 0;
-      for (std::size_t col = 0; col < c.cols; ++col) total += std::fabs(static_cast<double>(c.values1[r * c.in1.stride + col]));
-      mass = std::max(mass, total);
-    }
-    double weight = 1;
-    for (float w : c.weights) weight = std::max(weight, static_cast<double>(w));
-    if ((high - low) * mass * weight > static_cast<double>(float_max)) return true;
-  }
-  return false;
-}
-
-bool row_poisoned(const fuzz_case& c, std::size_t r) {
-  for (std::size_t col = 0; col < c.cols; ++col) {
-    const float v = c.values0[r * c.in0.stride + col];
-    if (std::isnan(v) || v == infinity) return true;
-  }
-  return false;
-}
-
-bool very_negative_long_row(const fuzz_case& c) {
-  if (c.cols <= 4096 || std::strcmp(resolved_isa(c), "reference") == 0) return false;
-  for (std::size_t r = 0; r < c.rows; ++r) {
-    float max = -infinity;
-    for (std::size_t col = 0; col < c.cols; ++col) max = std::max(max, c.values0[r * c.in0.stride + col]);
-    if (max < -80.0f) return true;
-  }
-  return false;
-}
-
-const known_defect known_defects[] = {
-    // D1: the SIMD kernels form x_j - max (and the row's loss) in float; it overflows when a row's
-    // logits span more than FLT_MAX (or its loss passes FLT_MAX before the batch mean brings it back),
-    // and the loss is inf (or NaN) where the exact loss fits in a float.
-    {"D1 loss overflow for logits spanning more than FLT_MAX", "tested loss",
-     [](const fuzz_case& c) {
-       return is_cross_entropy(c.op) && std::strcmp(resolved_isa(c), "reference") != 0 &&
-              has_row_spanning_more_than_float_max(c);
-     }},
-    // D2: the reference gives a NaN row (NaN or +inf logits) a loss of 0 when its target weight is 0;
-    // SPEC (and the SIMD kernels) give NaN.
-    {"D2 reference: zero-weight NaN row has loss 0", "reference loss",
-     [](const fuzz_case& c) {
-       if (!is_cross_entropy(c.op) || c.weights.empty()) return false;
-       for (std::size_t r = 0; r < c.rows; ++r)
-         if (row_poisoned(c, r)) return true;
-       return false;
-     }},
-    // D4: SSE2's exp loses up to ~30 ulp for arguments near -68: log_softmax_backward exceeds its bound.
-    {"D4 sse2 exp accuracy in log_softmax_backward", "tested dx",
-     [](const fuzz_case& c) {
-       return c.op == op_log_softmax_backward && std::strcmp(resolved_isa(c), "sse2") == 0;
-     }},
-    // D5: in a row longer than one chunk (4096) whose max is below about -88, a chunk of only -inf
-    // is scaled by exp(0 - lse) = inf: softmax and the cross-entropy gradient are NaN there.
-    {"D5 NaN in an all -inf chunk of a long row with a very negative max", "tested softmax", very_negative_long_row},
-    {"D5 NaN in an all -inf chunk of a long row with a very negative max", "tested grad", very_negative_long_row},
-};
+// D1, D2, D4, D5 were listed here until their fix (commit d56cf86); see test_regressions.cpp.
+const std::vector<known_defect> known_defects = {};
 
 // Drops the problem lines a known defect explains; "" when nothing else is left.
 std::string without_known_defects(const fuzz_case& c, const std::string& problems) {

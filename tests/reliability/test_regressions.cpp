@@ -31,13 +31,13 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// Defects still open are marked may_fail: they report their failure without failing the suite. Remove
-// the marker (and the matching entry in fuzz/c_api_checker.cpp's known_defects) with the fix.
+// Each was reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6; 32b9f70 for D8, whose
+// guard is the ODR test). A defect still open would be marked doctest::may_fail here and listed in
+// fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
   // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
   // when a row's logits span more than FLT_MAX. Exact loss 0.05 * 6e38 = 3e37; the kernels gave inf.
-  TEST_CASE("regression D1: cross-entropy loss of logits spanning more than FLT_MAX stays finite" *
-            doctest::may_fail()) {
+  TEST_CASE("regression D1: cross-entropy loss of logits spanning more than FLT_MAX stays finite") {
     const float x[2] = {3e38f, -3e38f};
     const std::int64_t target[1] = {0};
     softxent_cross_entropy_options options;
@@ -57,7 +57,7 @@ TEST_SUITE("regressions") {
 
   // D2, found by the fuzzer: with class weights, a row with a NaN logit whose target weight is 0 got
   // loss 0 from the reference, NaN from the SIMD kernels. SPEC: a NaN in a row makes its loss NaN.
-  TEST_CASE("regression D2: a NaN row with a zero target weight has a NaN loss on every ISA" * doctest::may_fail()) {
+  TEST_CASE("regression D2: a NaN row with a zero target weight has a NaN loss on every ISA") {
     const float x[3] = {std::numeric_limits<float>::quiet_NaN(), 1.0f, 2.0f};
     const float weights[3] = {0.0f, 1.0f, 1.0f};
     const std::int64_t target[1] = {0};
@@ -77,8 +77,7 @@ TEST_SUITE("regressions") {
   // D4, found by the fuzzer: SSE2's exp loses up to about 30 ulp for arguments near -68, so
   // log_softmax_backward (bound 8 eps (|dy_j| + exp(y_j) sum |dy_k|), independent of y_j) exceeds it
   // 3.6 times at y = -68.29. Every y in [-104, 1] with dy = (1, 0, ..., 0), so that dx_j = -exp(y_j).
-  TEST_CASE("regression D4: log_softmax_backward within its bound for y in [-104, 1] on every ISA" *
-            doctest::may_fail()) {
+  TEST_CASE("regression D4: log_softmax_backward within its bound for y in [-104, 1] on every ISA") {
     constexpr std::size_t cols = 64, rows = 4096;
     std::vector<float> y(rows * cols), dy(rows * cols, 0.0f), dx(rows * cols);
     for (std::size_t i = 0; i < y.size(); ++i) y[i] = -104.0f + 105.0f * static_cast<float>(i) / static_cast<float>(y.size());
@@ -96,8 +95,7 @@ TEST_SUITE("regressions") {
   // D5, found by the fuzzer: a row longer than one chunk (4096) whose max is below about -88 and whose
   // last chunk holds only -inf: that chunk is scaled by exp(0 - lse) = inf, and inf * 0 = NaN. softmax
   // gave NaN at [4096] (expected 0), the cross-entropy gradient NaN (expected 0), on every SIMD ISA.
-  TEST_CASE("regression D5: long row with a very negative max and an all -inf chunk has no NaN" *
-            doctest::may_fail()) {
+  TEST_CASE("regression D5: long row with a very negative max and an all -inf chunk has no NaN") {
     constexpr std::size_t cols = 4097;
     for (float top : {-100.0f, -3e38f}) {
       std::vector<float> x(cols, -inf), y(cols), grad(cols);
@@ -117,13 +115,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D6: a C caller may store any int in options.reduction; the C API reads it through the C++ enum
-  // type (c_api.cpp), which is undefined behaviour outside the enum's range of values (0..3), and
-  // UBSan stops there. Expected: INVALID_OPTION. Skipped in sanitizer builds until fixed.
+  // D6: a C caller may store any int in options.reduction; the C API read it through the C++ enum
+  // type (c_api.cpp), which is undefined behaviour outside the enum's range of values (0..3): UBSan
+  // stopped there. Expected: INVALID_OPTION, also under UBSan.
   TEST_CASE("regression D6: a reduction value far outside the enum is INVALID_OPTION") {
-#if defined(__SANITIZE_ADDRESS__)
-    MESSAGE("skipped under the sanitizers until D6 is fixed (UBSan stops in c_api.cpp)");
-#else
     const float x[2] = {1.0f, 2.0f};
     const std::int64_t target[1] = {0};
     softxent_cross_entropy_options options;
@@ -134,7 +129,6 @@ TEST_SUITE("regressions") {
     CHECK(softxent_cross_entropy_f32(1, 2, x, 2, target, &options, &loss, nullptr, 0, nullptr) ==
           SOFTXENT_ERROR_INVALID_OPTION);
     CHECK(loss == 42.0f);
-#endif
   }
 }
 
