@@ -341,6 +341,17 @@ status check_scalar_options(const cross_entropy_options& o) noexcept {
   return status::ok;
 }
 
+// A loss as a float. A finite loss within our rounding error of FLT_MAX (2^-20 relative) is FLT_MAX,
+// not inf: the exact loss may fit a float while the computed one lands just above the largest float.
+// Further out, inf is the right answer.
+float narrow_loss(double loss) noexcept {
+  constexpr double float_max = static_cast<double>(std::numeric_limits<float>::max());
+  constexpr double margin = float_max * 0x1p-20;
+  if (loss > float_max && loss < float_max + margin) return std::numeric_limits<float>::max();
+  if (loss < -float_max && loss > -float_max - margin) return -std::numeric_limits<float>::max();
+  return static_cast<float>(loss);
+}
+
 struct loss_partial {
   double loss = 0.0;   // sum of the rows' losses without z-loss
   double z = 0.0;      // sum of lse^2 over the counted rows
@@ -412,7 +423,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   const auto finish_row = [&](std::size_t r, double row_loss, double row_lse, loss_partial& partial) {
     const bool ignored = !soft && targets[r] == o.ignore_index;
     const double z = ignored || o.z_loss == 0.0f ? 0.0 : static_cast<double>(o.z_loss) * row_lse * row_lse;
-    if (o.reduction == reduction::none) loss[r] = static_cast<float>(row_loss + z);
+    if (o.reduction == reduction::none) loss[r] = narrow_loss(row_loss + z);
     partial.loss += row_loss;
     partial.z += z;
   };
@@ -498,8 +509,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     total.loss += partials[u].loss;
     total.z += partials[u].z;
   }
-  *loss = static_cast<float>(mean ? total.loss / weight_sum + total.z / static_cast<double>(counted)
-                                  : total.loss + total.z);
+  *loss = narrow_loss(mean ? total.loss / weight_sum + total.z / static_cast<double>(counted) : total.loss + total.z);
   return status::ok;
 }
 
