@@ -45,12 +45,24 @@ struct cross_entropy_kernels {
     }
     if (has_spread(y)) {
       const vec s = Ops::splat(shift);
-      stats.y_sum += R::sum_of(n, [&](std::size_t j, std::size_t count) { return spread_n(y, j, count); });
+      // The same coefficient in double, for blocks whose float sums overflow.
+      const auto spread_exact = [&](std::size_t j) {
+        const double q = y.probs ? static_cast<double>(y.keep) * y.probs[j] + y.smooth : y.smooth;
+        return y.weights ? static_cast<double>(y.weights[j]) * q : q;
+      };
+      stats.y_sum += R::sum_of_checked(
+          n, [&](std::size_t j, std::size_t count) { return spread_n(y, j, count); }, spread_exact);
       // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
-      stats.y_dot += R::sum_of(n, [&](std::size_t j, std::size_t count) {
-        const vec yj = spread_n(y, j, count);
-        return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + j, count, 0.0f), s));
-      });
+      stats.y_dot += R::sum_of_checked(
+          n,
+          [&](std::size_t j, std::size_t count) {
+            const vec yj = spread_n(y, j, count);
+            return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + j, count, 0.0f), s));
+          },
+          [&](std::size_t j) {
+            const double yj = spread_exact(j);
+            return yj == 0.0 ? 0.0 : yj * (static_cast<double>(x[j]) - shift);
+          });
     }
     const chunk_stats exps = softmax_kernels<Ops>::exp_stats_chunk(x, n, e);
     stats.sum_exp = exps.sum_exp;

@@ -4,6 +4,7 @@
 #ifndef SOFTXENT_SRC_KERNELS_REDUCE_HPP
 #define SOFTXENT_SRC_KERNELS_REDUCE_HPP
 
+#include <cmath>
 #include <cstddef>
 
 #include "kernels/row_math.hpp"
@@ -39,9 +40,30 @@ struct reduce {
   // lanes must be 0). Terms are visited in increasing j, so term may store outputs as it goes.
   template <class Term>
   static double sum_of(std::size_t n, const Term& term) noexcept {
+    return blocked_sum(n, term, [](std::size_t, std::size_t, double block_sum) { return block_sum; });
+  }
+
+  // The same, for terms that may overflow a float although their sum fits a double: a block whose
+  // float sum is not finite is summed again with exact_term(j), element j's term in double. Cold:
+  // only huge terms (unnormalised targets, logits near FLT_MAX) or genuine infinities and NaNs get
+  // there, and those come out the same.
+  template <class Term, class ExactTerm>
+  static double sum_of_checked(std::size_t n, const Term& term, const ExactTerm& exact_term) noexcept {
+    return blocked_sum(n, term, [&](std::size_t begin, std::size_t end, double block_sum) {
+      if (std::isfinite(block_sum)) return block_sum;
+      double exact = 0.0;
+      for (std::size_t j = begin; j < end; ++j) exact += exact_term(j);
+      return exact;
+    });
+  }
+
+ private:
+  template <class Term, class Fold>
+  static double blocked_sum(std::size_t n, const Term& term, const Fold& fold) noexcept {
     double total = 0.0;
     std::size_t j = 0;
     while (j < n) {
+      const std::size_t begin = j;
       const std::size_t end = n - j > block ? j + block : n;
       vec a0 = Ops::splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
       for (; j + 4 * W <= end; j += 4 * W) {
@@ -55,11 +77,12 @@ struct reduce {
         a1 = a1 + term(j, end - j);
         j = end;
       }
-      total += static_cast<double>(Ops::horizontal_sum((a0 + a1) + (a2 + a3)));
+      total += fold(begin, end, static_cast<double>(Ops::horizontal_sum((a0 + a1) + (a2 + a3))));
     }
     return total;
   }
 
+ public:
   // Applies body(j, count) to every vector of [0, n): count == W, then count < W at the tail.
   template <class Body>
   static void for_each(std::size_t n, const Body& body) noexcept {
