@@ -791,7 +791,8 @@ struct known_defect {
   bool (*applies)(const fuzz_case& c);
 };
 
-// D1, D2, D4, D5 were listed here until their fix (commit d56cf86); see test_regressions.cpp.
+// D1, D2, D4, D5 and D10 were listed here until their fixes (commits d56cf86 and f53b48d); see
+// test_regressions.cpp.
 const std::vector<known_defect> known_defects = {};
 
 // Drops the problem lines a known defect explains; "" when nothing else is left.

@@ -31,9 +31,9 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// Each was reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6; 32b9f70 for D8, whose
-// guard is the ODR test). A defect still open would be marked doctest::may_fail here and listed in
-// fuzz/c_api_checker.cpp's known_defects until its fix.
+// D1-D6, D8 and D10 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6; 32b9f70
+// for D8, whose guard is the ODR test; f53b48d for D10). A defect still open would be marked
+// doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
   // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
   // when a row's logits span more than FLT_MAX. Exact loss 0.05 * 6e38 = 3e37; the kernels gave inf.
@@ -129,6 +129,32 @@ TEST_SUITE("regressions") {
     CHECK(softxent_cross_entropy_f32(1, 2, x, 2, target, &options, &loss, nullptr, 0, nullptr) ==
           SOFTXENT_ERROR_INVALID_OPTION);
     CHECK(loss == 42.0f);
+  }
+
+  // D10, found by the fuzzer in CI after the D1 fix (fixed in f53b48d): a row's loss above FLT_MAX was
+  // rounded to inf before the batch MEAN brought the total back below FLT_MAX. Rows (FLT_MAX, -FLT_MAX,
+  // -FLT_MAX) and (0, 0, 0), label smoothing 1, MEAN: exact (4/3 FLT_MAX + log 3) / 2 = 2.26855e38.
+  // Measured before the fix: soft targets inf on scalar, sse2, avx2, avx512; integer targets on scalar.
+  TEST_CASE("regression D10: a batch mean that fits a float stays finite when a row's loss does not") {
+    const float max = std::numeric_limits<float>::max();
+    const float x[6] = {max, -max, -max, 0, 0, 0};
+    const float probs[6] = {1, 0, 0, 1, 0, 0};
+    const std::int64_t targets[2] = {0, 0};
+    softxent_cross_entropy_options options;
+    softxent_cross_entropy_options_init(&options);
+    options.label_smoothing = 1.0f;
+    const matrix_in logits{x, 2, 3, 3}, target_probs{probs, 2, 3, 3};
+    const cross_entropy_expectation soft = expect_cross_entropy(logits, nullptr, &target_probs, &options);
+    const cross_entropy_expectation hard = expect_cross_entropy(logits, targets, nullptr, &options);
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      float soft_loss = 0, hard_loss = 0;
+      REQUIRE(softxent_cross_entropy_soft_f32(2, 3, x, 3, probs, 3, &options, &soft_loss, nullptr, 0, &exec) ==
+              SOFTXENT_OK);
+      REQUIRE(softxent_cross_entropy_f32(2, 3, x, 3, targets, &options, &hard_loss, nullptr, 0, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("soft loss", &soft_loss, 1, 1, 1, soft.loss) == "", "isa " << isa << ": " << soft_loss);
+      CHECK_MESSAGE(compare("loss", &hard_loss, 1, 1, 1, hard.loss) == "", "isa " << isa << ": " << hard_loss);
+    }
   }
 }
 
