@@ -393,16 +393,17 @@ struct scalar_ops {
   static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
-  static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
-  static vec log_of_sum(vec sum) noexcept { return std::log(sum); }
+  // Builtins rather than std::'s inline float overloads, which unoptimised builds emit as weak symbols.
+  static vec exp_nonpositive(vec x) noexcept { return __builtin_expf(x); }
+  static vec log_of_sum(vec sum) noexcept { return __builtin_logf(sum); }
   static vec scaled_difference(vec y, vec x, vec s) noexcept {
     const float d = x - s;
-    return std::isinf(d) && std::isfinite(x) ? std::fma(y, x, -(y * s)) : y * d;
+    return __builtin_isinf(d) && __builtin_isfinite(x) ? __builtin_fmaf(y, x, -(y * s)) : y * d;
   }
   static vec log_softmax_offset(vec sum) noexcept {
-    return sum == 0.0f ? float_infinity : std::log(sum);
+    return sum == 0.0f ? float_infinity : __builtin_logf(sum);
   }
-  static vec exp(vec x) noexcept { return std::exp(x); }
+  static vec exp(vec x) noexcept { return __builtin_expf(x); }
 };
 
 }  // namespace softxent::detail
