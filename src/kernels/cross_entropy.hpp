@@ -33,6 +33,7 @@ struct cross_entropy_kernels {
   }
 
   // First sweep: max. Then y_sum and y_dot (reading x), then exp(x - shift) summed and stored into e.
+  // The target's own term is read before the exponentials may overwrite x (grad == logits).
   static chunk_stats cross_entropy_stats_chunk(const float* x, std::size_t n, const class_coefficients& y,
                                                float* e) noexcept {
     chunk_stats stats{};
@@ -64,8 +65,7 @@ struct cross_entropy_kernels {
             return yj == 0.0 ? 0.0 : yj * (static_cast<double>(x[j]) - shift);
           });
     }
-    const chunk_stats exps = softmax_kernels<Ops>::exp_stats_chunk(x, n, e);
-    stats.sum_exp = exps.sum_exp;
+    stats.sum_exp = softmax_kernels<Ops>::exp_sum_chunk(x, n, shift, e);
     return stats;
   }
 

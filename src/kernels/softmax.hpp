@@ -25,19 +25,23 @@ struct softmax_kernels {
     chunk_stats stats{};
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
-    const vec shift = Ops::splat(stats.shift);
+    stats.sum_exp = exp_sum_chunk(x, n, stats.shift, e);
+    return stats;
+  }
+
+  // The second sweep alone: sum_j exp(x_j - shift), storing the exponentials into e when not null.
+  static double exp_sum_chunk(const float* x, std::size_t n, float shift_value, float* e) noexcept {
+    const vec shift = Ops::splat(shift_value);
     if (e != nullptr) {
-      stats.sum_exp = R::sum_of(n, [&](std::size_t j, std::size_t count) {
+      return R::sum_of(n, [&](std::size_t j, std::size_t count) {
         const vec v = Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
         R::store_n(e + j, count, v);
         return v;
       });
-    } else {
-      stats.sum_exp = R::sum_of(n, [&](std::size_t j, std::size_t count) {
-        return Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
-      });
     }
-    return stats;
+    return R::sum_of(n, [&](std::size_t j, std::size_t count) {
+      return Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
+    });
   }
 
   static void scale_chunk(float* y, std::size_t n, float factor) noexcept {
