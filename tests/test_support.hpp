@@ -641,6 +641,39 @@ inline std::string describe(const std::string& isa, const char* op, std::size_t 
   return out.str();
 }
 
+// The sweep of a backward operation (log_space: log_softmax_backward, else softmax_backward) over the
+// given row lengths, every layout and every instruction set, against the long double reference. y, dy
+// and dx take different layouts (dy_step and dx_step layouts after y's).
+inline void sweep_backward(bool log_space, std::size_t dy_step, std::size_t dx_step,
+                           const std::vector<std::size_t>& lengths, std::uint64_t seed) {
+  const char* name = log_space ? "log_softmax_backward" : "softmax_backward";
+  const auto run = log_space ? softxent::log_softmax_backward : softxent::softmax_backward;
+  random_source random(seed);
+  const std::vector<std::string> isas = available_isas();
+  for (std::size_t cols : lengths)
+    for (std::size_t l = 0; l < layout_count; ++l) {
+      std::size_t rows = sweep_rows(cols);
+      buffer x(rows, cols);
+      fill_mixed_logits(x, random);
+      buffer y = make_buffer(rows, cols, sweep_layouts[l]);
+      fill_softmax_of(y, x, log_space);
+      buffer dy = make_buffer(rows, cols, sweep_layouts[(l + dy_step) % layout_count]);
+      fill_logits(dy, random);
+      const std::vector<float> y_before = y.storage, dy_before = dy.storage;
+      const expectation exact = log_space ? expected_log_softmax_backward(y, dy) : expected_softmax_backward(y, dy);
+      for (const std::string& isa : isas) {
+        buffer dx = make_buffer(rows, cols, sweep_layouts[(l + dx_step) % layout_count]);
+        tally t(describe(isa, name, rows, cols, y.stride, y.offset));
+        REQUIRE(run(y.cview(), dy.cview(), dx.view(), exec_for(isa, 0)) == softxent::status::ok);
+        exact.check(t, dx);
+        SXTEST_CHECK_TALLY(t);
+        CHECK_MESSAGE(dx.outside_untouched(), t.label);
+        CHECK_MESSAGE(bitwise_equal(y.storage, y_before), t.label);
+        CHECK_MESSAGE(bitwise_equal(dy.storage, dy_before), t.label);
+      }
+    }
+}
+
 }  // namespace sxtest
 
 #endif  // SOFTXENT_TESTS_TEST_SUPPORT_HPP
