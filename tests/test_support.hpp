@@ -641,6 +641,33 @@ inline std::string describe(const std::string& isa, const char* op, std::size_t 
   return out.str();
 }
 
+// The sweep of softmax (or log_softmax) over the given row lengths, every layout and every
+// instruction set, against the long double reference; y takes the layout y_step after x's.
+inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<std::size_t>& lengths,
+                          std::uint64_t seed) {
+  const char* name = log_space ? "log_softmax" : "softmax";
+  const auto run = log_space ? softxent::log_softmax : softxent::softmax;
+  random_source random(seed);
+  const std::vector<std::string> isas = available_isas();
+  for (std::size_t cols : lengths)
+    for (std::size_t l = 0; l < layout_count; ++l) {
+      std::size_t rows = sweep_rows(cols);
+      buffer x = make_buffer(rows, cols, sweep_layouts[l]);
+      fill_mixed_logits(x, random);
+      const std::vector<float> x_before = x.storage;
+      const expectation exact = log_space ? expected_log_softmax(x) : expected_softmax(x);
+      for (const std::string& isa : isas) {
+        buffer y = make_buffer(rows, cols, sweep_layouts[(l + y_step) % layout_count]);
+        tally t(describe(isa, name, rows, cols, x.stride, x.offset));
+        REQUIRE(run(x.cview(), y.view(), exec_for(isa, 0)) == softxent::status::ok);
+        exact.check(t, y);
+        SXTEST_CHECK_TALLY(t);
+        CHECK_MESSAGE(y.outside_untouched(), t.label);
+        CHECK_MESSAGE(bitwise_equal(x.storage, x_before), t.label);
+      }
+    }
+}
+
 // The sweep of a backward operation (log_space: log_softmax_backward, else softmax_backward) over the
 // given row lengths, every layout and every instruction set, against the long double reference. y, dy
 // and dx take different layouts (dy_step and dx_step layouts after y's).

@@ -41,8 +41,6 @@ struct exp_constants {
   static constexpr float c6 = 0x1.6d7532p-10f;
   // Below this exp(x) < 2e-38, which may be flushed to 0: SPEC.md allows 1e-37 absolute there.
   static constexpr float flush_below = -87.0f;
-  // Above this exp(x) overflows a float.
-  static constexpr float overflow_above = 88.7228394f;
 };
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
