@@ -247,11 +247,12 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
     return status::ok;
   }
 
+  const float* const x_end = x.row(rows - 1) + cols;  // what the kernels may prefetch
   switch (op) {
     case forward_op::logsumexp:
       for_long_rows(
           ex, plan, rows, cols,
-          [&](std::size_t r, std::size_t c0, std::size_t n) { return k.exp_stats_chunk(x.row(r) + c0, n, nullptr); },
+          [&](std::size_t r, std::size_t c0, std::size_t n) { return k.exp_stats_chunk(x.row(r) + c0, n, nullptr, x_end); },
           [&](std::size_t r, const chunk_stats& m) { out[r] = static_cast<float>(lse_of(m.shift, m.sum_exp)); },
           no_phase2{});
       break;
@@ -260,7 +261,7 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
       for_long_rows(
           ex, plan, rows, cols,
           [&](std::size_t r, std::size_t c0, std::size_t n) {
-            return k.exp_stats_chunk(x.row(r) + c0, n, out + r * out_stride + c0);
+            return k.exp_stats_chunk(x.row(r) + c0, n, out + r * out_stride + c0, x_end);
           },
           [](std::size_t, const chunk_stats&) {},
           [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats& c, const chunk_stats& m) {
@@ -271,7 +272,7 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
     case forward_op::log_softmax:
       for_long_rows(
           ex, plan, rows, cols,
-          [&](std::size_t r, std::size_t c0, std::size_t n) { return k.exp_stats_chunk(x.row(r) + c0, n, nullptr); },
+          [&](std::size_t r, std::size_t c0, std::size_t n) { return k.exp_stats_chunk(x.row(r) + c0, n, nullptr, x_end); },
           [](std::size_t, const chunk_stats&) {},
           [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats&, const chunk_stats& m) {
             k.log_softmax_chunk(x.row(r) + c0, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)),
@@ -476,6 +477,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     };
     const auto ignored = [&](std::size_t r) { return !soft && targets[r] == o.ignore_index; };
     float* const g = grad.data;
+    const float* const logits_end = logits.row(rows - 1) + cols;  // what the kernels may prefetch
     for_long_rows(
         ex, plan, rows, cols,
         [&](std::size_t r, std::size_t c0, std::size_t n) {
@@ -484,7 +486,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
             return chunk_stats{0.0f, 0.0f, 0.0, 0.0, 0.0};
           }
           return k.cross_entropy_stats_chunk(logits.row(r) + c0, n, coefficients(r, c0, n),
-                                             g ? grad.row(r) + c0 : nullptr);
+                                             g ? grad.row(r) + c0 : nullptr, logits_end);
         },
         [&](std::size_t r, const chunk_stats& m) {
           const double row_lse = ignored(r) ? 0.0 : lse_of(m.shift, m.sum_exp);

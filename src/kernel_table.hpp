@@ -93,14 +93,16 @@ struct kernel_table {
   // Chunk primitives for rows longer than one chunk; null for a table that does whole rows (the
   // reference), which the driver then runs on single rows of any length.
   // Phase 1 of softmax / logsumexp / log_softmax: stats of x[0, n); when e is not null also stores
-  // e_j = exp(x_j - shift) (e may be x itself).
-  chunk_stats (*exp_stats_chunk)(const float* x, std::size_t n, float* e);
+  // e_j = exp(x_j - shift) (e may be x itself). Memory from x up to prefetch_end (the end of the
+  // caller's logits) may be prefetched, never read.
+  chunk_stats (*exp_stats_chunk)(const float* x, std::size_t n, float* e, const float* prefetch_end);
   // Phase 2 of softmax: y_j = e_j * factor, in place.
   void (*scale_chunk)(float* y, std::size_t n, float factor);
   // Phase 2 of log_softmax: y_j = (x_j - shift) - offset (y may be x).
   void (*log_softmax_chunk)(const float* x, std::size_t n, float shift, float offset, float* y);
   // Phase 1 of cross-entropy: stats with y_sum and y_dot; e as for exp_stats_chunk.
-  chunk_stats (*cross_entropy_stats_chunk)(const float* x, std::size_t n, const class_coefficients& y, float* e);
+  chunk_stats (*cross_entropy_stats_chunk)(const float* x, std::size_t n, const class_coefficients& y, float* e,
+                                           const float* prefetch_end);
   // Phase 2 of cross-entropy: g_j = p_factor * e_j - y_scale * y_j, in place over e.
   void (*cross_entropy_grad_chunk)(float* g, std::size_t n, float p_factor, float y_scale,
                                    const class_coefficients& y);

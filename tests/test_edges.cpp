@@ -141,6 +141,39 @@ TEST_CASE("-inf is a masked class: softmax exactly 0 - log_softmax -inf - lse as
     }
 }
 
+TEST_CASE("read-only statistics in sub-blocks: a max that rises - masked or tiny starts - late NaN and +inf") {
+  // logsumexp, the statistics of log_softmax and loss-only cross-entropy go through a chunk in
+  // sub-blocks of 1024 with a running max: these rows raise the max in every sub-block, start with
+  // sub-blocks that are all -inf or far below the rest, or hold a NaN or +inf only in a late one.
+  random_source random(330);
+  for (std::size_t cols : sizes{1025, 2100, 4096, 4097, 9000}) {
+    const std::size_t rows = 9;
+    buffer x(rows, cols, cols + 5);
+    fill_logits(x, random);
+    for (std::size_t c = 0; c < cols; ++c) {
+      x.at(0, c) = 0.01f * static_cast<float>(c);             // rises slowly: every sub-block rescales
+      x.at(1, c) = 0.5f * static_cast<float>(c) - 1000.0f;    // rises fast: old sums underflow to 0
+      x.at(2, c) = -0.01f * static_cast<float>(c);            // falls
+      if (c < 2000) x.at(3, c) = -inf;                        // masked start
+      if (c < 1500) x.at(4, c) = -1e30f;                      // a start far below the rest
+      if (c + 1 < cols) x.at(5, c) = -inf;                    // one class, in the last sub-block
+    }
+    x.at(6, cols - 1) = nan_f;
+    x.at(7, 1030) = inf;
+    x.at(8, 0) = 3e38f;  // a huge first max that later sub-blocks never reach
+    std::vector<std::int64_t> targets = random_targets(rows, cols, random);
+    targets[5] = static_cast<std::int64_t>(cols - 1);
+    buffer probs(rows, cols);
+    fill_distribution(probs, random);
+    softxent::cross_entropy_options smoothed = with_reduction(softxent::reduction::none);
+    smoothed.label_smoothing = 0.1f;
+    for (const std::string& isa : available_isas()) {
+      check_forward_ops(isa, x, targets, with_reduction(softxent::reduction::none), &probs, "sub-blocked statistics");
+      check_forward_ops(isa, x, targets, smoothed, nullptr, "sub-blocked statistics, smoothing");
+    }
+  }
+}
+
 TEST_CASE("cross_entropy on masked classes: zero gradient unless target - and a masked target gives loss +inf") {
   random_source random(303);
   for (const std::string& isa : available_isas())

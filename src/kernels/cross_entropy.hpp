@@ -32,41 +32,59 @@ struct cross_entropy_kernels {
     return v;
   }
 
-  // First sweep: max. Then y_sum and y_dot (reading x), then exp(x - shift) summed and stored into e.
-  // The target's own term is read before the exponentials may overwrite x (grad == logits).
-  static chunk_stats cross_entropy_stats_chunk(const float* x, std::size_t n, const class_coefficients& y,
-                                               float* e) noexcept {
+  // Adds the spread part of y over x[first, first + n) to stats: y_j to y_sum, y_j (x_j - shift) to
+  // y_dot.
+  static void add_spread(const float* x, std::size_t first, std::size_t n, float shift_value,
+                         const class_coefficients& y, chunk_stats& stats) noexcept {
+    if (!has_spread(y)) return;
+    const vec s = Ops::splat(shift_value);
+    // The same coefficient in double, for blocks whose float sums overflow.
+    const auto spread_exact = [&](std::size_t j) {
+      const double q = y.probs ? static_cast<double>(y.keep) * y.probs[first + j] + y.smooth : y.smooth;
+      return y.weights ? static_cast<double>(y.weights[first + j]) * q : q;
+    };
+    stats.y_sum += R::sum_of_checked(
+        n, [&](std::size_t j, std::size_t count) { return spread_n(y, first + j, count); }, spread_exact);
+    // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
+    stats.y_dot += R::sum_of_checked(
+        n,
+        [&](std::size_t j, std::size_t count) {
+          const vec yj = spread_n(y, first + j, count);
+          return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + first + j, count, 0.0f), s));
+        },
+        [&](std::size_t j) {
+          const double yj = spread_exact(j);
+          return yj == 0.0 ? 0.0 : yj * (static_cast<double>(x[first + j]) - shift_value);
+        });
+  }
+
+  // The max, then y_sum and y_dot (reading x), then exp(x - shift) summed and stored into e. The
+  // target's own term is read before the exponentials may overwrite x (grad == logits). Without e, a
+  // long chunk goes sub-block by sub-block (softmax_kernels::online_stats).
+  static chunk_stats cross_entropy_stats_chunk(const float* x, std::size_t n, const class_coefficients& y, float* e,
+                                               const float* end) noexcept {
+    using forward = softmax_kernels<Ops>;
     chunk_stats stats{};
+    if (e == nullptr && n > forward::sub_block) {
+      stats = forward::online_stats(x, n, end, [&](std::size_t first, std::size_t count, float shift, chunk_stats& s) {
+        add_spread(x, first, count, shift, y, s);
+      });
+      add_target(x, y, stats);
+      return stats;
+    }
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
-    const float shift = stats.shift;
-    if (y.target != no_target && y.target_coefficient != 0.0f) {
-      stats.y_sum = y.target_coefficient;
-      stats.y_dot = static_cast<double>(y.target_coefficient) * (static_cast<double>(x[y.target]) - shift);
-    }
-    if (has_spread(y)) {
-      const vec s = Ops::splat(shift);
-      // The same coefficient in double, for blocks whose float sums overflow.
-      const auto spread_exact = [&](std::size_t j) {
-        const double q = y.probs ? static_cast<double>(y.keep) * y.probs[j] + y.smooth : y.smooth;
-        return y.weights ? static_cast<double>(y.weights[j]) * q : q;
-      };
-      stats.y_sum += R::sum_of_checked(
-          n, [&](std::size_t j, std::size_t count) { return spread_n(y, j, count); }, spread_exact);
-      // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
-      stats.y_dot += R::sum_of_checked(
-          n,
-          [&](std::size_t j, std::size_t count) {
-            const vec yj = spread_n(y, j, count);
-            return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + j, count, 0.0f), s));
-          },
-          [&](std::size_t j) {
-            const double yj = spread_exact(j);
-            return yj == 0.0 ? 0.0 : yj * (static_cast<double>(x[j]) - shift);
-          });
-    }
-    stats.sum_exp = softmax_kernels<Ops>::exp_sum_chunk(x, n, shift, e);
+    add_target(x, y, stats);
+    add_spread(x, 0, n, stats.shift, y, stats);
+    stats.sum_exp = forward::exp_sum_chunk(x, n, stats.shift, e, end);
     return stats;
+  }
+
+  // The target's term, relative to stats.shift, when the chunk holds it.
+  static void add_target(const float* x, const class_coefficients& y, chunk_stats& stats) noexcept {
+    if (y.target == no_target || y.target_coefficient == 0.0f) return;
+    stats.y_sum += y.target_coefficient;
+    stats.y_dot += static_cast<double>(y.target_coefficient) * (static_cast<double>(x[y.target]) - stats.shift);
   }
 
   // g_j = p_factor * e_j - y_scale * y_j, in place over the stored exponentials.
@@ -152,6 +170,7 @@ struct cross_entropy_kernels {
       return;
     }
     const float smooth = b.label_smoothing / static_cast<float>(b.cols);
+    const float* end = b.logits + (b.rows - 1) * b.logits_stride + b.cols;
     for (std::size_t r = 0; r < b.rows; ++r) {
       const float* x = b.logits + r * b.logits_stride;
       float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;
@@ -168,7 +187,7 @@ struct cross_entropy_kernels {
       } else {
         y.probs = b.target_probs + r * b.target_stride;
       }
-      const chunk_stats s = cross_entropy_stats_chunk(x, b.cols, y, g);
+      const chunk_stats s = cross_entropy_stats_chunk(x, b.cols, y, g, end);
       const double lse = lse_of(s.shift, s.sum_exp);
       b.row_loss[r] = cross_entropy_loss_of(s.sum_exp, s.y_sum, s.y_dot);
       b.row_lse[r] = lse;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/row_math.hpp"
 
@@ -18,6 +19,31 @@ struct reduce {
   // Elements summed in float lanes before folding into the double total: each of the four
   // accumulators' lanes then adds at most 4 terms.
   static constexpr std::size_t block = 16 * W;
+
+  // Software prefetch. This machine's hardware prefetchers keep a stream going only while it is
+  // being read: a sweep that computes on L1-resident data leaves memory idle, and the time of a
+  // read-once kernel becomes the sum of its memory time and its exp time instead of the larger.
+  // So the sweep that computes exponentials on L1 data prefetches both what the next max sweep will
+  // read (near_ahead elements ahead, into L1) and the stretch after it (far_ahead, into L2). Measured
+  // on logsumexp over 64 Mi floats in chunks of 4096 (13.6 GB/s streaming read): 8.2 GB/s without,
+  // 9.0 with the far prefetch in the max sweep instead, 12.7 GB/s like this; far_ahead 2048 to 16384
+  // all within 1%, and each of the two prefetches alone loses 15 to 20%. Addresses at or past `end`
+  // (the end of the caller's matrix) are never prefetched.
+  static constexpr std::size_t far_ahead = 8192;
+  static constexpr std::size_t near_ahead = 1024;
+
+  // Prefetches the lines near_ahead and far_ahead elements past p + j if they lie before end, once
+  // per 16 floats of j.
+  static void prefetch_ahead(const float* p, std::size_t j, const float* end) noexcept {
+    if constexpr (W < 16) {
+      if ((j & 15) >= W) return;
+    }
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p + j);
+    const std::uintptr_t near = at + near_ahead * sizeof(float), far = at + far_ahead * sizeof(float);
+    const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(end);
+    if (near < limit) __builtin_prefetch(reinterpret_cast<const void*>(near), 0, 3);
+    if (far < limit) __builtin_prefetch(reinterpret_cast<const void*>(far), 0, 2);
+  }
 
   // max_j x_j over x[0, n), n > 0. NaN may or may not win: callers detect NaN through sums.
   static float max_of(const float* x, std::size_t n) noexcept {

@@ -1,6 +1,7 @@
 // logsumexp, softmax and log_softmax over one chunk or rows of one chunk.
 // A chunk is swept twice while it sits in L1: first its max, then exp(x - max) and their sum (stored
-// when the output wants them); softmax then scales the stored exponentials in place.
+// when the output wants them); softmax then scales the stored exponentials in place. Read-only
+// statistics of long chunks go sub-block by sub-block with a running max.
 #ifndef SOFTXENT_SRC_KERNELS_SOFTMAX_HPP
 #define SOFTXENT_SRC_KERNELS_SOFTMAX_HPP
 
@@ -19,27 +20,63 @@ struct softmax_kernels {
   using R = reduce<Ops>;
   static constexpr float minus_inf = -float_infinity;
 
-  // First sweep: max. Second sweep: e_j = exp(x_j - shift) <= 1 (x - max <= 0, so exp cannot
-  // overflow), stored into e when asked (e may be x), and summed.
-  static chunk_stats exp_stats_chunk(const float* x, std::size_t n, float* e) noexcept {
+  // Statistics of x[0, n) (see chunk_stats), storing e_j = exp(x_j - shift) into e when not null (e
+  // may be x). Two sweeps while the data sits in L1: the max, then exp(x - shift) <= 1 (it cannot
+  // overflow), stored and summed. Without e, a chunk longer than sub_block is done sub-block by
+  // sub-block (see online_stats). Prefetches below end (see reduce::prefetch_ahead).
+  static chunk_stats exp_stats_chunk(const float* x, std::size_t n, float* e, const float* end) noexcept {
+    if (e == nullptr && n > sub_block) return online_stats(x, n, end, [](std::size_t, std::size_t, float, chunk_stats&) {});
     chunk_stats stats{};
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
-    stats.sum_exp = exp_sum_chunk(x, n, stats.shift, e);
+    stats.sum_exp = exp_sum_chunk(x, n, stats.shift, e, end);
+    return stats;
+  }
+
+  // Read-only statistics in sub-blocks of sub_block elements, short enough that the memory stream
+  // never pauses for long (see reduce::prefetch_ahead): 1024 measured 8% faster than 4096 and 512.
+  // The shift is the running max: when a sub-block raises it, the sum so far is rescaled in double
+  // (rare past the first sub-blocks, and exact when the max stays). For cross-entropy, y_dot is carried relative
+  // to the running shift too: targets(first, count, shift, stats) adds a sub-block's y_j to y_sum and
+  // its y_j (x_j - shift) to y_dot.
+  static constexpr std::size_t sub_block = 1024;
+
+  template <class Targets>
+  static chunk_stats online_stats(const float* x, std::size_t n, const float* end, const Targets& targets) noexcept {
+    chunk_stats stats{};
+    stats.max = minus_inf;
+    stats.shift = 0.0f;
+    for (std::size_t b = 0; b < n; b += sub_block) {
+      const std::size_t count = n - b < sub_block ? n - b : sub_block;
+      const float block_max = R::max_of(x + b, count);
+      if (block_max > stats.max) {  // false for NaN, which the sum then catches
+        const float shift = shift_of(block_max);
+        const double delta = static_cast<double>(stats.shift) - static_cast<double>(shift);
+        // The terms so far are exp(x - old shift); an all -inf start has sum 0 and old shift 0.
+        if (stats.sum_exp != 0.0) stats.sum_exp *= __builtin_exp(delta);
+        if (stats.y_sum != 0.0) stats.y_dot += stats.y_sum * delta;
+        stats.max = block_max;
+        stats.shift = shift;
+      }
+      stats.sum_exp += exp_sum_chunk(x + b, count, stats.shift, nullptr, end);
+      targets(b, count, stats.shift, stats);
+    }
     return stats;
   }
 
   // The second sweep alone: sum_j exp(x_j - shift), storing the exponentials into e when not null.
-  static double exp_sum_chunk(const float* x, std::size_t n, float shift_value, float* e) noexcept {
+  static double exp_sum_chunk(const float* x, std::size_t n, float shift_value, float* e, const float* end) noexcept {
     const vec shift = Ops::splat(shift_value);
     if (e != nullptr) {
       return R::sum_of(n, [&](std::size_t j, std::size_t count) {
+        R::prefetch_ahead(x, j, end);
         const vec v = Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
         R::store_n(e + j, count, v);
         return v;
       });
     }
     return R::sum_of(n, [&](std::size_t j, std::size_t count) {
+      R::prefetch_ahead(x, j, end);
       return Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
     });
   }
@@ -102,8 +139,9 @@ struct softmax_kernels {
                  });
       return;
     }
+    const float* end = x + (rows - 1) * x_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
-      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, nullptr);
+      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, nullptr, end);
       lse[r] = static_cast<float>(lse_of(s.shift, s.sum_exp));
     }
   }
@@ -120,9 +158,10 @@ struct softmax_kernels {
                  });
       return;
     }
+    const float* end = x + (rows - 1) * x_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       float* yr = y + r * y_stride;
-      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, yr);
+      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, yr, end);
       scale_chunk(yr, cols, static_cast<float>(softmax_factor_of(s.sum_exp)));
     }
   }
@@ -139,9 +178,10 @@ struct softmax_kernels {
                  });
       return;
     }
+    const float* end = x + (rows - 1) * x_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       const float* xr = x + r * x_stride;
-      const chunk_stats s = exp_stats_chunk(xr, cols, nullptr);
+      const chunk_stats s = exp_stats_chunk(xr, cols, nullptr, end);
       log_softmax_chunk(xr, cols, s.shift, static_cast<float>(log_softmax_offset_of(s.sum_exp)), y + r * y_stride);
     }
   }
