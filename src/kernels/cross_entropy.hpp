@@ -102,76 +102,133 @@ struct cross_entropy_kernels {
     if (y.target != no_target) g[y.target] -= y_scale * y.target_coefficient;
   }
 
-  // Integer targets on rows of at most short_row_max classes: the transposed tile of softmax_kernels
-  // gives each row's shift, sum and exponentials; the gradient is formed in the tile, where the class
-  // weights are per-column constants, and transposed out; the target's -y_t is added per row.
+  // Rows of at most short_row_max classes, integer or probability targets: the transposed tile of
+  // softmax_kernels gives W rows' shifts, sums and exponentials in lanes, and the loss, lse and
+  // gradient factor are formed for the W rows at once in float: there y_sum * log(sum) and -y_dot
+  // are both >= 0, so nothing cancels, and y_dot's float sum stays within the 8 eps * |loss| that
+  // SPEC.md allows a row. A tile where any counted row comes out non-finite (NaN or +inf logits, a
+  // masked class with weight, float overflow of logits near FLT_MAX or of huge targets) is redone
+  // row by row in double, before anything is written.
   static void cross_entropy_short_rows(const cross_entropy_block& b) noexcept {
+    using forward = softmax_kernels<Ops>;
     constexpr std::size_t W = Ops::width;
     const std::size_t cols = b.cols;
+    const bool soft = b.targets == nullptr;
+    const float keep = 1.0f - b.label_smoothing;
     const float smooth = b.label_smoothing / static_cast<float>(cols);
     const auto weight = [&](std::size_t c) { return b.class_weights ? b.class_weights[c] : 1.0f; };
-    double spread_sum = 0.0;  // sum_c smooth * w_c: the y_sum of every row but its target's part
-    for (std::size_t c = 0; c < cols; ++c) spread_sum += static_cast<double>(smooth * weight(c));
-    softmax_kernels<Ops>::short_rows(b.rows, cols, b.logits, b.logits_stride, b.grad != nullptr,
-      [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
-        alignas(64) float p_factors[W] = {};
-        alignas(64) float log_sums[W];
-        Ops::store(log_sums, Ops::log_of_sum(Ops::load(sum)));
-        for (std::size_t i = 0; i < count; ++i) {
-          const std::size_t r = r0 + i;
-          if (b.targets[r] == b.ignore_index) {
-            b.row_loss[r] = 0.0;
-            b.row_lse[r] = 0.0;
-            continue;
-          }
-          const float* x = b.logits + r * b.logits_stride;
-          const auto t = static_cast<std::size_t>(b.targets[r]);
-          const float target_coefficient = (1.0f - b.label_smoothing) * weight(t);
-          double y_dot = target_coefficient != 0.0f
-                             ? static_cast<double>(target_coefficient) * (static_cast<double>(x[t]) - shift[i])
-                             : 0.0;
-          if (smooth != 0.0f) {
-            for (std::size_t c = 0; c < cols; ++c) {
-              const float y = smooth * weight(c);
-              if (y != 0.0f) y_dot += static_cast<double>(y) * (static_cast<double>(x[c]) - shift[i]);
-            }
-          }
-          const double y_sum = target_coefficient + spread_sum;
-          const double lse = static_cast<double>(shift[i]) + log_sums[i];
-          b.row_loss[r] = cross_entropy_loss_of(sum[i], log_sums[i], y_sum, y_dot);
-          b.row_lse[r] = lse;
-          p_factors[i] = static_cast<float>(
-              cross_entropy_p_factor_of(sum[i], y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale));
-        }
-        if (b.grad == nullptr) return;
-        const vec p_factor = Ops::load(p_factors);
-        const float y_scale = static_cast<float>(b.grad_scale);
+    double spread_sum = 0.0;  // integer targets: sum_c smooth * w_c, every row's y_sum but its target's
+    if (!soft) {
+      for (std::size_t c = 0; c < cols; ++c) spread_sum += static_cast<double>(smooth * weight(c));
+    }
+    const vec zero = Ops::splat(0.0f);
+    alignas(64) float y_tile[forward::short_row_max * W];  // probability targets: y_c of every lane
+    alignas(64) float y_sum_lanes[W], y_dot_lanes[W], target_coefficients[W];
+    alignas(64) float counted_lanes[W];  // 1 for a row that counts, 0 for an ignored one
+    std::size_t targets[W];
+
+    // With the logits in the tile: every row's y_sum and y_dot = sum_c y_c (x_c - shift).
+    const auto target_terms = [&](const float* tile, const vec& shift, std::size_t r0, std::size_t count) {
+      vec y_sum = zero, dot[4] = {zero, zero, zero, zero};
+      // Column c's y_c (x_c - shift) into one of four accumulators, skipping y_c == 0.
+      const auto add_dot = [&](std::size_t accumulator, std::size_t c, const vec& y) {
+        dot[accumulator % 4] = dot[accumulator % 4] + Ops::nonzero_or_zero(y, Ops::scaled_difference(y, Ops::load(tile + c * W), shift));
+      };
+      if (soft) {
+        Ops::gather_columns(b.target_probs + r0 * b.target_stride, b.target_stride, count, cols, y_tile);
+        vec sums[4] = {zero, zero, zero, zero};
         for (std::size_t c = 0; c < cols; ++c) {
-          const vec g = Ops::load(tile + c * W) * p_factor - Ops::splat(y_scale * (smooth * weight(c)));
-          Ops::store(tile + c * W, g);
+          const vec y = Ops::splat(weight(c)) * Ops::fma(Ops::splat(keep), Ops::load(y_tile + c * W), Ops::splat(smooth));
+          Ops::store(y_tile + c * W, y);
+          sums[c % 4] = sums[c % 4] + y;
+          add_dot(c, c, y);
         }
-        Ops::scatter_columns(tile, cols, count, b.grad + r0 * b.grad_stride, b.grad_stride);
-        for (std::size_t i = 0; i < count; ++i) {
-          const std::size_t r = r0 + i;
-          float* g = b.grad + r * b.grad_stride;
-          if (b.targets[r] == b.ignore_index) {
-            std::memset(g, 0, cols * sizeof(float));
-            continue;
-          }
-          const auto t = static_cast<std::size_t>(b.targets[r]);
-          g[t] -= y_scale * ((1.0f - b.label_smoothing) * weight(t));
+        y_sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+      } else {
+        alignas(64) float target_logits[W];
+        for (std::size_t i = 0; i < W; ++i) {
+          const std::int64_t t = i < count ? b.targets[r0 + i] : b.ignore_index;
+          const bool counted = t != b.ignore_index;
+          targets[i] = counted ? static_cast<std::size_t>(t) : 0;
+          counted_lanes[i] = counted ? 1.0f : 0.0f;
+          target_coefficients[i] = counted ? keep * weight(targets[i]) : 0.0f;
+          target_logits[i] = tile[targets[i] * W + i];
         }
-      });
+        const vec coefficient = Ops::load(target_coefficients);
+        dot[0] = Ops::nonzero_or_zero(coefficient, Ops::scaled_difference(coefficient, Ops::load(target_logits), shift));
+        y_sum = coefficient + Ops::splat(static_cast<float>(spread_sum));
+        if (smooth != 0.0f) {
+          for (std::size_t c = 0; c < cols; ++c) add_dot(c + 1, c, Ops::splat(smooth * weight(c)));
+        }
+      }
+      Ops::store(y_sum_lanes, y_sum);
+      Ops::store(y_dot_lanes, (dot[0] + dot[1]) + (dot[2] + dot[3]));
+    };
+
+    const auto finish = [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+      const vec sums = Ops::load(sum), log_sum = Ops::log_of_sum(sums);
+      const vec y_sum = Ops::load(y_sum_lanes);
+      vec loss = Ops::fma(y_sum, log_sum, zero - Ops::load(y_dot_lanes));
+      vec lse = Ops::load(shift) + log_sum;
+      vec p_factor = zero;
+      if (b.grad != nullptr) {
+        vec weight_sum = Ops::splat(static_cast<float>(b.grad_scale)) * y_sum;
+        if (b.z_loss != 0.0f)
+          weight_sum = Ops::fma(Ops::splat(static_cast<float>(b.z_grad_scale * 2.0 * b.z_loss)), lse, weight_sum);
+        p_factor = weight_sum * Ops::reciprocal_or_zero(sums);
+      }
+      if (!soft) {  // ignored rows: loss and lse 0, whatever their logits (zeroed before the check)
+        const vec counted = Ops::load(counted_lanes);
+        loss = Ops::nonzero_or_zero(counted, loss);
+        lse = Ops::nonzero_or_zero(counted, lse);
+        p_factor = Ops::nonzero_or_zero(counted, p_factor);
+      }
+      // Not finite (NaN included): redo the tile exactly. The logits are still intact.
+      if (!Ops::all_finite(loss, p_factor)) {
+        general_rows(b, r0, count);
+        return;
+      }
+      alignas(64) float loss_lanes[W], lse_lanes[W];
+      Ops::store(loss_lanes, loss);
+      Ops::store(lse_lanes, lse);
+      for (std::size_t i = 0; i < count; ++i) {
+        b.row_loss[r0 + i] = static_cast<double>(loss_lanes[i]);
+        b.row_lse[r0 + i] = static_cast<double>(lse_lanes[i]);
+      }
+      if (b.grad == nullptr) return;
+      const vec p = p_factor;
+      const vec y_scale = Ops::splat(static_cast<float>(b.grad_scale));
+      for (std::size_t c = 0; c < cols; ++c) {
+        const vec y = soft ? Ops::load(y_tile + c * W) : Ops::splat(smooth * weight(c));
+        Ops::store(tile + c * W, Ops::load(tile + c * W) * p - y * y_scale);
+      }
+      Ops::scatter_columns(tile, cols, count, b.grad + r0 * b.grad_stride, b.grad_stride);
+      if (soft) return;
+      for (std::size_t i = 0; i < count; ++i) {
+        float* g = b.grad + (r0 + i) * b.grad_stride;
+        if (counted_lanes[i] == 0.0f) {
+          std::memset(g, 0, cols * sizeof(float));
+        } else {
+          g[targets[i]] -= static_cast<float>(b.grad_scale) * target_coefficients[i];
+        }
+      }
+    };
+    forward::short_rows(b.rows, cols, b.logits, b.logits_stride, b.grad != nullptr, finish, target_terms);
   }
 
   static void cross_entropy_rows(const cross_entropy_block& b) noexcept {
-    if (softmax_kernels<Ops>::has_short_rows && b.targets != nullptr && b.cols <= softmax_kernels<Ops>::short_row_max) {
+    if (softmax_kernels<Ops>::has_short_rows && b.cols <= softmax_kernels<Ops>::short_row_max) {
       cross_entropy_short_rows(b);
       return;
     }
+    general_rows(b, 0, b.rows);
+  }
+
+  // Rows [first, first + count) of the block one by one, any length up to a chunk, sums in double.
+  static void general_rows(const cross_entropy_block& b, std::size_t first, std::size_t count) noexcept {
     const float smooth = b.label_smoothing / static_cast<float>(b.cols);
     const float* end = b.logits + (b.rows - 1) * b.logits_stride + b.cols;
-    for (std::size_t r = 0; r < b.rows; ++r) {
+    for (std::size_t r = first; r < first + count; ++r) {
       const float* x = b.logits + r * b.logits_stride;
       float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;
       class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, smooth, no_target, 0.0f};

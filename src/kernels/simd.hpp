@@ -226,6 +226,11 @@ struct xsimd_ops {
   static vec reciprocal_or_zero(const vec& v) noexcept {
     return xsimd::select(v == vec(0.0f), vec(0.0f), vec(1.0f) / v);
   }
+  // Every lane of a and of b finite (not NaN, not +-inf).
+  static bool all_finite(const vec& a, const vec& b) noexcept {
+    const vec infinity(float_infinity);
+    return xsimd::all((xsimd::abs(a) < infinity) && (xsimd::abs(b) < infinity));
+  }
   static float horizontal_max(const vec& v) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
@@ -389,6 +394,9 @@ struct scalar_ops {
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
   static vec zero_where_minus_inf(vec v) noexcept { return v == -float_infinity ? 0.0f : v; }
   static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
+  static bool all_finite(vec a, vec b) noexcept {
+    return __builtin_fabsf(a) < float_infinity && __builtin_fabsf(b) < float_infinity;
+  }
   static float horizontal_max(vec v) noexcept { return v; }
   static float horizontal_sum(vec v) noexcept { return v; }
   // Builtins rather than std::'s inline float overloads, which unoptimised builds emit as weak symbols.

@@ -97,23 +97,33 @@ struct softmax_kernels {
   // Rows of at most short_row_max classes waste much of a vector and pay a horizontal reduction per
   // row. Instead, W rows at a time are transposed into a column-major tile on the stack (lane i is
   // row i), every reduction becomes vertical, and finish(tile, shift, sum_exp, first_row, count) turns
-  // the tile of exponentials into the rows' outputs.
+  // the tile of exponentials into the rows' outputs. before_exp(tile, shift, first_row, count) sees the
+  // tile of logits once the shift is known (cross-entropy's target terms).
   static constexpr std::size_t short_row_max = 32;  // measured: beyond, the per-row path wins
   static constexpr bool has_short_rows = Ops::width > 1;
 
-  template <class Finish>
+  struct no_hook {
+    void operator()(const float*, const vec&, std::size_t, std::size_t) const noexcept {}
+  };
+
+  template <class Finish, class BeforeExp = no_hook>
   static void short_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, bool store_exp,
-                         const Finish& finish) noexcept {
+                         const Finish& finish, const BeforeExp& before_exp = {}) noexcept {
     constexpr std::size_t W = Ops::width;
     alignas(64) float tile[short_row_max * W];
+    const float* end = x + (rows - 1) * x_stride + cols;
+    const std::size_t tile_span = W * x_stride;  // elements from one tile's first row to the next's
     for (std::size_t r0 = 0; r0 < rows; r0 += W) {
       const std::size_t count = rows - r0 < W ? rows - r0 : W;
+      // The rows some tiles ahead, as the long-row sweeps do (reduce::prefetch_ahead).
+      for (std::size_t j = 0; j < tile_span; j += 16) R::prefetch_ahead(x + r0 * x_stride, j, end);
       Ops::gather_columns(x + r0 * x_stride, x_stride, count, cols, tile);
       // Max down the columns, then exp(x - shift) summed in eight interleaved accumulators (at most
       // 8 terms each, then a tree: the sum's rounding stays within a few eps for 64 classes).
       vec max = Ops::load(tile);
       for (std::size_t c = 1; c < cols; ++c) max = Ops::max(max, Ops::load(tile + c * W));
       const vec shift = Ops::zero_where_minus_inf(max);  // all-masked rows: shift 0, as shift_of()
+      before_exp(tile, shift, r0, count);
       vec sums[8];
       for (vec& partial : sums) partial = Ops::splat(0.0f);
       for (std::size_t c = 0; c < cols; ++c) {
