@@ -50,7 +50,9 @@ struct cross_entropy_kernels {
         n,
         [&](std::size_t j, std::size_t count) {
           const vec yj = spread_n(y, first + j, count);
-          return Ops::nonzero_or_zero(yj, Ops::scaled_difference(yj, R::load_n(x + first + j, count, 0.0f), s));
+          // y_j (x_j - shift) overflows a float only where logits span more than FLT_MAX; the
+          // block's sum is then not finite and sum_of_checked redoes it in double.
+          return Ops::nonzero_or_zero(yj, yj * (R::load_n(x + first + j, count, 0.0f) - s));
         },
         [&](std::size_t j) {
           const double yj = spread_exact(j);
@@ -132,7 +134,7 @@ struct cross_entropy_kernels {
       vec y_sum = zero, dot[4] = {zero, zero, zero, zero};
       // Column c's y_c (x_c - shift) into one of four accumulators, skipping y_c == 0.
       const auto add_dot = [&](std::size_t accumulator, std::size_t c, const vec& y) {
-        dot[accumulator % 4] = dot[accumulator % 4] + Ops::nonzero_or_zero(y, Ops::scaled_difference(y, Ops::load(tile + c * W), shift));
+        dot[accumulator % 4] = dot[accumulator % 4] + Ops::nonzero_or_zero(y, y * (Ops::load(tile + c * W) - shift));
       };
       if (soft) {
         Ops::gather_columns(b.target_probs + r0 * b.target_stride, b.target_stride, count, cols, y_tile);
@@ -155,7 +157,7 @@ struct cross_entropy_kernels {
           target_logits[i] = tile[targets[i] * W + i];
         }
         const vec coefficient = Ops::load(target_coefficients);
-        dot[0] = Ops::nonzero_or_zero(coefficient, Ops::scaled_difference(coefficient, Ops::load(target_logits), shift));
+        dot[0] = Ops::nonzero_or_zero(coefficient, coefficient * (Ops::load(target_logits) - shift));
         y_sum = coefficient + Ops::splat(static_cast<float>(spread_sum));
         if (smooth != 0.0f) {
           for (std::size_t c = 0; c < cols; ++c) add_dot(c + 1, c, Ops::splat(smooth * weight(c)));

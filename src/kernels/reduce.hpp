@@ -41,8 +41,12 @@ struct reduce {
     const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p + j);
     const std::uintptr_t near = at + near_ahead * sizeof(float), far = at + far_ahead * sizeof(float);
     const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(end);
-    if (near < limit) __builtin_prefetch(reinterpret_cast<const void*>(near), 0, 3);
-    if (far < limit) __builtin_prefetch(reinterpret_cast<const void*>(far), 0, 2);
+    if (far < limit) {  // the common case: one compare
+      __builtin_prefetch(reinterpret_cast<const void*>(near), 0, 3);
+      __builtin_prefetch(reinterpret_cast<const void*>(far), 0, 2);
+    } else if (near < limit) {
+      __builtin_prefetch(reinterpret_cast<const void*>(near), 0, 3);
+    }
   }
 
   // max_j x_j over x[0, n), n > 0. NaN may or may not win: callers detect NaN through sums.

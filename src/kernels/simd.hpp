@@ -303,16 +303,6 @@ struct xsimd_ops {
     }
   }
 
-  // y * (x - s), also where x - s overflows a float (logits spanning more than FLT_MAX): there
-  // y * x - y * s, with one rounding through fma.
-  static vec scaled_difference(const vec& y, const vec& x, const vec& s) noexcept {
-    const vec d = x - s;
-    // |d| == inf and |x| < inf, written without xsimd::isinf, which calls std::numeric_limits.
-    const vec infinity(float_infinity);
-    const auto overflowed = (xsimd::abs(d) == infinity) && (xsimd::abs(x) < infinity);
-    return xsimd::select(overflowed, fma(y, x, -(y * s)), y * d);
-  }
-
   // log(v) for positive normal v (the short-row paths' sums, >= 1): v = 2^k * m with m in
   // [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, by its
   // series to s^9 (next term 2e-9 relative). Callers handle v == 0 and NaN themselves.
@@ -402,10 +392,6 @@ struct scalar_ops {
   // Builtins rather than std::'s inline float overloads, which unoptimised builds emit as weak symbols.
   static vec exp_nonpositive(vec x) noexcept { return __builtin_expf(x); }
   static vec log_of_sum(vec sum) noexcept { return __builtin_logf(sum); }
-  static vec scaled_difference(vec y, vec x, vec s) noexcept {
-    const float d = x - s;
-    return __builtin_isinf(d) && __builtin_isfinite(x) ? __builtin_fmaf(y, x, -(y * s)) : y * d;
-  }
   static vec log_softmax_offset(vec sum) noexcept {
     return sum == 0.0f ? float_infinity : __builtin_logf(sum);
   }
