@@ -233,21 +233,23 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
   executor ex(exec, is_reference(call.table));
   const row_plan plan = is_reference(call.table) ? row_plan{rows, 1} : plan_rows(rows, cols);
   const std::size_t xs = x.stride;
+  const float* const x_end = x.row(rows - 1) + cols;  // what the kernels may prefetch
   if (!uses_chunks(call.table, cols)) {
     for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
       const float* xr = x.data + first * xs;
       switch (op) {
-        case forward_op::logsumexp: k.logsumexp_rows(end - first, cols, xr, xs, out + first); break;
-        case forward_op::softmax: k.softmax_rows(end - first, cols, xr, xs, out + first * out_stride, out_stride); break;
+        case forward_op::logsumexp: k.logsumexp_rows(end - first, cols, xr, xs, out + first, x_end); break;
+        case forward_op::softmax:
+          k.softmax_rows(end - first, cols, xr, xs, out + first * out_stride, out_stride, x_end);
+          break;
         case forward_op::log_softmax:
-          k.log_softmax_rows(end - first, cols, xr, xs, out + first * out_stride, out_stride);
+          k.log_softmax_rows(end - first, cols, xr, xs, out + first * out_stride, out_stride, x_end);
           break;
       }
     });
     return status::ok;
   }
 
-  const float* const x_end = x.row(rows - 1) + cols;  // what the kernels may prefetch
   switch (op) {
     case forward_op::logsumexp:
       for_long_rows(
@@ -422,6 +424,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   const kernel_table& k = *call.table;
   executor ex(exec, is_reference(call.table));
   const row_plan plan = is_reference(call.table) ? row_plan{rows, 1} : plan_rows(rows, cols);
+  const float* const logits_end = logits.row(rows - 1) + cols;  // what the kernels may prefetch
   loss_partial partials[max_units];
   const auto finish_row = [&](std::size_t r, double row_loss, double row_lse, loss_partial& partial) {
     const bool ignored = !soft && targets[r] == o.ignore_index;
@@ -454,7 +457,8 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
                                     grad.data ? grad.row(r0) : nullptr,
                                     grad.stride,
                                     row_loss,
-                                    row_lse};
+                                    row_lse,
+                                    logits_end};
         k.cross_entropy_rows(b);
         if (o.reduction == reduction::none || o.z_loss != 0.0f) {
           for (std::size_t i = 0; i < n; ++i) finish_row(r0 + i, row_loss[i], row_lse[i], partial);
@@ -487,7 +491,6 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     };
     const auto ignored = [&](std::size_t r) { return !soft && targets[r] == o.ignore_index; };
     float* const g = grad.data;
-    const float* const logits_end = logits.row(rows - 1) + cols;  // what the kernels may prefetch
     for_long_rows(
         ex, plan, rows, cols,
         [&](std::size_t r, std::size_t c0, std::size_t n) {

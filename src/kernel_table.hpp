@@ -73,17 +73,21 @@ struct cross_entropy_block {
   std::size_t grad_stride;
   double* row_loss;                 // out, rows values: the row's loss without z-loss (0 if ignored)
   double* row_lse;                  // out, rows values: the row's lse (0 if ignored)
+  const float* prefetch_end;        // the end of the caller's logits: may be prefetched, never read
 };
 
 struct kernel_table {
   const char* name;
 
-  // Whole rows of any length (the reference), or rows of at most chunk_length(cols) elements.
-  void (*logsumexp_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse);
+  // Whole rows of any length (the reference), or rows of at most chunk_length(cols) elements. Memory
+  // from x up to prefetch_end (the end of the caller's whole matrix, past these rows) may be
+  // prefetched, never read.
+  void (*logsumexp_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse,
+                         const float* prefetch_end);
   void (*softmax_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                       std::size_t y_stride);
+                       std::size_t y_stride, const float* prefetch_end);
   void (*log_softmax_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                           std::size_t y_stride);
+                           std::size_t y_stride, const float* prefetch_end);
   void (*softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
                                 const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride);
   void (*log_softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,

@@ -104,14 +104,14 @@ struct cross_entropy_kernels {
     if (y.target != no_target) g[y.target] -= y_scale * y.target_coefficient;
   }
 
-  // Rows of at most short_row_max classes, integer or probability targets: the transposed tile of
-  // softmax_kernels gives W rows' shifts, sums and exponentials in lanes, and the loss, lse and
-  // gradient factor are formed for the W rows at once in float: there y_sum * log(sum) and -y_dot
-  // are both >= 0, so nothing cancels, and y_dot's float sum stays within the 8 eps * |loss| that
-  // SPEC.md allows a row. A tile where any counted row comes out non-finite (NaN or +inf logits, a
+  // W rows at a time. Rows of at most short_row_max classes, integer or probability targets: the
+  // transposed tile of softmax_kernels gives W rows' shifts, sums and exponentials in lanes (longer
+  // rows, loss only: their statistics one by one). The loss, lse and gradient factor are then formed
+  // for the W rows at once in float: there y_sum * log(sum) and -y_dot are both >= 0, so nothing
+  // cancels, and y_dot's float sum stays within the 8 eps * |loss| that SPEC.md allows a row. A tile where any counted row comes out non-finite (NaN or +inf logits, a
   // masked class with weight, float overflow of logits near FLT_MAX or of huge targets) is redone
   // row by row in double, before anything is written.
-  static void cross_entropy_short_rows(const cross_entropy_block& b) noexcept {
+  static void cross_entropy_lanes(const cross_entropy_block& b) noexcept {
     using forward = softmax_kernels<Ops>;
     constexpr std::size_t W = Ops::width;
     const std::size_t cols = b.cols;
@@ -120,7 +120,7 @@ struct cross_entropy_kernels {
     const float smooth = b.label_smoothing / static_cast<float>(cols);
     const auto weight = [&](std::size_t c) { return b.class_weights ? b.class_weights[c] : 1.0f; };
     double spread_sum = 0.0;  // integer targets: sum_c smooth * w_c, every row's y_sum but its target's
-    if (!soft) {
+    if (!soft && smooth != 0.0f) {
       for (std::size_t c = 0; c < cols; ++c) spread_sum += static_cast<double>(smooth * weight(c));
     }
     const vec zero = Ops::splat(0.0f);
@@ -129,7 +129,8 @@ struct cross_entropy_kernels {
     alignas(64) float counted_lanes[W];  // 1 for a row that counts, 0 for an ignored one
     std::size_t targets[W];
 
-    // With the logits in the tile: every row's y_sum and y_dot = sum_c y_c (x_c - shift).
+    // With the logits in the tile: every row's y_sum and y_dot = sum_c y_c (x_c - shift). Without a
+    // tile (integer targets, no smoothing), the target logits are read from the rows.
     const auto target_terms = [&](const float* tile, const vec& shift, std::size_t r0, std::size_t count) {
       vec y_sum = zero, dot[4] = {zero, zero, zero, zero};
       // Column c's y_c (x_c - shift) into one of four accumulators, skipping y_c == 0.
@@ -154,7 +155,8 @@ struct cross_entropy_kernels {
           targets[i] = counted ? static_cast<std::size_t>(t) : 0;
           counted_lanes[i] = counted ? 1.0f : 0.0f;
           target_coefficients[i] = counted ? keep * weight(targets[i]) : 0.0f;
-          target_logits[i] = tile[targets[i] * W + i];
+          target_logits[i] = tile != nullptr ? tile[targets[i] * W + i]
+                                             : b.logits[(i < count ? r0 + i : r0) * b.logits_stride + targets[i]];
         }
         const vec coefficient = Ops::load(target_coefficients);
         dot[0] = Ops::nonzero_or_zero(coefficient, coefficient * (Ops::load(target_logits) - shift));
@@ -215,12 +217,37 @@ struct cross_entropy_kernels {
         }
       }
     };
-    forward::short_rows(b.rows, cols, b.logits, b.logits_stride, b.grad != nullptr, finish, target_terms);
+    if (cols <= forward::short_row_max) {
+      forward::short_rows(b.rows, cols, b.logits, b.logits_stride, b.prefetch_end, b.grad != nullptr, finish, target_terms);
+      return;
+    }
+    // Longer rows, loss only, integer targets without smoothing: each row's statistics as logsumexp
+    // computes them, then the loss of W rows at once.
+    const float* end = b.prefetch_end;
+    for (std::size_t r0 = 0; r0 < b.rows; r0 += W) {
+      const std::size_t count = b.rows - r0 < W ? b.rows - r0 : W;
+      alignas(64) float shift[W], sum[W];
+      for (std::size_t i = 0; i < W; ++i) {
+        if (i < count) {
+          const chunk_stats s = forward::exp_stats_chunk(b.logits + (r0 + i) * b.logits_stride, cols, nullptr, end);
+          shift[i] = s.shift;
+          sum[i] = static_cast<float>(s.sum_exp);
+        } else {
+          shift[i] = 0.0f;
+          sum[i] = 1.0f;
+        }
+      }
+      target_terms(nullptr, Ops::load(shift), r0, count);
+      finish(nullptr, shift, sum, r0, count);
+    }
   }
 
   static void cross_entropy_rows(const cross_entropy_block& b) noexcept {
-    if (softmax_kernels<Ops>::has_short_rows && b.cols <= softmax_kernels<Ops>::short_row_max) {
-      cross_entropy_short_rows(b);
+    using forward = softmax_kernels<Ops>;
+    const bool short_rows = b.cols <= forward::short_row_max;
+    const bool plain_loss = b.grad == nullptr && b.targets != nullptr && b.label_smoothing == 0.0f;
+    if (forward::has_short_rows && (short_rows || plain_loss)) {
+      cross_entropy_lanes(b);
       return;
     }
     general_rows(b, 0, b.rows);
@@ -229,7 +256,7 @@ struct cross_entropy_kernels {
   // Rows [first, first + count) of the block one by one, any length up to a chunk, sums in double.
   static void general_rows(const cross_entropy_block& b, std::size_t first, std::size_t count) noexcept {
     const float smooth = b.label_smoothing / static_cast<float>(b.cols);
-    const float* end = b.logits + (b.rows - 1) * b.logits_stride + b.cols;
+    const float* end = b.prefetch_end;
     for (std::size_t r = first; r < first + count; ++r) {
       const float* x = b.logits + r * b.logits_stride;
       float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;

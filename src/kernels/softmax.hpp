@@ -107,11 +107,10 @@ struct softmax_kernels {
   };
 
   template <class Finish, class BeforeExp = no_hook>
-  static void short_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, bool store_exp,
-                         const Finish& finish, const BeforeExp& before_exp = {}) noexcept {
+  static void short_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, const float* end,
+                         bool store_exp, const Finish& finish, const BeforeExp& before_exp = {}) noexcept {
     constexpr std::size_t W = Ops::width;
     alignas(64) float tile[short_row_max * W];
-    const float* end = x + (rows - 1) * x_stride + cols;
     const std::size_t tile_span = W * x_stride;  // elements from one tile's first row to the next's
     for (std::size_t r0 = 0; r0 < rows; r0 += W) {
       const std::size_t count = rows - r0 < W ? rows - r0 : W;
@@ -139,9 +138,9 @@ struct softmax_kernels {
   }
 
   static void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride,
-                             float* lse) noexcept {
+                             float* lse, const float* end) noexcept {
     if (has_short_rows && cols <= short_row_max) {
-      short_rows(rows, cols, x, x_stride, false,
+      short_rows(rows, cols, x, x_stride, end, false,
                  [&](const float*, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
                    alignas(64) float lanes[Ops::width];
                    Ops::store(lanes, Ops::load(shift) + Ops::log_of_sum(Ops::load(sum)));  // as lse_of()
@@ -149,18 +148,33 @@ struct softmax_kernels {
                  });
       return;
     }
-    const float* end = x + (rows - 1) * x_stride + cols;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, nullptr, end);
-      lse[r] = static_cast<float>(lse_of(s.shift, s.sum_exp));
+    // Each row's statistics, then the logs of W rows at once (a scalar double log costs more than
+    // the row's horizontal reductions): lse = shift + log(sum) in float, as the short rows do.
+    constexpr std::size_t W = Ops::width;
+    for (std::size_t r0 = 0; r0 < rows; r0 += W) {
+      const std::size_t count = rows - r0 < W ? rows - r0 : W;
+      alignas(64) float shift[W], sum[W];
+      for (std::size_t i = 0; i < W; ++i) {
+        if (i < count) {
+          const chunk_stats s = exp_stats_chunk(x + (r0 + i) * x_stride, cols, nullptr, end);
+          shift[i] = s.shift;
+          sum[i] = static_cast<float>(s.sum_exp);
+        } else {
+          shift[i] = 0.0f;
+          sum[i] = 1.0f;
+        }
+      }
+      alignas(64) float lanes[W];
+      Ops::store(lanes, Ops::load(shift) + Ops::log_of_sum(Ops::load(sum)));
+      for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = lanes[i];
     }
   }
 
   static void softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                           std::size_t y_stride) noexcept {
+                           std::size_t y_stride, const float* end) noexcept {
     if (has_short_rows && cols <= short_row_max) {
       constexpr std::size_t W = Ops::width;
-      short_rows(rows, cols, x, x_stride, true,
+      short_rows(rows, cols, x, x_stride, end, true,
                  [&](float* tile, const float*, const float* sum, std::size_t r0, std::size_t count) {
                    const vec factor = Ops::reciprocal_or_zero(Ops::load(sum));  // as softmax_factor_of()
                    for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, Ops::load(tile + c * W) * factor);
@@ -168,7 +182,6 @@ struct softmax_kernels {
                  });
       return;
     }
-    const float* end = x + (rows - 1) * x_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       float* yr = y + r * y_stride;
       const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, yr, end);
@@ -177,10 +190,10 @@ struct softmax_kernels {
   }
 
   static void log_softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                               std::size_t y_stride) noexcept {
+                               std::size_t y_stride, const float* end) noexcept {
     if (has_short_rows && cols <= short_row_max) {
       constexpr std::size_t W = Ops::width;
-      short_rows(rows, cols, x, x_stride, false,
+      short_rows(rows, cols, x, x_stride, end, false,
                  [&](float* tile, const float* shift, const float* sum, std::size_t r0, std::size_t count) {
                    const vec s = Ops::load(shift), o = Ops::log_softmax_offset(Ops::load(sum));
                    for (std::size_t c = 0; c < cols; ++c) Ops::store(tile + c * W, (Ops::load(tile + c * W) - s) - o);
@@ -188,7 +201,6 @@ struct softmax_kernels {
                  });
       return;
     }
-    const float* end = x + (rows - 1) * x_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       const float* xr = x + r * x_stride;
       const chunk_stats s = exp_stats_chunk(xr, cols, nullptr, end);

@@ -36,12 +36,13 @@ row_summary summarize(const float* x, std::size_t n) {
 
 double lse_of(const row_summary& s) { return s.sum_exp == 0.0 ? -infinity : s.max + std::log(s.sum_exp); }
 
-void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse) {
+void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse,
+                    const float*) {
   for (std::size_t r = 0; r < rows; ++r) lse[r] = static_cast<float>(lse_of(summarize(x + r * x_stride, cols)));
 }
 
 void softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                  std::size_t y_stride) {
+                  std::size_t y_stride, const float*) {
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;
     float* yr = y + r * y_stride;
@@ -54,7 +55,7 @@ void softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_
 }
 
 void log_softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
-                      std::size_t y_stride) {
+                      std::size_t y_stride, const float*) {
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;
     float* yr = y + r * y_stride;
