@@ -306,7 +306,8 @@ status run_backward(bool log_space, const_matrix y, const_matrix dy, matrix dx, 
   if (!uses_chunks(call.table, cols)) {
     for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
       auto rows_kernel = log_space ? k.log_softmax_backward_rows : k.softmax_backward_rows;
-      rows_kernel(end - first, cols, y.row(first), y.stride, dy.row(first), dy.stride, dx.row(first), dx.stride);
+      rows_kernel(end - first, cols, y.row(first), y.stride, dy.row(first), dy.stride, dx.row(first), dx.stride,
+                  y.row(rows - 1) + cols, dy.row(rows - 1) + cols);
     });
     return status::ok;
   }

@@ -88,10 +88,13 @@ struct kernel_table {
                        std::size_t y_stride, const float* prefetch_end);
   void (*log_softmax_rows)(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* y,
                            std::size_t y_stride, const float* prefetch_end);
+  // The backward rows kernels may prefetch y and dy up to y_end and dy_end, the ends of the caller's.
   void (*softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
-                                const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride);
+                                const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride,
+                                const float* y_end, const float* dy_end);
   void (*log_softmax_backward_rows)(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
-                                    const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride);
+                                    const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride,
+                                    const float* y_end, const float* dy_end);
   void (*cross_entropy_rows)(const cross_entropy_block& block);
 
   // Chunk primitives for rows longer than one chunk; null for a table that does whole rows (the

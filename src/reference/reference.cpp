@@ -68,7 +68,8 @@ void log_softmax_rows(std::size_t rows, std::size_t cols, const float* x, std::s
 }
 
 void softmax_backward_rows(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
-                           const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride) {
+                           const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride, const float*,
+                           const float*) {
   for (std::size_t r = 0; r < rows; ++r) {
     const float* yr = y + r * y_stride;
     const float* dyr = dy + r * dy_stride;
@@ -80,7 +81,8 @@ void softmax_backward_rows(std::size_t rows, std::size_t cols, const float* y, s
 }
 
 void log_softmax_backward_rows(std::size_t rows, std::size_t cols, const float* y, std::size_t y_stride,
-                               const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride) {
+                               const float* dy, std::size_t dy_stride, float* dx, std::size_t dx_stride,
+                               const float*, const float*) {
   for (std::size_t r = 0; r < rows; ++r) {
     const float* yr = y + r * y_stride;
     const float* dyr = dy + r * dy_stride;
