@@ -359,6 +359,10 @@ float narrow_loss(double loss) noexcept {
 struct loss_partial {
   double loss = 0.0;   // sum of the rows' losses without z-loss
   double z = 0.0;      // sum of lse^2 over the counted rows
+  // Only where the targets are checked inside the units (see run_cross_entropy):
+  std::size_t counted = 0;  // rows that count
+  double weight = 0.0;      // their target weights
+  bool invalid = false;     // a target outside [0, cols) that is not the ignore index
 };
 
 status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const_matrix probs, float* loss,
@@ -391,10 +395,14 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     }
   }
   // Targets: valid classes, and the denominators of MEAN (sum of the counted rows' target weights, and
-  // the count of counted rows for z-loss) before any gradient is written.
+  // the count of counted rows for z-loss) before any gradient is written. A reduced loss without
+  // gradient writes nothing before the end, so there the units check their own targets as they go
+  // (a serial pass over the targets would cost the second thread a third of its time at 10 classes).
+  const bool checked_in_units = !soft && grad.data == nullptr && o.reduction != reduction::none &&
+                                !uses_chunks(call.table, cols) && !is_reference(call.table);
   double weight_sum = 0.0;
   std::size_t counted = rows;
-  if (!soft) {
+  if (!soft && !checked_in_units) {
     counted = 0;
     double weight_sums[4] = {0.0, 0.0, 0.0, 0.0};  // four chains: one double add per row is latency-bound
     for (std::size_t r = 0; r < rows; ++r) {
@@ -411,7 +419,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   }
 
   const bool mean = o.reduction == reduction::mean;
-  if (mean && (counted == 0 || weight_sum == 0.0)) {
+  if (mean && !checked_in_units && (counted == 0 || weight_sum == 0.0)) {
     // Nothing counts: loss 0 and gradient 0, whatever the logits hold.
     *loss = 0.0f;
     if (grad.data != nullptr) {
@@ -439,14 +447,33 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     for_units(ex, plan, rows, [&](std::size_t unit, std::size_t first, std::size_t end) {
       constexpr std::size_t block = 64;
       double row_loss[block], row_lse[block];
+      std::int64_t checked[block];
       loss_partial partial;
       for (std::size_t r0 = first; r0 < end; r0 += block) {
         const std::size_t n = end - r0 < block ? end - r0 : block;
+        const std::int64_t* block_targets = soft ? nullptr : targets + r0;
+        if (checked_in_units) {
+          // An invalid target is flagged and ignored here; the call then fails without writing.
+          double weights[4] = {0.0, 0.0, 0.0, 0.0};
+          for (std::size_t i = 0; i < n; ++i) {
+            std::int64_t t = block_targets[i];
+            if (t != o.ignore_index && (t < 0 || static_cast<std::uint64_t>(t) >= cols)) {
+              partial.invalid = true;
+              t = o.ignore_index;
+            }
+            checked[i] = t;
+            if (t == o.ignore_index) continue;
+            ++partial.counted;
+            if (o.class_weights) weights[i % 4] += static_cast<double>(o.class_weights[static_cast<std::size_t>(t)]);
+          }
+          partial.weight += (weights[0] + weights[1]) + (weights[2] + weights[3]);
+          block_targets = checked;
+        }
         const cross_entropy_block b{n,
                                     cols,
                                     logits.row(r0),
                                     logits.stride,
-                                    soft ? nullptr : targets + r0,
+                                    block_targets,
                                     soft ? probs.row(r0) : nullptr,
                                     probs.stride,
                                     o.ignore_index,
@@ -523,6 +550,18 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   for (std::size_t u = 0; u < plan.units; ++u) {
     total.loss += partials[u].loss;
     total.z += partials[u].z;
+    total.counted += partials[u].counted;
+    total.weight += partials[u].weight;
+    total.invalid = total.invalid || partials[u].invalid;
+  }
+  if (checked_in_units) {
+    if (total.invalid) return status::invalid_target;
+    counted = total.counted;
+    weight_sum = o.class_weights ? total.weight : static_cast<double>(counted);
+    if (mean && (counted == 0 || weight_sum == 0.0)) {
+      *loss = 0.0f;
+      return status::ok;
+    }
   }
   *loss = narrow_loss(mean ? total.loss / weight_sum + total.z / static_cast<double>(counted) : total.loss + total.z);
   return status::ok;

@@ -154,7 +154,7 @@ TEST_CASE("INVALID_TARGET: a class index outside 0..cols-1 that is not the ignor
     for (std::int64_t bad : {std::int64_t{kCols}, std::int64_t{-1}, std::int64_t{-101}, std::int64_t{1000},
                              std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()})
       for (std::size_t row : {std::size_t{0}, kRows - 1})
-        for (softxent_reduction reduction : {SOFTXENT_REDUCTION_MEAN, SOFTXENT_REDUCTION_NONE}) {
+        for (softxent_reduction reduction : {SOFTXENT_REDUCTION_MEAN, SOFTXENT_REDUCTION_SUM, SOFTXENT_REDUCTION_NONE}) {
           arena a;
           a.targets[row] = bad;
           softxent_cross_entropy_options o = c_defaults();
@@ -170,6 +170,29 @@ TEST_CASE("INVALID_TARGET: a class index outside 0..cols-1 that is not the ignor
           // grad over the logits: the logits must survive too
           EXPECT_REJECTED(a, E, softxent_cross_entropy_f32(kRows, kCols, a.x(), kCols, a.targets.data(), &o, a.loss(), a.x(), kCols, &exec));
         }
+}
+
+TEST_CASE("INVALID_TARGET in a late row of a large batch, loss only, on every thread count: nothing written") {
+  // A reduced loss without gradient checks its targets inside the units of work, in parallel.
+  const std::size_t rows = 5000, cols = 10;
+  std::vector<float> x(rows * cols, 0.5f);
+  std::vector<std::int64_t> targets(rows, 3);
+  targets[rows - 7] = static_cast<std::int64_t>(cols);
+  for (const std::string& isa : available_isas())
+    for (int threads : {1, 2, 3})
+      for (softxent_reduction reduction : {SOFTXENT_REDUCTION_MEAN, SOFTXENT_REDUCTION_SUM}) {
+        softxent_cross_entropy_options o = c_defaults();
+        o.reduction = reduction;
+        softxent_exec exec{};
+        exec.isa = isa.c_str();
+        exec.threads = threads;
+        float loss = -7.0f;
+        CAPTURE(isa);
+        CAPTURE(threads);
+        CHECK(softxent_cross_entropy_f32(rows, cols, x.data(), cols, targets.data(), &o, &loss, nullptr, 0, &exec) ==
+              SOFTXENT_ERROR_INVALID_TARGET);
+        CHECK(loss == -7.0f);
+      }
 }
 
 TEST_CASE("INVALID_OPTION: an unknown reduction") {

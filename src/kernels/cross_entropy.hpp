@@ -127,6 +127,7 @@ struct cross_entropy_kernels {
     alignas(64) float y_tile[forward::short_row_max * W];  // probability targets: y_c of every lane
     alignas(64) float y_sum_lanes[W], y_dot_lanes[W], target_coefficients[W];
     alignas(64) float counted_lanes[W];  // 1 for a row that counts, 0 for an ignored one
+    vec counted_rows = zero;             // the same as a vector
     std::size_t targets[W];
 
     // With the logits in the tile: every row's y_sum and y_dot = sum_c y_c (x_c - shift). Without a
@@ -148,18 +149,26 @@ struct cross_entropy_kernels {
         }
         y_sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
       } else {
-        alignas(64) float target_logits[W];
-        for (std::size_t i = 0; i < W; ++i) {
-          const std::int64_t t = i < count ? b.targets[r0 + i] : b.ignore_index;
-          const bool counted = t != b.ignore_index;
-          targets[i] = counted ? static_cast<std::size_t>(t) : 0;
-          counted_lanes[i] = counted ? 1.0f : 0.0f;
-          target_coefficients[i] = counted ? keep * weight(targets[i]) : 0.0f;
-          target_logits[i] = tile != nullptr ? tile[targets[i] * W + i]
-                                             : b.logits[(i < count ? r0 + i : r0) * b.logits_stride + targets[i]];
+        vec coefficient, target_logit;
+        // The gathers need the tile; with a gradient the lanes are wanted one by one anyway.
+        if (tile == nullptr || b.grad != nullptr ||
+            !Ops::target_lanes(b.targets + r0, count, b.ignore_index, tile, b.class_weights, keep, target_logit,
+                               coefficient, counted_rows)) {
+          alignas(64) float target_logits[W];
+          for (std::size_t i = 0; i < W; ++i) {
+            const std::int64_t t = i < count ? b.targets[r0 + i] : b.ignore_index;
+            const bool counted = t != b.ignore_index;
+            targets[i] = counted ? static_cast<std::size_t>(t) : 0;
+            counted_lanes[i] = counted ? 1.0f : 0.0f;
+            target_coefficients[i] = counted ? keep * weight(targets[i]) : 0.0f;
+            target_logits[i] = tile != nullptr ? tile[targets[i] * W + i]
+                                               : b.logits[(i < count ? r0 + i : r0) * b.logits_stride + targets[i]];
+          }
+          coefficient = Ops::load(target_coefficients);
+          target_logit = Ops::load(target_logits);
+          counted_rows = Ops::load(counted_lanes);
         }
-        const vec coefficient = Ops::load(target_coefficients);
-        dot[0] = Ops::nonzero_or_zero(coefficient, coefficient * (Ops::load(target_logits) - shift));
+        dot[0] = Ops::nonzero_or_zero(coefficient, coefficient * (target_logit - shift));
         y_sum = coefficient + Ops::splat(static_cast<float>(spread_sum));
         if (smooth != 0.0f) {
           for (std::size_t c = 0; c < cols; ++c) add_dot(c + 1, c, Ops::splat(smooth * weight(c)));
@@ -182,10 +191,9 @@ struct cross_entropy_kernels {
         p_factor = weight_sum * Ops::reciprocal_or_zero(sums);
       }
       if (!soft) {  // ignored rows: loss and lse 0, whatever their logits (zeroed before the check)
-        const vec counted = Ops::load(counted_lanes);
-        loss = Ops::nonzero_or_zero(counted, loss);
-        lse = Ops::nonzero_or_zero(counted, lse);
-        p_factor = Ops::nonzero_or_zero(counted, p_factor);
+        loss = Ops::nonzero_or_zero(counted_rows, loss);
+        lse = Ops::nonzero_or_zero(counted_rows, lse);
+        p_factor = Ops::nonzero_or_zero(counted_rows, p_factor);
       }
       // Not finite (NaN included): redo the tile exactly. The logits are still intact.
       if (!Ops::all_finite(loss, p_factor)) {

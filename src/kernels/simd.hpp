@@ -142,7 +142,8 @@ struct xsimd_ops {
 #endif
 
   // tile[c * width + i] = rows[i * stride + c] for c < cols and i < count; lanes past count repeat
-  // row 0. Never reads past a row's cols elements.
+  // row 0. Never reads past a row's cols elements. The tile must hold cols rounded up to 16 columns
+  // (AVX-512 writes whole blocks of 16).
   static void gather_columns(const float* rows, std::size_t stride, std::size_t count, std::size_t cols,
                              float* tile) noexcept {
 #if SOFTXENT_X86_INTRINSICS
@@ -154,7 +155,9 @@ struct xsimd_ops {
         __m512 v[16];
         for (std::size_t i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(mask, rows + (i < count ? i : 0) * stride + first);
         transpose16(v);
-        for (std::size_t c = 0; c < n; ++c) _mm512_store_ps(tile + (first + c) * width, v[c]);
+        // All 16 columns (those past cols are 0), unconditionally: a loop to n becomes a rep movsq,
+        // whose start-up cost was 5% of a 10-class call.
+        for (std::size_t c = 0; c < 16; ++c) _mm512_store_ps(tile + (first + c) * width, v[c]);
       }
       return;
     } else if constexpr (is_avx2) {
@@ -226,6 +229,37 @@ struct xsimd_ops {
   static vec reciprocal_or_zero(const vec& v) noexcept {
     return xsimd::select(v == vec(0.0f), vec(0.0f), vec(1.0f) / v);
   }
+  // The integer targets of the W rows of a column-major tile (count of them; lanes past count and
+  // rows whose target is `ignore` are ignored): each row's logit at its target, its coefficient
+  // keep * weights[t] (weights null: keep) and 1 or 0 for counted or ignored, built in registers
+  // (AVX-512 gathers) rather than lane by lane through memory, where reading the lanes back as a
+  // vector stalls on store forwarding. False where not implemented: the caller goes lane by lane.
+  static bool target_lanes(const std::int64_t* targets, std::size_t count, std::int64_t ignore, const float* tile,
+                           const float* weights, float keep, vec& logit, vec& coefficient, vec& counted) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      const __mmask16 live = static_cast<__mmask16>((1u << count) - 1u);  // count <= 16
+      const __m512i lo = _mm512_maskz_loadu_epi64(static_cast<__mmask8>(live & 0xff), targets);
+      const __m512i hi = _mm512_maskz_loadu_epi64(static_cast<__mmask8>(live >> 8), targets + 8);
+      const __m512i ignored = _mm512_set1_epi64(ignore);
+      const __mmask16 kept = static_cast<__mmask16>(
+          live & _mm512_kunpackb(_mm512_cmpneq_epi64_mask(hi, ignored), _mm512_cmpneq_epi64_mask(lo, ignored)));
+      // Valid targets are below cols <= 32: their low 32 bits are the class.
+      const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+      const __m512i index = _mm512_add_epi32(_mm512_slli_epi32(t, 4), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+      logit = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), kept, index, tile, 4);
+      const __m512 w = weights != nullptr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), kept, t, weights, 4)
+                                          : _mm512_maskz_mov_ps(kept, _mm512_set1_ps(1.0f));
+      coefficient = _mm512_mul_ps(w, _mm512_set1_ps(keep));
+      counted = _mm512_maskz_mov_ps(kept, _mm512_set1_ps(1.0f));
+      return true;
+    }
+#endif
+    (void)targets, (void)count, (void)ignore, (void)tile, (void)weights, (void)keep, (void)logit, (void)coefficient,
+        (void)counted;
+    return false;
+  }
+
   // Every lane of a and of b finite (not NaN, not +-inf).
   static bool all_finite(const vec& a, const vec& b) noexcept {
     const vec infinity(float_infinity);
@@ -384,6 +418,10 @@ struct scalar_ops {
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
   static vec zero_where_minus_inf(vec v) noexcept { return v == -float_infinity ? 0.0f : v; }
   static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
+  static bool target_lanes(const std::int64_t*, std::size_t, std::int64_t, const float*, const float*, float, vec&,
+                           vec&, vec&) noexcept {
+    return false;
+  }
   static bool all_finite(vec a, vec b) noexcept {
     return __builtin_fabsf(a) < float_infinity && __builtin_fabsf(b) < float_infinity;
   }
