@@ -247,9 +247,13 @@ struct xsimd_ops {
       // Valid targets are below cols <= 32: their low 32 bits are the class.
       const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
       const __m512i index = _mm512_add_epi32(_mm512_slli_epi32(t, 4), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+      // Unoptimised g++ expands the gathers as macros that cast the mask to short.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
       logit = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), kept, index, tile, 4);
       const __m512 w = weights != nullptr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), kept, t, weights, 4)
                                           : _mm512_maskz_mov_ps(kept, _mm512_set1_ps(1.0f));
+#pragma GCC diagnostic pop
       coefficient = _mm512_mul_ps(w, _mm512_set1_ps(keep));
       counted = _mm512_maskz_mov_ps(kept, _mm512_set1_ps(1.0f));
       return true;
