@@ -39,10 +39,7 @@ struct cross_entropy_kernels {
     if (!has_spread(y)) return;
     const vec s = Ops::splat(shift_value);
     // The same coefficient in double, for blocks whose float sums overflow.
-    const auto spread_exact = [&](std::size_t j) {
-      const double q = y.probs ? static_cast<double>(y.keep) * y.probs[first + j] + y.smooth : y.smooth;
-      return y.weights ? static_cast<double>(y.weights[first + j]) * q : q;
-    };
+    const auto spread_exact = [&](std::size_t j) { return spread_exact_at(y, first + j); };
     stats.y_sum += R::sum_of_checked(
         n, [&](std::size_t j, std::size_t count) { return spread_n(y, first + j, count); }, spread_exact);
     // Terms with y_j == 0 are skipped: a masked class (-inf) that gets no weight costs nothing.
@@ -60,6 +57,20 @@ struct cross_entropy_kernels {
         });
   }
 
+  // y_j in double, and the sums of add_spread in double (the fallback of spread_exp_sweep).
+  static double spread_exact_at(const class_coefficients& y, std::size_t j) noexcept {
+    const double q = y.probs ? static_cast<double>(y.keep) * y.probs[j] + y.smooth : y.smooth;
+    return y.weights ? static_cast<double>(y.weights[j]) * q : q;
+  }
+  static void add_spread_exact(const float* x, std::size_t first, std::size_t n, float shift, const class_coefficients& y,
+                               chunk_stats& stats) noexcept {
+    for (std::size_t j = first; j < first + n; ++j) {
+      const double yj = spread_exact_at(y, j);
+      stats.y_sum += yj;
+      if (yj != 0.0) stats.y_dot += yj * (static_cast<double>(x[j]) - shift);
+    }
+  }
+
   // The max, then y_sum and y_dot (reading x), then exp(x - shift) summed and stored into e. The
   // target's own term is read before the exponentials may overwrite x (grad == logits). Without e, a
   // long chunk goes sub-block by sub-block (softmax_kernels::online_stats).
@@ -68,8 +79,12 @@ struct cross_entropy_kernels {
     using forward = softmax_kernels<Ops>;
     chunk_stats stats{};
     if (e == nullptr && n > forward::sub_block) {
-      stats = forward::online_stats(x, n, end, [&](std::size_t first, std::size_t count, float shift, chunk_stats& s) {
-        add_spread(x, first, count, shift, y, s);
+      stats = forward::online_stats(x, n, [&](std::size_t first, std::size_t count, float shift, chunk_stats& s) {
+        if (has_spread(y)) {
+          spread_exp_sweep(x, first, count, shift, y, nullptr, end, s);
+        } else {
+          s.sum_exp += forward::exp_sum_chunk(x + first, count, shift, nullptr, end);
+        }
       });
       add_target(x, y, stats);
       return stats;
@@ -77,9 +92,62 @@ struct cross_entropy_kernels {
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
     add_target(x, y, stats);
+    if (has_spread(y) && e != x) {
+      spread_exp_sweep(x, 0, n, stats.shift, y, e, end, stats);
+      return stats;
+    }
+    // The exponentials overwrite x: the y sums first.
     add_spread(x, 0, n, stats.shift, y, stats);
     stats.sum_exp = forward::exp_sum_chunk(x, n, stats.shift, e, end);
     return stats;
+  }
+
+  // One sweep over x[first, first + n) for the spread part of y: exp(x_j - shift) summed (and stored
+  // into e[j - first] unless e is null), y_j summed and y_j (x_j - shift) summed where y_j != 0, in
+  // blocks folded into doubles. A block whose y sums are not finite (logits spanning more than
+  // FLT_MAX, huge targets, a weighted masked class) is summed again in double from x, which e must
+  // not overwrite.
+  static void spread_exp_sweep(const float* x, std::size_t first, std::size_t n, float shift_value,
+                               const class_coefficients& y, float* e, const float* end, chunk_stats& stats) noexcept {
+    constexpr std::size_t W = Ops::width;
+    const vec shift = Ops::splat(shift_value), zero = Ops::splat(0.0f);
+    const float* xs = x + first;
+    std::size_t j = 0;
+    while (j < n) {
+      const std::size_t begin = j, stop = n - j > R::block ? j + R::block : n;
+      vec sum_e[4] = {zero, zero, zero, zero}, sum_y[4] = {zero, zero, zero, zero}, sum_d[4] = {zero, zero, zero, zero};
+      const auto step = [&](std::size_t k, std::size_t count, std::size_t a) {
+        R::prefetch_ahead(xs, k, end);
+        const vec d = R::load_n(xs + k, count, -float_infinity) - shift;
+        const vec p = Ops::exp_nonpositive(d);
+        if (e != nullptr) R::store_n(e + k, count, p);
+        const vec yj = spread_n(y, first + k, count);  // 0 past count
+        sum_e[a] = sum_e[a] + p;
+        sum_y[a] = sum_y[a] + yj;
+        sum_d[a] = sum_d[a] + Ops::nonzero_or_zero(yj, yj * d);
+      };
+      for (; j + 4 * W <= stop; j += 4 * W) {
+        step(j, W, 0);
+        step(j + W, W, 1);
+        step(j + 2 * W, W, 2);
+        step(j + 3 * W, W, 3);
+      }
+      for (; j < stop; j += W) step(j, stop - j < W ? stop - j : W, 0);
+      const auto total = [](const vec* v) {
+        return static_cast<double>(Ops::horizontal_sum((v[0] + v[1]) + (v[2] + v[3])));
+      };
+      stats.sum_exp += total(sum_e);
+      const double block_y = total(sum_y), block_d = total(sum_d);
+      if (__builtin_isfinite(block_y) && __builtin_isfinite(block_d)) {
+        stats.y_sum += block_y;
+        stats.y_dot += block_d;
+      } else {
+        chunk_stats exact{};
+        add_spread_exact(x, first + begin, stop - begin, shift_value, y, exact);
+        stats.y_sum += exact.y_sum;
+        stats.y_dot += exact.y_dot;
+      }
+    }
   }
 
   // The target's term, relative to stats.shift, when the chunk holds it.

@@ -25,7 +25,11 @@ struct softmax_kernels {
   // overflow), stored and summed. Without e, a chunk longer than sub_block is done sub-block by
   // sub-block (see online_stats). Prefetches below end (see reduce::prefetch_ahead).
   static chunk_stats exp_stats_chunk(const float* x, std::size_t n, float* e, const float* end) noexcept {
-    if (e == nullptr && n > sub_block) return online_stats(x, n, end, [](std::size_t, std::size_t, float, chunk_stats&) {});
+    if (e == nullptr && n > sub_block) {
+      return online_stats(x, n, [&](std::size_t first, std::size_t count, float shift, chunk_stats& stats) {
+        stats.sum_exp += exp_sum_chunk(x + first, count, shift, nullptr, end);
+      });
+    }
     chunk_stats stats{};
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
@@ -36,13 +40,13 @@ struct softmax_kernels {
   // Read-only statistics in sub-blocks of sub_block elements, short enough that the memory stream
   // never pauses for long (see reduce::prefetch_ahead): 1024 measured 8% faster than 4096 and 512.
   // The shift is the running max: when a sub-block raises it, the sum so far is rescaled in double
-  // (rare past the first sub-blocks, and exact when the max stays). For cross-entropy, y_dot is carried relative
-  // to the running shift too: targets(first, count, shift, stats) adds a sub-block's y_j to y_sum and
-  // its y_j (x_j - shift) to y_dot.
+  // (rare past the first sub-blocks, and exact when the max stays); y_dot, for cross-entropy, is
+  // carried relative to the running shift too. sweep(first, count, shift, stats) adds the sub-block's
+  // exp(x_j - shift) to sum_exp (and for cross-entropy its y_j to y_sum, y_j (x_j - shift) to y_dot).
   static constexpr std::size_t sub_block = 1024;
 
-  template <class Targets>
-  static chunk_stats online_stats(const float* x, std::size_t n, const float* end, const Targets& targets) noexcept {
+  template <class Sweep>
+  static chunk_stats online_stats(const float* x, std::size_t n, const Sweep& sweep) noexcept {
     chunk_stats stats{};
     stats.max = minus_inf;
     stats.shift = 0.0f;
@@ -58,8 +62,7 @@ struct softmax_kernels {
         stats.max = block_max;
         stats.shift = shift;
       }
-      stats.sum_exp += exp_sum_chunk(x + b, count, stats.shift, nullptr, end);
-      targets(b, count, stats.shift, stats);
+      sweep(b, count, stats.shift, stats);
     }
     return stats;
   }
