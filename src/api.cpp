@@ -303,11 +303,13 @@ status run_backward(bool log_space, const_matrix y, const_matrix dy, matrix dx, 
   const kernel_table& k = *call.table;
   executor ex(exec, is_reference(call.table));
   const row_plan plan = is_reference(call.table) ? row_plan{rows, 1} : plan_rows(rows, cols);
+  const float* const y_end = y.row(rows - 1) + cols;  // what the kernels may prefetch
+  const float* const dy_end = dy.row(rows - 1) + cols;
   if (!uses_chunks(call.table, cols)) {
     for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
       auto rows_kernel = log_space ? k.log_softmax_backward_rows : k.softmax_backward_rows;
       rows_kernel(end - first, cols, y.row(first), y.stride, dy.row(first), dy.stride, dx.row(first), dx.stride,
-                  y.row(rows - 1) + cols, dy.row(rows - 1) + cols);
+                  y_end, dy_end);
     });
     return status::ok;
   }
@@ -323,9 +325,11 @@ status run_backward(bool log_space, const_matrix y, const_matrix dy, matrix dx, 
       [](std::size_t, const chunk_stats&) {},
       [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats&, const chunk_stats& m) {
         if (log_space) {
-          k.log_softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0);
+          k.log_softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0,
+                                       y_end, dy_end);
         } else {
-          k.softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0);
+          k.softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0, y_end,
+                                   dy_end);
         }
       });
   return status::ok;

@@ -22,20 +22,11 @@ struct backward_kernels {
     });
   }
 
-  // dx = y * (dy - dot). dx may be y or dy: each element is read before it is written.
-  static void softmax_backward_chunk(const float* y, const float* dy, std::size_t n, float dot, float* dx) noexcept {
-    softmax_backward_sweep(y, dy, n, dot, dx, nullptr, nullptr);
-  }
-
-  // dx = dy - exp(y) * sum; a masked class (y = -inf) gets dx = dy.
-  static void log_softmax_backward_chunk(const float* y, const float* dy, std::size_t n, float sum, float* dx) noexcept {
-    log_softmax_backward_sweep(y, dy, n, sum, dx, nullptr, nullptr);
-  }
-
-  // The same sweeps, prefetching y and dy ahead up to their ends (reduce::prefetch_ahead): in the
-  // rows kernels the first sweep reads the row from memory and this one works on L1, so memory would
-  // idle here.
-  static void softmax_backward_sweep(const float* y, const float* dy, std::size_t n, float dot, float* dx,
+  // dx = y * (dy - dot). dx may be y or dy: each element is read before it is written. Prefetches y
+  // and dy ahead up to their ends (reduce::prefetch_ahead): in the rows kernels the first sweep reads
+  // the row from memory and this one works on L1, so memory would idle here; in long rows this is
+  // where y is first read.
+  static void softmax_backward_chunk(const float* y, const float* dy, std::size_t n, float dot, float* dx,
                                      const float* y_end, const float* dy_end) noexcept {
     const vec d = Ops::splat(dot);
     R::for_each(n, [&](std::size_t j, std::size_t count) {
@@ -44,7 +35,8 @@ struct backward_kernels {
       R::store_n(dx + j, count, R::load_n(y + j, count, 0.0f) * (R::load_n(dy + j, count, 0.0f) - d));
     });
   }
-  static void log_softmax_backward_sweep(const float* y, const float* dy, std::size_t n, float sum, float* dx,
+  // dx = dy - exp(y) * sum; a masked class (y = -inf) gets dx = dy. Prefetches as above.
+  static void log_softmax_backward_chunk(const float* y, const float* dy, std::size_t n, float sum, float* dx,
                                          const float* y_end, const float* dy_end) noexcept {
     const vec s = Ops::splat(sum);
     R::for_each(n, [&](std::size_t j, std::size_t count) {
@@ -61,7 +53,7 @@ struct backward_kernels {
     for (std::size_t r = 0; r < rows; ++r) {
       const float* yr = y + r * y_stride;
       const float* dyr = dy + r * dy_stride;
-      softmax_backward_sweep(yr, dyr, cols, static_cast<float>(dot_chunk(dyr, yr, cols)), dx + r * dx_stride, y_end,
+      softmax_backward_chunk(yr, dyr, cols, static_cast<float>(dot_chunk(dyr, yr, cols)), dx + r * dx_stride, y_end,
                              dy_end);
     }
   }
@@ -71,7 +63,7 @@ struct backward_kernels {
                                         const float* y_end, const float* dy_end) noexcept {
     for (std::size_t r = 0; r < rows; ++r) {
       const float* dyr = dy + r * dy_stride;
-      log_softmax_backward_sweep(y + r * y_stride, dyr, cols, static_cast<float>(dot_chunk(dyr, nullptr, cols)),
+      log_softmax_backward_chunk(y + r * y_stride, dyr, cols, static_cast<float>(dot_chunk(dyr, nullptr, cols)),
                                  dx + r * dx_stride, y_end, dy_end);
     }
   }
