@@ -32,6 +32,7 @@ struct backward_kernels {
     R::for_each(n, [&](std::size_t j, std::size_t count) {
       R::prefetch_ahead(y, j, y_end);
       R::prefetch_ahead(dy, j, dy_end);
+      R::prefetch_write(dx, j, dx + n);
       R::store_n(dx + j, count, R::load_n(y + j, count, 0.0f) * (R::load_n(dy + j, count, 0.0f) - d));
     });
   }
@@ -42,6 +43,7 @@ struct backward_kernels {
     R::for_each(n, [&](std::size_t j, std::size_t count) {
       R::prefetch_ahead(y, j, y_end);
       R::prefetch_ahead(dy, j, dy_end);
+      R::prefetch_write(dx, j, dx + n);
       const vec p = Ops::exp(R::load_n(y + j, count, 0.0f));
       R::store_n(dx + j, count, R::load_n(dy + j, count, 0.0f) - p * s);
     });

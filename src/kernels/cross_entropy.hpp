@@ -98,7 +98,7 @@ struct cross_entropy_kernels {
     }
     // The exponentials overwrite x: the y sums first.
     add_spread(x, 0, n, stats.shift, y, stats);
-    stats.sum_exp = forward::exp_sum_chunk(x, n, stats.shift, e, end);
+    stats.sum_exp = forward::exp_sum_chunk(x, n, stats.shift, e, end, e != nullptr ? e + n : nullptr);
     return stats;
   }
 
@@ -109,6 +109,7 @@ struct cross_entropy_kernels {
   // not overwrite.
   static void spread_exp_sweep(const float* x, std::size_t first, std::size_t n, float shift_value,
                                const class_coefficients& y, float* e, const float* end, chunk_stats& stats) noexcept {
+    const float* e_end = e != nullptr ? e + n : nullptr;
     constexpr std::size_t W = Ops::width;
     const vec shift = Ops::splat(shift_value), zero = Ops::splat(0.0f);
     const float* xs = x + first;
@@ -120,7 +121,10 @@ struct cross_entropy_kernels {
         R::prefetch_ahead(xs, k, end);
         const vec d = R::load_n(xs + k, count, -float_infinity) - shift;
         const vec p = Ops::exp_nonpositive(d);
-        if (e != nullptr) R::store_n(e + k, count, p);
+        if (e != nullptr) {
+          R::prefetch_write(e, k, e_end);
+          R::store_n(e + k, count, p);
+        }
         const vec yj = spread_n(y, first + k, count);  // 0 past count
         sum_e[a] = sum_e[a] + p;
         sum_y[a] = sum_y[a] + yj;

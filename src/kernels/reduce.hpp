@@ -49,6 +49,19 @@ struct reduce {
     }
   }
 
+  // An output's lines are first read from memory before a store can complete (write-allocate), and
+  // with nothing asking for them early the stores wait. Sweeps that write an output for the first
+  // time take the line write_ahead elements ahead in exclusive state (prefetchw), below end. Measured
+  // on softmax 64x128256: 6.34 -> 5.52 ms; 256 beat 1024.
+  static constexpr std::size_t write_ahead = 256;
+  static void prefetch_write(float* p, std::size_t j, const float* end) noexcept {
+    if constexpr (W < 16) {
+      if ((j & 15) >= W) return;
+    }
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p + j) + write_ahead * sizeof(float);
+    if (at < reinterpret_cast<std::uintptr_t>(end)) __builtin_prefetch(reinterpret_cast<const void*>(at), 1, 3);
+  }
+
   // max_j x_j over x[0, n), n > 0. NaN may or may not win: callers detect NaN through sums.
   static float max_of(const float* x, std::size_t n) noexcept {
     const vec minus_inf = Ops::splat(-float_infinity);

@@ -25,6 +25,10 @@ struct softmax_kernels {
   // overflow), stored and summed. Without e, a chunk longer than sub_block is done sub-block by
   // sub-block (see online_stats). Prefetches below end (see reduce::prefetch_ahead).
   static chunk_stats exp_stats_chunk(const float* x, std::size_t n, float* e, const float* end) noexcept {
+    return exp_stats(x, n, e, end, e + n);
+  }
+  // The same, with the end of e's matrix (what may be prefetched for writing) given.
+  static chunk_stats exp_stats(const float* x, std::size_t n, float* e, const float* end, const float* e_end) noexcept {
     if (e == nullptr && n > sub_block) {
       return online_stats(x, n, [&](std::size_t first, std::size_t count, float shift, chunk_stats& stats) {
         stats.sum_exp += exp_sum_chunk(x + first, count, shift, nullptr, end);
@@ -33,7 +37,7 @@ struct softmax_kernels {
     chunk_stats stats{};
     stats.max = R::max_of(x, n);
     stats.shift = shift_of(stats.max);
-    stats.sum_exp = exp_sum_chunk(x, n, stats.shift, e, end);
+    stats.sum_exp = exp_sum_chunk(x, n, stats.shift, e, end, e_end);
     return stats;
   }
 
@@ -68,11 +72,14 @@ struct softmax_kernels {
   }
 
   // The second sweep alone: sum_j exp(x_j - shift), storing the exponentials into e when not null.
-  static double exp_sum_chunk(const float* x, std::size_t n, float shift_value, float* e, const float* end) noexcept {
+  // e_end: the end of e's matrix, for write prefetches (reduce::prefetch_write).
+  static double exp_sum_chunk(const float* x, std::size_t n, float shift_value, float* e, const float* end,
+                              const float* e_end = nullptr) noexcept {
     const vec shift = Ops::splat(shift_value);
     if (e != nullptr) {
       return R::sum_of(n, [&](std::size_t j, std::size_t count) {
         R::prefetch_ahead(x, j, end);
+        R::prefetch_write(e, j, e_end);
         const vec v = Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift);
         R::store_n(e + j, count, v);
         return v;
@@ -91,8 +98,13 @@ struct softmax_kernels {
 
   // y = (x - shift) - offset: x - shift is exact or nearly (both near the max), offset = log(sum).
   static void log_softmax_chunk(const float* x, std::size_t n, float shift, float offset, float* y) noexcept {
+    log_softmax_sweep(x, n, shift, offset, y, y + n);
+  }
+  static void log_softmax_sweep(const float* x, std::size_t n, float shift, float offset, float* y,
+                                const float* y_end) noexcept {
     const vec s = Ops::splat(shift), o = Ops::splat(offset);
     R::for_each(n, [&](std::size_t j, std::size_t count) {
+      R::prefetch_write(y, j, y_end);
       R::store_n(y + j, count, (R::load_n(x + j, count, 0.0f) - s) - o);
     });
   }
@@ -185,9 +197,10 @@ struct softmax_kernels {
                  });
       return;
     }
+    const float* y_end = y + (rows - 1) * y_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       float* yr = y + r * y_stride;
-      const chunk_stats s = exp_stats_chunk(x + r * x_stride, cols, yr, end);
+      const chunk_stats s = exp_stats(x + r * x_stride, cols, yr, end, y_end);
       scale_chunk(yr, cols, static_cast<float>(softmax_factor_of(s.sum_exp)));
     }
   }
@@ -204,10 +217,12 @@ struct softmax_kernels {
                  });
       return;
     }
+    const float* y_end = y + (rows - 1) * y_stride + cols;
     for (std::size_t r = 0; r < rows; ++r) {
       const float* xr = x + r * x_stride;
       const chunk_stats s = exp_stats_chunk(xr, cols, nullptr, end);
-      log_softmax_chunk(xr, cols, s.shift, static_cast<float>(log_softmax_offset_of(s.sum_exp)), y + r * y_stride);
+      log_softmax_sweep(xr, cols, s.shift, static_cast<float>(log_softmax_offset_of(s.sum_exp)), y + r * y_stride,
+                        y_end);
     }
   }
 };
