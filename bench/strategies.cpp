@@ -88,35 +88,35 @@ inline void two_pass_stats(const float* x, std::size_t n, const float* end, floa
   sum = _mm512_reduce_add_ps(_mm512_scalef_ps(s, _mm512_sub_ps(e, _mm512_set1_ps(exponent))));
 }
 
+// Both alternatives' second pass over a row: y_j = value(x_j) * factor, the output prefetched.
+template <class Value>
+void write_pass(const float* xr, std::size_t cols, float* yr, const float* y_end, __m512 factor, const Value& value) {
+  for (std::size_t j = 0; j < cols; j += 16) {
+    if (yr + j + write_ahead < y_end) __builtin_prefetch(yr + j + write_ahead, 0, 3);
+    _mm512_storeu_ps(yr + j, _mm512_mul_ps(value(_mm512_loadu_ps(xr + j)), factor));
+  }
+}
+
 void softmax_online(const float* x, std::size_t rows, std::size_t cols, float* y) {
-  const float* end = x + rows * cols;
   for (std::size_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
     float max, sum;
-    online_stats(xr, cols, end, max, sum);
-    const __m512 shift = _mm512_set1_ps(max), factor = _mm512_set1_ps(1.0f / sum);
-    for (std::size_t j = 0; j < cols; j += 16) {
-      if (yr + j + write_ahead < y + rows * cols) __builtin_prefetch(yr + j + write_ahead, 0, 3);
-      _mm512_storeu_ps(yr + j, _mm512_mul_ps(exp_of(_mm512_sub_ps(_mm512_loadu_ps(xr + j), shift)), factor));
-    }
+    online_stats(x + r * cols, cols, x + rows * cols, max, sum);
+    const __m512 shift = _mm512_set1_ps(max);
+    write_pass(x + r * cols, cols, y + r * cols, y + rows * cols, _mm512_set1_ps(1.0f / sum),
+               [&](__m512 v) { return exp_of(_mm512_sub_ps(v, shift)); });
   }
 }
 
 void softmax_two_pass(const float* x, std::size_t rows, std::size_t cols, float* y) {
-  const float* end = x + rows * cols;
   for (std::size_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
     float sum, exponent;
-    two_pass_stats(xr, cols, end, sum, exponent);
-    const __m512 e = _mm512_set1_ps(exponent), factor = _mm512_set1_ps(1.0f / sum);
-    for (std::size_t j = 0; j < cols; j += 16) {
-      if (yr + j + write_ahead < y + rows * cols) __builtin_prefetch(yr + j + write_ahead, 0, 3);
+    two_pass_stats(x + r * cols, cols, x + rows * cols, sum, exponent);
+    const __m512 e = _mm512_set1_ps(exponent);
+    write_pass(x + r * cols, cols, y + r * cols, y + rows * cols, _mm512_set1_ps(1.0f / sum), [&](__m512 v) {
       __m512 k, p;
-      split_exp(_mm512_loadu_ps(xr + j), k, p);
-      _mm512_storeu_ps(yr + j, _mm512_mul_ps(_mm512_scalef_ps(p, _mm512_sub_ps(k, e)), factor));
-    }
+      split_exp(v, k, p);
+      return _mm512_scalef_ps(p, _mm512_sub_ps(k, e));
+    });
   }
 }
 
