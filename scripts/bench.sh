@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks softxent against its reference, the machine's floor, oneDNN and XNNPACK on a fresh Debian 12
-# machine: installs what is missing, builds Release with the "bench" preset, runs softxent_bench and
+# machine: installs what is missing, builds Release with the "bench" preset (softxent_bench and
+# softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench and
 # prints the report table. The report (bench.json, report.json, report.md, report.png) goes to
 # build/bench/report/.
 #
@@ -35,7 +36,7 @@ done
 out=build/bench/report
 mkdir -p "$out"
 echo "softxent: building the bench preset (log: $out/build.log)"
-{ cmake --preset bench && cmake --build --preset bench -j "$(nproc)" --target softxent_bench; } >"$out/build.log" 2>&1 ||
+{ cmake --preset bench && cmake --build --preset bench -j "$(nproc)"; } >"$out/build.log" 2>&1 ||
   { tail -40 "$out/build.log"; exit 1; }
 echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
 start=$(date +%s)
