@@ -25,7 +25,7 @@ struct softmax_kernels {
   // overflow), stored and summed. Without e, a chunk longer than sub_block is done sub-block by
   // sub-block (see online_stats). Prefetches below end (see reduce::prefetch_ahead).
   static chunk_stats exp_stats_chunk(const float* x, std::size_t n, float* e, const float* end) noexcept {
-    return exp_stats(x, n, e, end, e + n);
+    return exp_stats(x, n, e, end, e != nullptr ? e + n : nullptr);  // null + n is undefined
   }
   // The same, with the end of e's matrix (what may be prefetched for writing) given.
   static chunk_stats exp_stats(const float* x, std::size_t n, float* e, const float* end, const float* e_end) noexcept {
