@@ -508,10 +508,11 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   } else {
     for (std::size_t u = 0; u < plan.units; ++u) partials[u] = loss_partial{};
     const float smooth = o.label_smoothing / static_cast<float>(cols);
+    const float* const probs_end = soft ? probs.row(rows - 1) + cols : nullptr;  // what may be prefetched
     // The target coefficients of the chunk [c0, c0 + n) of row r.
     const auto coefficients = [&](std::size_t r, std::size_t c0, std::size_t n) {
       class_coefficients y{o.class_weights ? o.class_weights + c0 : nullptr, nullptr, 1.0f - o.label_smoothing,
-                           smooth, no_target, 0.0f};
+                           smooth, no_target, 0.0f, probs_end};
       if (soft) {
         y.probs = probs.row(r) + c0;
       } else {

@@ -51,6 +51,7 @@ struct class_coefficients {
   float smooth;
   std::size_t target;
   float target_coefficient;
+  const float* probs_end;  // the end of the caller's target probabilities: may be prefetched, never read
 };
 constexpr std::size_t no_target = ~std::size_t{0};
 

@@ -119,6 +119,7 @@ struct cross_entropy_kernels {
       vec sum_e[4] = {zero, zero, zero, zero}, sum_y[4] = {zero, zero, zero, zero}, sum_d[4] = {zero, zero, zero, zero};
       const auto step = [&](std::size_t k, std::size_t count, std::size_t a) {
         R::prefetch_ahead(xs, k, end);
+        if (y.probs != nullptr) R::prefetch_near(y.probs + first, k, y.probs_end);
         const vec d = R::load_n(xs + k, count, -float_infinity) - shift;
         const vec p = Ops::exp_nonpositive(d);
         if (e != nullptr) {
@@ -337,10 +338,11 @@ struct cross_entropy_kernels {
   static void general_rows(const cross_entropy_block& b, std::size_t first, std::size_t count) noexcept {
     const float smooth = b.label_smoothing / static_cast<float>(b.cols);
     const float* end = b.prefetch_end;
+    const float* probs_end = b.target_probs ? b.target_probs + (b.rows - 1) * b.target_stride + b.cols : nullptr;
     for (std::size_t r = first; r < first + count; ++r) {
       const float* x = b.logits + r * b.logits_stride;
       float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;
-      class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, smooth, no_target, 0.0f};
+      class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, smooth, no_target, 0.0f, probs_end};
       if (b.targets != nullptr) {
         if (b.targets[r] == b.ignore_index) {
           b.row_loss[r] = 0.0;

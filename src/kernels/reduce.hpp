@@ -29,6 +29,8 @@ struct reduce {
   // 9.0 with the far prefetch in the max sweep instead, 12.7 GB/s like this; far_ahead 2048 to 16384
   // all within 1%, and each of the two prefetches alone loses 15 to 20%. Addresses at or past `end`
   // (the end of the caller's matrix) are never prefetched.
+  // The addresses are computed as integers: p + j may lie past the end of an array (the short-row
+  // tiles prefetch whole tile spans), and forming such a pointer would be undefined.
   static constexpr std::size_t far_ahead = 8192;
   static constexpr std::size_t near_ahead = 1024;
 
@@ -38,7 +40,7 @@ struct reduce {
     if constexpr (W < 16) {
       if ((j & 15) >= W) return;
     }
-    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p + j);
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p) + j * sizeof(float);
     const std::uintptr_t near = at + near_ahead * sizeof(float), far = at + far_ahead * sizeof(float);
     const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(end);
     if (far < limit) {  // the common case: one compare
@@ -59,7 +61,17 @@ struct reduce {
     if constexpr (W < 16) {
       if ((j & 15) >= W) return;
     }
-    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p + j) + write_ahead * sizeof(float);
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p) + j * sizeof(float) + write_ahead * sizeof(float);
+    if (at < reinterpret_cast<std::uintptr_t>(end)) __builtin_prefetch(reinterpret_cast<const void*>(at), 0, 3);
+  }
+
+  // Only the near prefetch, for a second input read alongside the first (cross-entropy's target
+  // probabilities): measured 2.5% faster on 64x128256 than none, and than near and far.
+  static void prefetch_near(const float* p, std::size_t j, const float* end) noexcept {
+    if constexpr (W < 16) {
+      if ((j & 15) >= W) return;
+    }
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p) + j * sizeof(float) + near_ahead * sizeof(float);
     if (at < reinterpret_cast<std::uintptr_t>(end)) __builtin_prefetch(reinterpret_cast<const void*>(at), 0, 3);
   }
 
