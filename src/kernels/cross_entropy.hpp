@@ -181,9 +181,10 @@ struct cross_entropy_kernels {
   // transposed tile of softmax_kernels gives W rows' shifts, sums and exponentials in lanes (longer
   // rows, loss only: their statistics one by one). The loss, lse and gradient factor are then formed
   // for the W rows at once in float: there y_sum * log(sum) and -y_dot are both >= 0, so nothing
-  // cancels, and y_dot's float sum stays within the 8 eps * |loss| that SPEC.md allows a row. A tile where any counted row comes out non-finite (NaN or +inf logits, a
-  // masked class with weight, float overflow of logits near FLT_MAX or of huge targets) is redone
-  // row by row in double, before anything is written.
+  // cancels, and y_dot's float sum stays within the 8 eps * |loss| that SPEC.md allows a row. A tile
+  // where any counted row comes out non-finite (NaN or +inf logits, a masked class with weight, float
+  // overflow of logits near FLT_MAX or of huge targets) is redone row by row in double, before
+  // anything is written.
   static void cross_entropy_lanes(const cross_entropy_block& b) noexcept {
     using forward = softmax_kernels<Ops>;
     constexpr std::size_t W = Ops::width;
@@ -304,23 +305,11 @@ struct cross_entropy_kernels {
     }
     // Longer rows, loss only, integer targets without smoothing: each row's statistics as logsumexp
     // computes them, then the loss of W rows at once.
-    const float* end = b.prefetch_end;
-    for (std::size_t r0 = 0; r0 < b.rows; r0 += W) {
-      const std::size_t count = b.rows - r0 < W ? b.rows - r0 : W;
-      alignas(64) float shift[W], sum[W];
-      for (std::size_t i = 0; i < W; ++i) {
-        if (i < count) {
-          const chunk_stats s = forward::exp_stats_chunk(b.logits + (r0 + i) * b.logits_stride, cols, nullptr, end);
-          shift[i] = s.shift;
-          sum[i] = static_cast<float>(s.sum_exp);
-        } else {
-          shift[i] = 0.0f;
-          sum[i] = 1.0f;
-        }
-      }
-      target_terms(nullptr, Ops::load(shift), r0, count);
-      finish(nullptr, shift, sum, r0, count);
-    }
+    forward::stats_rows(b.rows, cols, b.logits, b.logits_stride, b.prefetch_end,
+                        [&](const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+                          target_terms(nullptr, Ops::load(shift), r0, count);
+                          finish(nullptr, shift, sum, r0, count);
+                        });
   }
 
   static void cross_entropy_rows(const cross_entropy_block& b) noexcept {

@@ -163,8 +163,21 @@ struct softmax_kernels {
                  });
       return;
     }
-    // Each row's statistics, then the logs of W rows at once (a scalar double log costs more than
-    // the row's horizontal reductions): lse = shift + log(sum) in float, as the short rows do.
+    // The logs of W rows at once (a scalar double log costs more than the row's horizontal
+    // reductions): lse = shift + log(sum) in float, as the short rows do.
+    stats_rows(rows, cols, x, x_stride, end, [&](const float* shift, const float* sum, std::size_t r0, std::size_t count) {
+      alignas(64) float lanes[Ops::width];
+      Ops::store(lanes, Ops::load(shift) + Ops::log_of_sum(Ops::load(sum)));
+      for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = lanes[i];
+    });
+  }
+
+  // Read-only statistics of longer rows, each row by exp_stats_chunk, handed to
+  // finish(shift, sum_exp, first_row, count) W rows at a time as float lanes (lanes past count:
+  // shift 0, sum 1), so that the per-row tail is vector code as for short_rows.
+  template <class Finish>
+  static void stats_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, const float* end,
+                         const Finish& finish) noexcept {
     constexpr std::size_t W = Ops::width;
     for (std::size_t r0 = 0; r0 < rows; r0 += W) {
       const std::size_t count = rows - r0 < W ? rows - r0 : W;
@@ -179,9 +192,7 @@ struct softmax_kernels {
           sum[i] = 1.0f;
         }
       }
-      alignas(64) float lanes[W];
-      Ops::store(lanes, Ops::load(shift) + Ops::log_of_sum(Ops::load(sum)));
-      for (std::size_t i = 0; i < count; ++i) lse[r0 + i] = lanes[i];
+      finish(shift, sum, r0, count);
     }
   }
 
