@@ -4,6 +4,7 @@
 
 #include "softxent/softxent.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 namespace {
@@ -36,6 +37,8 @@ softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* opt
     result.label_smoothing = options->label_smoothing;
     result.class_weights = options->class_weights;
     result.z_loss = options->z_loss;
+    result.logit_scale = options->logit_scale;
+    result.softcap = options->softcap;
   }
   return result;
 }
@@ -89,6 +92,8 @@ void softxent_cross_entropy_options_init(softxent_cross_entropy_options* options
   options->label_smoothing = defaults.label_smoothing;
   options->class_weights = defaults.class_weights;
   options->z_loss = defaults.z_loss;
+  options->logit_scale = defaults.logit_scale;
+  options->softcap = defaults.softcap;
 }
 
 softxent_status softxent_cross_entropy_f32(size_t rows, size_t cols, const float* logits, size_t logits_stride,
@@ -107,6 +112,35 @@ softxent_status softxent_cross_entropy_soft_f32(size_t rows, size_t cols, const 
                                            matrix(grad, rows, cols, grad_stride), to_cpp(options), to_cpp(exec)));
 }
 
+// The C and C++ statistics are the same four doubles.
+static_assert(sizeof(softxent_shard_stats) == sizeof(softxent::shard_stats), "shard_stats layout");
+static_assert(offsetof(softxent_shard_stats, smoothing_sum) == offsetof(softxent::shard_stats, smoothing_sum),
+              "shard_stats layout");
+softxent_status softxent_cross_entropy_shard_stats_f32(size_t rows, size_t shard_cols, size_t shard_offset,
+                                                       size_t total_cols, const float* logits, size_t logits_stride,
+                                                       const int64_t* targets,
+                                                       const softxent_cross_entropy_options* options,
+                                                       softxent_shard_stats* stats, const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy_shard_stats(const_matrix(logits, rows, shard_cols, logits_stride),
+                                                  {shard_offset, total_cols}, targets,
+                                                  reinterpret_cast<softxent::shard_stats*>(stats), to_cpp(options),
+                                                  to_cpp(exec)));
+}
+void softxent_shard_stats_merge(size_t rows, const softxent_shard_stats* in, softxent_shard_stats* inout) {
+  softxent::shard_stats_merge(rows, reinterpret_cast<const softxent::shard_stats*>(in),
+                              reinterpret_cast<softxent::shard_stats*>(inout));
+}
+softxent_status softxent_cross_entropy_shard_finish_f32(size_t rows, size_t shard_cols, size_t shard_offset,
+                                                        size_t total_cols, const float* logits, size_t logits_stride,
+                                                        const int64_t* targets,
+                                                        const softxent_cross_entropy_options* options,
+                                                        const softxent_shard_stats* merged, float* loss, float* grad,
+                                                        size_t grad_stride, const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy_shard_finish(
+      const_matrix(logits, rows, shard_cols, logits_stride), {shard_offset, total_cols}, targets,
+      reinterpret_cast<const softxent::shard_stats*>(merged), loss, matrix(grad, rows, shard_cols, grad_stride),
+      to_cpp(options), to_cpp(exec)));
+}
 const char* softxent_isa(const softxent_exec* exec) { return softxent::isa(to_cpp(exec)); }
 
 const char* softxent_version(void) { return softxent::version(); }

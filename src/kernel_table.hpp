@@ -68,6 +68,8 @@ struct cross_entropy_block {
   float label_smoothing;
   const float* class_weights;       // null: all 1
   float z_loss;
+  float logit_scale;                // z = softcap(logit_scale * x); only the reference's rows kernel
+  float softcap;                    // takes a transform (the others get 1 and 0: see logit_transform_chunk)
   double grad_scale;                // s: scale of p_j - y_j in the gradient
   double z_grad_scale;              // scale of the z-loss gradient 2 * z_loss * lse * p_j
   float* grad;                      // null: loss only
@@ -122,7 +124,28 @@ struct kernel_table {
                                  const float* y_end, const float* dy_end);
   void (*log_softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float sum, float* dx,
                                      const float* y_end, const float* dy_end);
+  // Cross-entropy's logit transform, for any table with chunk primitives: z_j = softcap *
+  // tanh(scale * x_j / softcap), or scale * x_j when softcap is 0; infinities and NaN pass through.
+  void (*logit_transform_chunk)(const float* x, std::size_t n, float scale, float softcap, float* z);
+  // out_j = g_j * dz_j/dx_j computed from z_j (scale where z_j is not finite); out may be g.
+  void (*logit_chain_chunk)(const float* g, const float* z, std::size_t n, float scale, float softcap, float* out);
 };
+
+// The reference's pieces of sharded cross-entropy, in double over whole rows of n logits, with
+// z_j = T(x_j) (cross-entropy's logit transform: softcap * tanh(scale * x / softcap), or scale * x).
+struct reference_row_stats {
+  double max;           // max_j z_j: -inf for an all -inf row, NaN when the row holds NaN or +inf
+  double sum_exp;       // sum_j exp(z_j - shift), shift = max or 0 when max is -inf
+  double weighted_sum;  // sum over w_j != 0 of w_j * z_j (w_j = weights[j], or 1 when weights is null)
+};
+reference_row_stats reference_shard_stats(const float* x, std::size_t n, float scale, float softcap,
+                                          const float* weights) noexcept;
+double reference_transformed_logit(float x, float scale, float softcap) noexcept;
+// grad_j = (p_factor * exp(z_j - shift) - y_scale * y_j) * dz_j/dx_j, with
+// y_j = w_j * smooth + (j == target ? target_coefficient : 0); grad may be x.
+void reference_shard_gradient(const float* x, std::size_t n, float scale, float softcap, double p_factor, double shift,
+                              double y_scale, const float* weights, double smooth, std::size_t target,
+                              double target_coefficient, float* grad) noexcept;
 
 // The tables this build has; each returns null when the build lacks it.
 const kernel_table* reference_table() noexcept;

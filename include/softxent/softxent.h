@@ -103,6 +103,12 @@ typedef struct softxent_cross_entropy_options {
   const float* class_weights;   /* default NULL; else cols finite weights >= 0 */
   float z_loss;                 /* default 0 (finite, >= 0); adds z_loss * lse^2 to each counted row's loss,
                                    not weighted by class weights */
+  float logit_scale;            /* default 1 (finite, > 0): the loss is taken on z = softcap(logit_scale * x) */
+  float softcap;                /* default 0 = off; else finite > 0: softcap(v) = softcap * tanh(v / softcap).
+                                   The gradient is with respect to the raw logits x (chain rule through the
+                                   scale and the tanh). -inf stays a masked class; +inf and NaN make the row
+                                   NaN as without a transform; without softcap, logit_scale * x is kept
+                                   within +-FLT_MAX for finite x. */
 } softxent_cross_entropy_options;
 
 /* Fills *options with the defaults above. */
@@ -129,6 +135,37 @@ softxent_status softxent_cross_entropy_soft_f32(size_t rows, size_t cols, const 
                                                 const float* target_probs, size_t target_stride,
                                                 const softxent_cross_entropy_options* options,
                                                 float* loss, float* grad, size_t grad_stride, const softxent_exec* exec);
+
+/* Cross-entropy over classes sharded across processes (tensor-parallel vocabularies). A process
+   holds columns [shard_offset, shard_offset + shard_cols) of every row of total_cols classes (its
+   logits: rows x shard_cols, stride logits_stride); targets (rows values in [0, total_cols) or
+   ignore_index) and options->class_weights (total_cols values) are given whole. Each process computes
+   its rows' stats; the processes merge them (one all-reduce or all-gather, 32 bytes per row: this
+   struct is the wire format) with softxent_shard_stats_merge, in any grouping; finish then gives every
+   process the same loss, bitwise, and its own columns of the gradient, equal within the cross-entropy
+   bounds to softxent_cross_entropy_f32 on the whole rows. Every option applies: label smoothing and
+   z-loss over the whole row, logit_scale and softcap. Errors as for softxent_cross_entropy_f32
+   (shard_cols == 0, total_cols == 0 or a shard past total_cols: INVALID_SHAPE). */
+typedef struct softxent_shard_stats {
+  double max;           /* max_j z_j over the shard (-inf: all masked or an ignored row; NaN: NaN or +inf) */
+  double sum_exp;       /* sum_j exp(z_j - shift), shift = max, or 0 when max is -inf */
+  double target_logit;  /* z_target when the target is in the shard, else 0 */
+  double smoothing_sum; /* with label smoothing: sum_j w_j z_j over the classes with w_j != 0, else 0 */
+} softxent_shard_stats;
+/* stats: rows values; an ignored row gets the merge identity {-inf, 0, 0, 0}. */
+softxent_status softxent_cross_entropy_shard_stats_f32(size_t rows, size_t shard_cols, size_t shard_offset,
+    size_t total_cols, const float* logits, size_t logits_stride, const int64_t* targets,
+    const softxent_cross_entropy_options* options, softxent_shard_stats* stats /* rows */, const softxent_exec* exec);
+/* inout[r] = merge(inout[r], in[r]) for each of rows rows: the statistics of the union of two disjoint
+   sets of columns. NaN propagates. Exact up to the rounding of one exp and one add per field. */
+void softxent_shard_stats_merge(size_t rows, const softxent_shard_stats* in, softxent_shard_stats* inout);
+/* From the merged statistics of whole rows: loss as softxent_cross_entropy_f32 (rows values for NONE,
+   else one; the same bits on every process) and, unless grad is NULL, this shard's columns of the
+   gradient (rows x shard_cols; may be exactly the logits buffer). logits may be NULL when grad is. */
+softxent_status softxent_cross_entropy_shard_finish_f32(size_t rows, size_t shard_cols, size_t shard_offset,
+    size_t total_cols, const float* logits, size_t logits_stride, const int64_t* targets,
+    const softxent_cross_entropy_options* options, const softxent_shard_stats* merged /* rows */,
+    float* loss, float* grad, size_t grad_stride, const softxent_exec* exec);
 
 /* The instruction set a call with this exec would use ("reference", "scalar", "sse2", "avx2",
    "avx512", "neon"), or NULL when the exec names an unknown or unsupported one. */

@@ -101,6 +101,10 @@ struct cross_entropy_options {
   float label_smoothing = 0.0f;        // in [0, 1]
   const float* class_weights = nullptr;// nullptr, or cols finite weights >= 0
   float z_loss = 0.0f;                 // finite >= 0: adds z_loss * lse^2 per counted row (unweighted)
+  // The loss is taken on z = softcap(logit_scale * x) (Gemma 2's final-logit softcapping:
+  // softcap(v) = softcap * tanh(v / softcap)), the gradient with respect to the raw logits x.
+  float logit_scale = 1.0f;            // finite > 0
+  float softcap = 0.0f;                // 0: off; else finite > 0
 };
 
 // Cross-entropy with integer targets (logits.rows values). loss: logits.rows floats for
@@ -115,6 +119,38 @@ status cross_entropy(const_matrix logits, const std::int64_t* targets, float* lo
 // divides by rows. A zero probability on a masked class contributes 0.
 status cross_entropy_soft(const_matrix logits, const_matrix target_probs, float* loss, matrix grad,
                           const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
+
+// Cross-entropy over classes sharded across processes (tensor-parallel vocabularies). A process
+// holds columns [shard.offset, shard.offset + logits.cols) of every row of total_cols classes; targets
+// (logits.rows values in [0, total_cols) or ignore_index) and options.class_weights (total_cols values)
+// are given whole. Each process computes its rows' shard_stats, the processes merge them (one
+// all-reduce or all-gather of 32 bytes per row, merged with shard_stats_merge in any grouping), and
+// cross_entropy_shard_finish then gives every process the same loss, bitwise, and its own columns of
+// the gradient, equal within the cross-entropy bounds to the unsharded call. Every cross-entropy
+// option applies (label smoothing and z-loss across the whole row, logit_scale and softcap).
+struct shard_stats {
+  double max;            // max_j z_j over the shard's columns (-inf: none or all masked; NaN: NaN or +inf)
+  double sum_exp;        // sum_j exp(z_j - shift), shift = max, or 0 when max is -inf
+  double target_logit;   // z_target when the target is in the shard, else 0
+  double smoothing_sum;  // with label smoothing: sum_j w_j z_j over the classes with w_j != 0, else 0
+};
+struct class_shard {
+  std::size_t offset = 0;      // the first column this process holds
+  std::size_t total_cols = 0;  // classes of the whole row
+};
+// stats[r] for each of logits.rows rows; an ignored row gets the merge identity {-inf, 0, 0, 0}.
+status cross_entropy_shard_stats(const_matrix logits, class_shard shard, const std::int64_t* targets,
+                                 shard_stats* stats, const cross_entropy_options& options = {},
+                                 const exec_options& exec = {}) noexcept;
+// inout[r] = merge(inout[r], in[r]) for rows rows: the statistics of the union of two disjoint sets of
+// columns. The shape of an MPI user function's body (in, inout, count).
+void shard_stats_merge(std::size_t rows, const shard_stats* in, shard_stats* inout) noexcept;
+// From the merged statistics of whole rows: loss (as cross_entropy: logits.rows values for none, else
+// one) and, unless grad.data is null, this shard's columns of the gradient (grad may alias logits
+// exactly). logits.data may be null when grad.data is.
+status cross_entropy_shard_finish(const_matrix logits, class_shard shard, const std::int64_t* targets,
+                                  const shard_stats* merged, float* loss, matrix grad,
+                                  const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
 
 // The instruction set a call with these options would use, or nullptr if it names an unknown or
 // unsupported one.

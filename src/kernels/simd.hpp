@@ -229,6 +229,16 @@ struct xsimd_ops {
   static vec reciprocal_or_zero(const vec& v) noexcept {
     return xsimd::select(v == vec(0.0f), vec(0.0f), vec(1.0f) / v);
   }
+  // if_finite where x is finite, otherwise (x infinite or NaN) the lane of otherwise.
+  static vec where_finite(const vec& x, const vec& if_finite, const vec& otherwise) noexcept {
+    return xsimd::select(xsimd::abs(x) < vec(float_infinity), if_finite, otherwise);
+  }
+  // v limited to [-FLT_MAX, FLT_MAX] (for finite lanes only: a NaN lane may come out either way).
+  static vec clamp_finite(const vec& v) noexcept {
+    constexpr float largest = 3.40282347e38f;
+    return xsimd::min(xsimd::max(v, vec(-largest)), vec(largest));
+  }
+  static vec tanh(const vec& v) noexcept { return xsimd::tanh(v); }
   // The integer targets of the W rows of a column-major tile (count of them; lanes past count and
   // rows whose target is `ignore` are ignored): each row's logit at its target, its coefficient
   // keep * weights[t] (weights null: keep) and 1 or 0 for counted or ignored, built in registers
@@ -422,6 +432,14 @@ struct scalar_ops {
   static vec nonzero_or_zero(vec condition, vec value) noexcept { return condition != 0.0f ? value : 0.0f; }
   static vec zero_where_minus_inf(vec v) noexcept { return v == -float_infinity ? 0.0f : v; }
   static vec reciprocal_or_zero(vec v) noexcept { return v == 0.0f ? 0.0f : 1.0f / v; }
+  static vec where_finite(vec x, vec if_finite, vec otherwise) noexcept {
+    return __builtin_fabsf(x) < float_infinity ? if_finite : otherwise;
+  }
+  static vec clamp_finite(vec v) noexcept {
+    constexpr float largest = 3.40282347e38f;
+    return v < -largest ? -largest : (v > largest ? largest : v);
+  }
+  static vec tanh(vec v) noexcept { return __builtin_tanhf(v); }
   static bool target_lanes(const std::int64_t*, std::size_t, std::int64_t, const float*, const float*, float, vec&,
                            vec&, vec&) noexcept {
     return false;

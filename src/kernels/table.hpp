@@ -7,6 +7,7 @@
 #include "kernels/backward.hpp"
 #include "kernels/cross_entropy.hpp"
 #include "kernels/softmax.hpp"
+#include "kernels/transform.hpp"
 
 namespace softxent::detail {
 
@@ -15,6 +16,7 @@ constexpr kernel_table make_table(const char* name) noexcept {
   using forward = softmax_kernels<Ops>;
   using backward = backward_kernels<Ops>;
   using loss = cross_entropy_kernels<Ops>;
+  using transform = transform_kernels<Ops>;
   return kernel_table{
       name,
       forward::logsumexp_rows,
@@ -31,6 +33,8 @@ constexpr kernel_table make_table(const char* name) noexcept {
       backward::dot_chunk,
       backward::softmax_backward_chunk,
       backward::log_softmax_backward_chunk,
+      transform::logit_transform_chunk,
+      transform::logit_chain_chunk,
   };
 }
 

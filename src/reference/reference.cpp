@@ -19,19 +19,40 @@ struct row_summary {
   double sum_exp;
 };
 
-row_summary summarize(const float* x, std::size_t n) {
+// value(j) gives the row's j-th logit as a double.
+template <class Value>
+row_summary summarize_values(std::size_t n, const Value& value) {
   double max = -infinity;
   bool poisoned = false;
   for (std::size_t j = 0; j < n; ++j) {
-    const double v = x[j];
+    const double v = value(j);
     if (std::isnan(v) || v == infinity) poisoned = true;
     if (v > max) max = v;
   }
   if (poisoned) return {std::nan(""), std::nan("")};
   if (max == -infinity) return {max, 0.0};
   double sum = 0.0;
-  for (std::size_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(x[j]) - max);
+  for (std::size_t j = 0; j < n; ++j) sum += std::exp(value(j) - max);
   return {max, sum};
+}
+
+row_summary summarize(const float* x, std::size_t n) {
+  return summarize_values(n, [&](std::size_t j) { return static_cast<double>(x[j]); });
+}
+
+// Cross-entropy's logit transform in double: z = softcap * tanh(scale * x / softcap), or scale * x;
+// an infinite or NaN logit is left as it is. Its derivative is scale * (1 - tanh^2), or scale.
+double transformed(float x, float scale, float softcap) {
+  const double v = static_cast<double>(x);
+  if (!std::isfinite(v)) return v;
+  const double scaled = static_cast<double>(scale) * v;
+  return softcap == 0.0f ? scaled : static_cast<double>(softcap) * std::tanh(scaled / static_cast<double>(softcap));
+}
+double transform_derivative(float x, float scale, float softcap) {
+  const double v = static_cast<double>(x);
+  if (!std::isfinite(v) || softcap == 0.0f) return static_cast<double>(scale);
+  const double t = std::tanh(static_cast<double>(scale) * v / static_cast<double>(softcap));
+  return static_cast<double>(scale) * (1.0 - t * t);
 }
 
 double lse_of(const row_summary& s) { return s.sum_exp == 0.0 ? -infinity : s.max + std::log(s.sum_exp); }
@@ -93,10 +114,10 @@ void log_softmax_backward_rows(std::size_t rows, std::size_t cols, const float* 
   }
 }
 
-// Cross-entropy of one row, in the textbook form: with log-probabilities lp_j = x_j - lse and target
-// coefficients y_j, loss = -sum_j y_j lp_j (terms with y_j == 0 skipped, so a masked class that gets
-// no weight costs nothing), and the gradient of s * loss + s_z * z * lse^2 is
-// s * (y_sum * p_j - y_j) + s_z * 2 * z * lse * p_j.
+// Cross-entropy of one row, in the textbook form: with z_j the transformed logits, log-probabilities
+// lp_j = z_j - lse and target coefficients y_j, loss = -sum_j y_j lp_j (terms with y_j == 0 skipped,
+// so a masked class that gets no weight costs nothing), and the gradient of s * loss + s_z * z * lse^2
+// with respect to x_j is (s * (y_sum * p_j - y_j) + s_z * 2 * z * lse * p_j) * dz_j/dx_j.
 void cross_entropy_rows(const cross_entropy_block& b) {
   for (std::size_t r = 0; r < b.rows; ++r) {
     const float* x = b.logits + r * b.logits_stride;
@@ -117,14 +138,15 @@ void cross_entropy_rows(const cross_entropy_block& b) {
       if (hard) return weight(j) * (ls / n) + (j == target ? (1.0 - ls) * weight(target) : 0.0);
       return weight(j) * ((1.0 - ls) * q[j] + ls / n);
     };
+    const auto z = [&](std::size_t j) { return transformed(x[j], b.logit_scale, b.softcap); };
 
-    const row_summary s = summarize(x, b.cols);
+    const row_summary s = summarize_values(b.cols, z);
     const double lse = lse_of(s);
     double loss = 0.0, y_sum = 0.0;
     for (std::size_t j = 0; j < b.cols; ++j) {
       const double y = coefficient(j);
       y_sum += y;
-      if (y != 0.0) loss += y * (lse - static_cast<double>(x[j]));
+      if (y != 0.0) loss += y * (lse - z(j));
     }
     if (s.sum_exp == 0.0) loss = y_sum > 0.0 ? infinity : 0.0;  // all masked: -inf - -inf is not NaN here
     if (std::isnan(lse)) loss = lse;  // NaN or +inf in the row: its loss is NaN, whatever the weights
@@ -135,9 +157,10 @@ void cross_entropy_rows(const cross_entropy_block& b) {
     // grad may be the logits buffer itself: each g[j] is written after its own x[j] is read, and
     // everything else about the row was read above.
     for (std::size_t j = 0; j < b.cols; ++j) {
-      const double pj = s.sum_exp == 0.0 ? 0.0 : std::exp(static_cast<double>(x[j]) - s.max) / s.sum_exp;
+      const double pj = s.sum_exp == 0.0 ? 0.0 : std::exp(z(j) - s.max) / s.sum_exp;
       const double pj_weight = pj == 0.0 ? 0.0 : pj * (b.grad_scale * y_sum + z_term);
-      g[j] = static_cast<float>(pj_weight - b.grad_scale * coefficient(j));
+      const double dz = transform_derivative(x[j], b.logit_scale, b.softcap);
+      g[j] = static_cast<float>((pj_weight - b.grad_scale * coefficient(j)) * dz);
     }
   }
 }
@@ -150,11 +173,38 @@ const kernel_table table = {
     softmax_backward_rows,
     log_softmax_backward_rows,
     cross_entropy_rows,
-    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace
 
 const kernel_table* reference_table() noexcept { return &table; }
+
+reference_row_stats reference_shard_stats(const float* x, std::size_t n, float scale, float softcap,
+                                          const float* weights) noexcept {
+  const auto z = [&](std::size_t j) { return transformed(x[j], scale, softcap); };
+  const row_summary s = summarize_values(n, z);
+  double weighted = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const double w = weights ? static_cast<double>(weights[j]) : 1.0;
+    if (w != 0.0) weighted += w * z(j);
+  }
+  return {s.max, s.sum_exp, weighted};
+}
+
+double reference_transformed_logit(float x, float scale, float softcap) noexcept {
+  return transformed(x, scale, softcap);
+}
+
+void reference_shard_gradient(const float* x, std::size_t n, float scale, float softcap, double p_factor, double shift,
+                              double y_scale, const float* weights, double smooth, std::size_t target,
+                              double target_coefficient, float* grad) noexcept {
+  for (std::size_t j = 0; j < n; ++j) {
+    const double z = transformed(x[j], scale, softcap);
+    const double e = p_factor == 0.0 ? 0.0 : std::exp(z - shift);
+    const double y = (weights ? static_cast<double>(weights[j]) : 1.0) * smooth + (j == target ? target_coefficient : 0.0);
+    grad[j] = static_cast<float>((p_factor * e - y_scale * y) * transform_derivative(x[j], scale, softcap));
+  }
+}
 
 }  // namespace softxent::detail

@@ -1,0 +1,135 @@
+// What the cross-entropy calls share: option checks, the target coefficients of a row's columns, the
+// logit transform done a chunk at a time through the table, and the narrowing of a loss to float.
+#ifndef SOFTXENT_SRC_OPS_CROSS_ENTROPY_COMMON_HPP
+#define SOFTXENT_SRC_OPS_CROSS_ENTROPY_COMMON_HPP
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernel_table.hpp"
+#include "kernels/row_math.hpp"
+#include "softxent/softxent.hpp"
+
+namespace softxent::detail {
+
+inline bool is_valid_reduction(reduction r) noexcept {
+  return r == reduction::mean || r == reduction::sum || r == reduction::none;
+}
+
+// The options that do not depend on the shape (NaN fails every comparison, so it is rejected too).
+inline status check_scalar_options(const cross_entropy_options& o) noexcept {
+  if (!is_valid_reduction(o.reduction)) return status::invalid_option;
+  if (!(o.label_smoothing >= 0.0f && o.label_smoothing <= 1.0f)) return status::invalid_option;
+  if (!(o.z_loss >= 0.0f && std::isfinite(o.z_loss))) return status::invalid_option;
+  if (!(o.logit_scale > 0.0f && std::isfinite(o.logit_scale))) return status::invalid_option;
+  if (!(o.softcap >= 0.0f && std::isfinite(o.softcap))) return status::invalid_option;
+  return status::ok;
+}
+
+// count class weights, each finite and >= 0 (null: none given).
+inline bool valid_class_weights(const float* weights, std::size_t count) noexcept {
+  if (weights == nullptr) return true;
+  for (std::size_t j = 0; j < count; ++j) {
+    if (!(weights[j] >= 0.0f && std::isfinite(weights[j]))) return false;
+  }
+  return true;
+}
+
+// A loss as a float. A finite loss within our rounding error of FLT_MAX (2^-20 relative) is FLT_MAX,
+// not inf: the exact loss may fit a float while the computed one lands just above the largest float.
+// Further out, inf is the right answer.
+inline float narrow_loss(double loss) noexcept {
+  constexpr double float_max = static_cast<double>(std::numeric_limits<float>::max());
+  constexpr double margin = float_max * 0x1p-20;
+  if (loss > float_max && loss < float_max + margin) return std::numeric_limits<float>::max();
+  if (loss < -float_max && loss > -float_max - margin) return -std::numeric_limits<float>::max();
+  return static_cast<float>(loss);
+}
+
+// The target coefficients of columns [first, first + n) of a row with integer target t, in a row of
+// total_cols classes (see class_coefficients); weights are the whole row's (total_cols values or null).
+inline class_coefficients integer_target_coefficients(const cross_entropy_options& o, std::size_t total_cols,
+                                                      std::size_t first, std::size_t n, std::size_t t) noexcept {
+  class_coefficients y{o.class_weights ? o.class_weights + first : nullptr,
+                       nullptr,
+                       1.0f - o.label_smoothing,
+                       o.label_smoothing / static_cast<float>(total_cols),
+                       no_target,
+                       0.0f,
+                       nullptr};
+  if (t >= first && t < first + n) {
+    y.target = t - first;
+    y.target_coefficient = (1.0f - o.label_smoothing) * (o.class_weights ? o.class_weights[t] : 1.0f);
+  }
+  return y;
+}
+
+// Columns [first, first + n) of coefficients y.
+inline class_coefficients slice(const class_coefficients& y, std::size_t first, std::size_t n) noexcept {
+  class_coefficients s = y;
+  if (s.weights) s.weights += first;
+  if (s.probs) s.probs += first;
+  s.target = y.target != no_target && y.target >= first && y.target < first + n ? y.target - first : no_target;
+  return s;
+}
+
+// Cross-entropy's logit transform z = softcap(scale * x). Transformed chunks go through an L1
+// scratch of transform_piece elements at a time.
+struct logit_transform {
+  float scale;
+  float softcap;
+  bool active() const noexcept { return scale != 1.0f || softcap != 0.0f; }
+};
+inline logit_transform transform_of(const cross_entropy_options& o) noexcept { return {o.logit_scale, o.softcap}; }
+constexpr std::size_t transform_piece = base_chunk;
+
+// Statistics of the transformed chunk z = T(x[0, n)) with coefficients y, piece by piece, merged in
+// order (for n <= transform_piece, one piece). y null: max and sum_exp only.
+inline chunk_stats transformed_stats_chunk(const kernel_table& k, const logit_transform& t, const float* x,
+                                           std::size_t n, const class_coefficients* y) noexcept {
+  alignas(64) float z[transform_piece];
+  chunk_stats stats{};
+  for (std::size_t first = 0; first < n; first += transform_piece) {
+    const std::size_t m = n - first < transform_piece ? n - first : transform_piece;
+    k.logit_transform_chunk(x + first, m, t.scale, t.softcap, z);
+    const chunk_stats piece = y ? k.cross_entropy_stats_chunk(z, m, slice(*y, first, m), nullptr, z + m)
+                                : k.exp_stats_chunk(z, m, nullptr, z + m);
+    stats = first == 0 ? piece : merge_stats(stats, piece);
+  }
+  return stats;
+}
+
+// The gradient of a row's columns [0, n) written to grad (which may be x itself):
+//   grad_j = (p_factor * exp(z_j - row_shift) - y_scale * y_j) * dz_j/dx_j
+// with z = T(x); p_factor as cross_entropy_p_factor_of gives it. x_end: the end of the caller's
+// logits (what may be prefetched).
+inline void write_gradient_chunk(const kernel_table& k, const logit_transform& t, const float* x, std::size_t n,
+                                 double p_factor, double row_shift, float y_scale, const class_coefficients& y,
+                                 float* grad, const float* x_end) noexcept {
+  const auto factor = [&](const chunk_stats& piece) {
+    const double weight =
+        piece.sum_exp == 0.0 ? 0.0 : std::exp(static_cast<double>(piece.shift) - row_shift);
+    return static_cast<float>(p_factor * weight);
+  };
+  if (!t.active()) {
+    // exp(x_j - chunk shift) into grad, then turned into the gradient in place.
+    const chunk_stats piece = k.exp_stats_chunk(x, n, grad, x_end);
+    k.cross_entropy_grad_chunk(grad, n, factor(piece), y_scale, y);
+    return;
+  }
+  alignas(64) float z[transform_piece];
+  alignas(64) float g[transform_piece];
+  for (std::size_t first = 0; first < n; first += transform_piece) {
+    const std::size_t m = n - first < transform_piece ? n - first : transform_piece;
+    k.logit_transform_chunk(x + first, m, t.scale, t.softcap, z);
+    const chunk_stats piece = k.exp_stats_chunk(z, m, g, z + m);
+    k.cross_entropy_grad_chunk(g, m, factor(piece), y_scale, slice(y, first, m));
+    k.logit_chain_chunk(g, z, m, t.scale, t.softcap, grad + first);
+  }
+}
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_OPS_CROSS_ENTROPY_COMMON_HPP
