@@ -565,6 +565,74 @@ inline cross_entropy_result reference_cross_entropy(const cross_entropy_problem&
   return result;
 }
 
+// Cross-entropy with the logit transform z = softcap(logit_scale * x): the reference above on z
+// (computed exactly from x), its gradient carried to x by dz/dx = scale * (1 - tanh^2). Bounds: SPEC's
+// widening 4 * eps * (|z_j| + max_k |z_k|) <= 8 * eps * M (M = max_k |z_k| over the row) of every
+// log-probability (loss) and, relative, of every p_j (gradient); and 8 * eps * scale absolute for
+// the float evaluation of dz/dx.
+inline cross_entropy_result reference_transformed_cross_entropy(cross_entropy_problem p) {
+  const auto& o = p.options;
+  const real scale = o.logit_scale, cap = o.softcap;
+  const std::size_t rows = p.rows, cols = p.cols;
+  std::vector<real> derivative(rows * cols), row_m(rows, 0);
+  for (std::size_t i = 0; i < rows * cols; ++i) {
+    const real x = p.logits[i];
+    if (!std::isfinite(x)) {
+      derivative[i] = scale;
+      continue;
+    }
+    const real t = cap == 0 ? 0 : std::tanh(scale * x / cap);
+    p.logits[i] = cap == 0 ? scale * x : cap * t;
+    derivative[i] = cap == 0 ? scale : scale * (1 - t * t);
+    row_m[i / cols] = std::max(row_m[i / cols], std::fabs(p.logits[i]));
+  }
+  softxent::cross_entropy_options plain = o;
+  plain.logit_scale = 1;
+  plain.softcap = 0;
+  p.options = plain;
+  cross_entropy_result result = reference_cross_entropy(p);
+
+  auto weight = [&](std::size_t j) -> real { return o.class_weights ? static_cast<real>(o.class_weights[j]) : 1; };
+  real weight_total = 0;
+  for (std::size_t j = 0; j < cols; ++j) weight_total += weight(j);
+  const real ls = o.label_smoothing;
+  real red_scale = 1, weight_sum = 0;
+  std::vector<real> y_sum(rows, 0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (p.targets != nullptr) {
+      if (p.targets[r] == o.ignore_index) continue;
+      const auto t = static_cast<std::size_t>(p.targets[r]);
+      y_sum[r] = (1 - ls) * weight(t) + ls / static_cast<real>(cols) * weight_total;
+      weight_sum += weight(t);
+    } else {
+      for (std::size_t j = 0; j < cols; ++j)
+        y_sum[r] += weight(j) * ((1 - ls) * p.probs[r * cols + j] + ls / static_cast<real>(cols));
+      weight_sum += 1;
+    }
+  }
+  if (o.reduction == softxent::reduction::mean) red_scale = weight_sum == 0 ? 0 : 1 / weight_sum;
+  real widen_total = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const real widen = y_sum[r] * 8 * eps * row_m[r];
+    if (o.reduction == softxent::reduction::none)
+      result.loss_bound[r] += widen;
+    else
+      widen_total += red_scale * widen;
+    const row_stats s = reference_row_stats(&p.logits[r * cols], cols);
+    for (std::size_t j = 0; j < cols; ++j) {
+      const std::size_t i = r * cols + j;
+      const real pj = std::isfinite(s.lse) ? reference_probability(p.logits[i], s) : 0;
+      const real g = result.grad[i];
+      result.grad[i] = g * derivative[i];
+      result.grad_bound[i] = (result.grad_bound[i] + red_scale * y_sum[r] * pj * 8 * eps * row_m[r]) *
+                                 std::fabs(derivative[i]) +
+                             std::fabs(g) * 8 * eps * scale;
+    }
+  }
+  if (o.reduction != softxent::reduction::none) result.loss_bound[0] += widen_total;
+  return result;
+}
+
 // Checks the library's loss (and gradient, when grad is not null) against the reference.
 inline void expect_cross_entropy(tally& t, const cross_entropy_result& exact, const float* loss,
                                  const buffer* grad) {
