@@ -16,8 +16,8 @@ softxent_require_packages() {
 # What every build needs.
 SOFTXENT_BUILD_PACKAGES=(cmake make g++ gcc pkg-config libxsimd-dev xtl-dev doctest-dev libbenchmark-dev libomp-dev)
 
-# What the whole test suite uses when present (examples: zlib, OpenBLAS, Fashion-MNIST; consumer test:
+# What the whole test suite uses when present (examples: zlib, OpenBLAS, Fashion-MNIST, OpenMPI; consumer test:
 # pkg-config; emulated older CPUs: qemu-user).
-SOFTXENT_TEST_PACKAGES=(zlib1g-dev libopenblas-dev dataset-fashion-mnist pkg-config qemu-user)
+SOFTXENT_TEST_PACKAGES=(zlib1g-dev libopenblas-dev dataset-fashion-mnist pkg-config qemu-user libopenmpi-dev openmpi-bin)
 # CI's extra stages: clang 14 with its sanitizer and libFuzzer runtimes, and libomp for TSan.
 SOFTXENT_CI_PACKAGES=(clang libclang-rt-14-dev libomp-dev)
