@@ -122,7 +122,7 @@ static void test_cross_entropy(void) {
   memset(&o, 0xff, sizeof o);
   softxent_cross_entropy_options_init(&o);
   EXPECT(o.reduction == SOFTXENT_REDUCTION_MEAN && o.ignore_index == -100 && o.label_smoothing == 0.0f &&
-         o.class_weights == NULL && o.z_loss == 0.0f);
+         o.class_weights == NULL && o.z_loss == 0.0f && o.logit_scale == 1.0f && o.softcap == 0.0f);
 
   /* weighted MEAN over the counted rows 0 and 2, with the gradient */
   o.class_weights = weights;
@@ -190,6 +190,35 @@ static void test_cross_entropy(void) {
   EXPECT(close_to_scaled(loss, expected, 3.0 * 100.0));
 }
 
+/* Two shards of the rows, merged in either order, give the unsharded loss on every shard and the
+   unsharded gradient columns. */
+static void test_shards(void) {
+  const int64_t targets[ROWS] = {4, -100, 1};
+  float whole_loss = 0.0f, loss_first = 0.0f, loss_second = 0.0f, grad[ROWS * COLS], whole_grad[ROWS * COLS];
+  softxent_shard_stats first[ROWS], second[ROWS], merged[ROWS];
+  softxent_cross_entropy_options o;
+  size_t i;
+  softxent_cross_entropy_options_init(&o);
+  o.label_smoothing = 0.2f;
+  o.softcap = 4.0f;
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, logits, COLS, targets, &o, &whole_loss, whole_grad, COLS, NULL) ==
+         SOFTXENT_OK);
+  EXPECT(softxent_cross_entropy_shard_stats_f32(ROWS, 2, 0, COLS, logits, COLS, targets, &o, first, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_cross_entropy_shard_stats_f32(ROWS, 3, 2, COLS, logits + 2, COLS, targets, &o, second, NULL) ==
+         SOFTXENT_OK);
+  memcpy(merged, second, sizeof merged);
+  softxent_shard_stats_merge(ROWS, first, merged);
+  EXPECT(softxent_cross_entropy_shard_finish_f32(ROWS, 2, 0, COLS, logits, COLS, targets, &o, merged, &loss_first,
+                                                 grad, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(softxent_cross_entropy_shard_finish_f32(ROWS, 3, 2, COLS, logits + 2, COLS, targets, &o, merged,
+                                                 &loss_second, grad + 2, COLS, NULL) == SOFTXENT_OK);
+  EXPECT(memcmp(&loss_first, &loss_second, sizeof loss_first) == 0);
+  EXPECT(close_to_scaled(loss_first, whole_loss, 10.0));
+  for (i = 0; i < ROWS * COLS; ++i) EXPECT(close_to_scaled(grad[i], whole_grad[i], 10.0));
+  EXPECT(softxent_cross_entropy_shard_stats_f32(ROWS, 3, 3, COLS, logits + 3, COLS, targets, &o, second, NULL) ==
+         SOFTXENT_ERROR_INVALID_SHAPE);
+}
+
 static void test_statuses(void) {
   float x[ROWS * COLS], out[64], loss[4];
   float sentinel;
@@ -251,6 +280,7 @@ int main(void) {
   test_forward();
   test_backward();
   test_cross_entropy();
+  test_shards();
   test_statuses();
   if (failures != 0) {
     fprintf(stderr, "%d C API check(s) failed\n", failures);
