@@ -12,6 +12,16 @@ namespace {
 using softxent::const_matrix;
 using softxent::matrix;
 
+// A C enum may hold any int: read its bytes as an int, which validation then rejects when it is
+// outside the C++ enum's values (loading it through the C enum type would be undefined in C++).
+template <class CppEnum, class CEnum>
+CppEnum enum_of(const CEnum& value) noexcept {
+  static_assert(sizeof(CEnum) == sizeof(int), "C enums are ints");
+  int raw = 0;
+  std::memcpy(&raw, &value, sizeof raw);
+  return static_cast<CppEnum>(raw);
+}
+
 softxent::exec_options to_cpp(const softxent_exec* exec) noexcept {
   softxent::exec_options options;
   if (exec != nullptr) {
@@ -26,13 +36,7 @@ softxent::exec_options to_cpp(const softxent_exec* exec) noexcept {
 softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* options) noexcept {
   softxent::cross_entropy_options result;
   if (options != nullptr) {
-    // Read the enum's bytes as an int: a C caller may store any int there, and loading a value
-    // outside the C enum's range through its type is undefined behaviour in C++. The C++ enum has int
-    // as its underlying type, so every int converts to it and is then rejected by validation.
-    static_assert(sizeof(options->reduction) == sizeof(int), "softxent_reduction is an int");
-    int raw_reduction = 0;
-    std::memcpy(&raw_reduction, &options->reduction, sizeof raw_reduction);
-    result.reduction = static_cast<softxent::reduction>(raw_reduction);
+    result.reduction = enum_of<softxent::reduction>(options->reduction);
     result.ignore_index = options->ignore_index;
     result.label_smoothing = options->label_smoothing;
     result.class_weights = options->class_weights;
@@ -44,6 +48,27 @@ softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* opt
 }
 
 softxent_status to_c(softxent::status s) noexcept { return static_cast<softxent_status>(s); }
+
+softxent::const_any_matrix to_cpp(softxent_const_matrix m, size_t rows, size_t cols) noexcept {
+  return {m.data, enum_of<softxent::dtype>(m.dtype), rows, cols, m.stride};
+}
+softxent::any_matrix to_cpp(softxent_matrix m, size_t rows, size_t cols) noexcept {
+  return {m.data, enum_of<softxent::dtype>(m.dtype), rows, cols, m.stride};
+}
+
+softxent::softmax_options to_cpp(const softxent_softmax_options* options, size_t cols) noexcept {
+  softxent::softmax_options result;
+  if (options != nullptr) {
+    result.scale = options->scale;
+    result.softcap = options->softcap;
+    if (options->mask.data != nullptr) result.mask = to_cpp(options->mask, options->mask_rows, cols);
+    result.rows_per_head = options->rows_per_head;
+    result.slopes = options->slopes;
+    result.sinks = options->sinks;
+    result.valid_cols = options->valid_cols;
+  }
+  return result;
+}
 
 }  // namespace
 
@@ -112,6 +137,28 @@ softxent_status softxent_cross_entropy_soft_f32(size_t rows, size_t cols, const 
                                            matrix(grad, rows, cols, grad_stride), to_cpp(options), to_cpp(exec)));
 }
 
+void softxent_softmax_options_init(softxent_softmax_options* options) {
+  if (options == nullptr) return;
+  const softxent::softmax_options defaults;
+  std::memset(options, 0, sizeof *options);
+  options->scale = defaults.scale;
+  options->softcap = defaults.softcap;
+  options->mask.dtype = SOFTXENT_F32;
+  options->rows_per_head = defaults.rows_per_head;
+}
+softxent_status softxent_logsumexp(size_t rows, size_t cols, softxent_const_matrix x,
+                                   const softxent_softmax_options* options, float* lse, const softxent_exec* exec) {
+  return to_c(softxent::logsumexp(to_cpp(x, rows, cols), lse, to_cpp(options, cols), to_cpp(exec)));
+}
+softxent_status softxent_softmax(size_t rows, size_t cols, softxent_const_matrix x, softxent_matrix y,
+                                 const softxent_softmax_options* options, const softxent_exec* exec) {
+  return to_c(softxent::softmax(to_cpp(x, rows, cols), to_cpp(y, rows, cols), to_cpp(options, cols), to_cpp(exec)));
+}
+softxent_status softxent_log_softmax(size_t rows, size_t cols, softxent_const_matrix x, softxent_matrix y,
+                                     const softxent_softmax_options* options, const softxent_exec* exec) {
+  return to_c(
+      softxent::log_softmax(to_cpp(x, rows, cols), to_cpp(y, rows, cols), to_cpp(options, cols), to_cpp(exec)));
+}
 // The C and C++ statistics are the same four doubles.
 static_assert(sizeof(softxent_shard_stats) == sizeof(softxent::shard_stats), "shard_stats layout");
 static_assert(offsetof(softxent_shard_stats, smoothing_sum) == offsetof(softxent::shard_stats, smoothing_sum),

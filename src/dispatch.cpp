@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(SOFTXENT_HAVE_X86)
+#include <cpuid.h>
+#endif
+
 namespace softxent::detail {
 namespace {
 
@@ -20,7 +24,15 @@ bool always() noexcept { return true; }
 // Our own detection: xsimd 8.1's misreads AVX. libgcc's __builtin_cpu_supports also checks that the
 // OS saves the wide registers (XGETBV), so a feature it reports is usable.
 bool cpu_has_sse2() noexcept { return __builtin_cpu_supports("sse2"); }
-bool cpu_has_avx2() noexcept { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+// F16C (half-precision conversions) comes with every AVX2 CPU made, but is checked all the same: CPUID
+// leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know it).
+bool cpu_has_f16c() noexcept {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+}
+bool cpu_has_avx2() noexcept {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+}
 bool cpu_has_avx512() noexcept {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&

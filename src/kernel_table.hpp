@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "softxent/softxent.hpp"
+
 namespace softxent::detail {
 
 // Length of the chunks a row is cut into: small enough for a chunk and its output to stay in L1
@@ -79,6 +81,20 @@ struct cross_entropy_block {
   const float* prefetch_end;        // the end of the caller's logits: may be prefetched, never read
 };
 
+// Where one row's logits come from and how they become z (the logit transform of SPEC.md, applied
+// in this order): z = scale * x; z = softcap * tanh(z / softcap) when softcap > 0 (infinities and NaN
+// pass through); z += slope * mask_j, or z = -inf where mask_j is -inf; z = -inf from valid_cols on.
+struct row_load {
+  const void* x;           // the row's first element
+  dtype x_type;
+  float scale;             // 1: none
+  float softcap;           // 0: none
+  const void* mask;        // the row's mask row, or null
+  dtype mask_type;
+  float slope;
+  std::size_t valid_cols;  // classes from here on are masked (cols: none)
+};
+
 struct kernel_table {
   const char* name;
 
@@ -129,6 +145,12 @@ struct kernel_table {
   void (*logit_transform_chunk)(const float* x, std::size_t n, float scale, float softcap, float* z);
   // out_j = g_j * dz_j/dx_j computed from z_j (scale where z_j is not finite); out may be g.
   void (*logit_chain_chunk)(const float* g, const float* z, std::size_t n, float scale, float softcap, float* out);
+  // The one place a row is read into float: z[0, n) = columns [first, first + n) of the row, decoded
+  // and transformed (row_load). null for the reference, which reads rows in double itself.
+  void (*load_chunk)(const row_load& row, std::size_t first, std::size_t n, float* z);
+  // The one place an output is written from float: out[0, n) = v rounded once to the type (out points
+  // at the chunk's first element).
+  void (*store_chunk)(const float* v, std::size_t n, void* out, dtype type);
 };
 
 // The reference's pieces of sharded cross-entropy, in double over whole rows of n logits, with
@@ -146,6 +168,12 @@ double reference_transformed_logit(float x, float scale, float softcap) noexcept
 void reference_shard_gradient(const float* x, std::size_t n, float scale, float softcap, double p_factor, double shift,
                               double y_scale, const float* weights, double smooth, std::size_t target,
                               double target_coefficient, float* grad) noexcept;
+
+// The reference's softmax family for any dtype and transform, in double from the decoded inputs, one
+// row of cols classes: lse (when not null), and y (when not null) the softmax, or with log_space the
+// log_softmax, rounded to y_type. sink: the head's sink logit, or null.
+void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
+                           void* y, dtype y_type) noexcept;
 
 // The tables this build has; each returns null when the build lacks it.
 const kernel_table* reference_table() noexcept;

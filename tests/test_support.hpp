@@ -714,7 +714,8 @@ inline std::string describe(const std::string& isa, const char* op, std::size_t 
 inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<std::size_t>& lengths,
                           std::uint64_t seed) {
   const char* name = log_space ? "log_softmax" : "softmax";
-  const auto run = log_space ? softxent::log_softmax : softxent::softmax;
+  using forward_fn = softxent::status (*)(softxent::const_matrix, softxent::matrix, const softxent::exec_options&);
+  const forward_fn run = log_space ? static_cast<forward_fn>(softxent::log_softmax) : static_cast<forward_fn>(softxent::softmax);
   random_source random(seed);
   const std::vector<std::string> isas = available_isas();
   for (std::size_t cols : lengths)
@@ -742,7 +743,10 @@ inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<
 inline void sweep_backward(bool log_space, std::size_t dy_step, std::size_t dx_step,
                            const std::vector<std::size_t>& lengths, std::uint64_t seed) {
   const char* name = log_space ? "log_softmax_backward" : "softmax_backward";
-  const auto run = log_space ? softxent::log_softmax_backward : softxent::softmax_backward;
+  using backward_fn = softxent::status (*)(softxent::const_matrix, softxent::const_matrix, softxent::matrix,
+                                           const softxent::exec_options&);
+  const backward_fn run = log_space ? static_cast<backward_fn>(softxent::log_softmax_backward)
+                                    : static_cast<backward_fn>(softxent::softmax_backward);
   random_source random(seed);
   const std::vector<std::string> isas = available_isas();
   for (std::size_t cols : lengths)

@@ -40,7 +40,8 @@ typedef enum softxent_status {
   SOFTXENT_ERROR_INVALID_TARGET = 3, /* a class index outside [0, cols) that is not the ignore index */
   SOFTXENT_ERROR_INVALID_OPTION = 4, /* bad reduction, label smoothing outside [0,1], bad weight, threads < 0 */
   SOFTXENT_ERROR_UNSUPPORTED_ISA = 5,/* an instruction set this build or CPU does not have */
-  SOFTXENT_ERROR_OVERLAP = 6         /* an output partly overlaps an input (exact aliasing is allowed where stated) */
+  SOFTXENT_ERROR_OVERLAP = 6,        /* an output partly overlaps an input (exact aliasing is allowed where stated) */
+  SOFTXENT_ERROR_UNSUPPORTED_DTYPE = 7 /* a dtype value outside softxent_dtype */
 } softxent_status;
 
 /* A short English description of a status; never NULL (unknown values give "unknown status"). */
@@ -166,6 +167,69 @@ softxent_status softxent_cross_entropy_shard_finish_f32(size_t rows, size_t shar
     size_t total_cols, const float* logits, size_t logits_stride, const int64_t* targets,
     const softxent_cross_entropy_options* options, const softxent_shard_stats* merged /* rows */,
     float* loss, float* grad, size_t grad_stride, const softxent_exec* exec);
+
+/* ---------------------------------------------------------------------------------------------
+   Element types and the generic calls. Inputs of any softxent_dtype are decoded exactly to float; all
+   arithmetic is at least float; every output is rounded once, to nearest even, from the float result
+   (a half-precision output never holds an intermediate). Overflow of a half output gives +-inf. Any
+   mix of input and output types is allowed; in place (same pointer and stride) only where the dtypes
+   are equal. Byte sizes follow the dtype in every shape, stride and overlap check. Losses and lse are
+   float. Accuracy: the float bounds, against the exact result from the decoded inputs, plus half an
+   ulp of the output type (relative 2^-11 for F16, 2^-8 for BF16) and, for F16 outputs, 2^-25 absolute. */
+typedef enum softxent_dtype { SOFTXENT_F32 = 0, SOFTXENT_F16 = 1, SOFTXENT_BF16 = 2 } softxent_dtype;
+/* One matrix operand: where its first row starts, its element type, its row stride in elements. F16 is
+   IEEE binary16, BF16 is bfloat16, both stored as 16-bit patterns (uint16_t). */
+typedef struct softxent_const_matrix { const void* data; softxent_dtype dtype; size_t stride; } softxent_const_matrix;
+typedef struct softxent_matrix { void* data; softxent_dtype dtype; size_t stride; } softxent_matrix;
+
+/* The logit transform of the softmax family (attention scores and sampling logits), applied while
+   the row is loaded, in this order:
+     z = scale * x; z = softcap * tanh(z / softcap) when softcap > 0; z += slope(head) * mask[r % mask_rows][j]
+     (a mask value of -inf masks the class whatever the slope); classes j >= valid_cols[r] are masked;
+     lse = log(sum_j exp(z_j) + exp(sink(head))), the sink used as given; softmax = exp(z - lse),
+     log_softmax = z - lse. head(r) = r / rows_per_head (all rows one head when rows_per_head is 0).
+   A -inf logit stays masked whatever the transform; NaN or +inf makes the row NaN; a class masked by
+   a -inf mask value or by valid_cols is masked whatever its logit holds (NaN included). A row with
+   every class masked: softmax 0, log_softmax -inf, lse = the sink (-inf without one).
+   Accuracy: the plain bounds with x replaced by z computed exactly from the inputs, widened by
+   4 * eps * (|z_j| + max_k |z_k|) (relative for softmax, absolute for log_softmax and lse).
+   Invalid (INVALID_OPTION, nothing written): scale not finite or <= 0, softcap NaN, inf or < 0, a NaN or
+   inf slope or sink, valid_cols[r] outside [0, cols]; a mask with mask_rows == 0 or a bad stride is
+   INVALID_SHAPE, a mask dtype outside the enum UNSUPPORTED_DTYPE. */
+typedef struct softxent_softmax_options {
+  float scale;                /* default 1; finite, > 0 (1/temperature, 1/sqrt(head_dim)) */
+  float softcap;              /* default 0 = off; else finite > 0 */
+  softxent_const_matrix mask; /* default data NULL; else mask_rows x cols, any dtype: z += slope * mask */
+  size_t mask_rows;           /* row r uses mask row r % mask_rows; > 0 when mask.data is set */
+  size_t rows_per_head;       /* default 0 = all rows are one head; else head(r) = r / rows_per_head */
+  const float* slopes;        /* default NULL (slope 1); else one ALiBi slope per head, finite */
+  const float* sinks;         /* default NULL; else one logit per head that joins the normalizer and gets no output */
+  const int64_t* valid_cols;  /* default NULL; else per row, in [0, cols]: classes j >= valid_cols[r] are masked */
+} softxent_softmax_options;
+/* Fills *options with the defaults above (no transform). */
+void softxent_softmax_options_init(softxent_softmax_options* options);
+
+/* The generic calls: the _f32 calls above are these with F32 operands and no transform. options NULL
+   means the defaults. x and y may be the same matrix (same pointer, stride and dtype) for softmax and
+   log_softmax; dx may be exactly y or dy with the same dtype. */
+softxent_status softxent_logsumexp(size_t rows, size_t cols, softxent_const_matrix x,
+                                   const softxent_softmax_options* options, float* lse, const softxent_exec* exec);
+softxent_status softxent_softmax(size_t rows, size_t cols, softxent_const_matrix x, softxent_matrix y,
+                                 const softxent_softmax_options* options, const softxent_exec* exec);
+softxent_status softxent_log_softmax(size_t rows, size_t cols, softxent_const_matrix x, softxent_matrix y,
+                                     const softxent_softmax_options* options, const softxent_exec* exec);
+softxent_status softxent_softmax_backward(size_t rows, size_t cols, softxent_const_matrix y, softxent_const_matrix dy,
+                                          softxent_matrix dx, const softxent_exec* exec);
+softxent_status softxent_log_softmax_backward(size_t rows, size_t cols, softxent_const_matrix y,
+                                              softxent_const_matrix dy, softxent_matrix dx, const softxent_exec* exec);
+/* grad.data NULL: loss only. */
+softxent_status softxent_cross_entropy(size_t rows, size_t cols, softxent_const_matrix logits, const int64_t* targets,
+                                       const softxent_cross_entropy_options* options, float* loss,
+                                       softxent_matrix grad, const softxent_exec* exec);
+softxent_status softxent_cross_entropy_soft(size_t rows, size_t cols, softxent_const_matrix logits,
+                                            softxent_const_matrix target_probs,
+                                            const softxent_cross_entropy_options* options, float* loss,
+                                            softxent_matrix grad, const softxent_exec* exec);
 
 /* The instruction set a call with this exec would use ("reference", "scalar", "sse2", "avx2",
    "avx512", "neon"), or NULL when the exec names an unknown or unsupported one. */

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace softxent {
 
@@ -33,6 +34,7 @@ enum class status : int {
   invalid_option = 4,  // bad reduction, label smoothing, class weight, z_loss, threads < 0, unknown ISA
   unsupported_isa = 5, // an instruction set this build or CPU does not have
   overlap = 6,         // an output partly overlaps an input or another output
+  unsupported_dtype = 7, // a dtype value outside softxent::dtype
 };
 
 // A short English description of a status; never null.
@@ -151,6 +153,84 @@ void shard_stats_merge(std::size_t rows, const shard_stats* in, shard_stats* ino
 status cross_entropy_shard_finish(const_matrix logits, class_shard shard, const std::int64_t* targets,
                                   const shard_stats* merged, float* loss, matrix grad,
                                   const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Element types. Inputs of any dtype are decoded exactly to float, arithmetic is at least float, and
+// every output is rounded once, to nearest even, from the float result (overflow of a half output:
+// +-inf). Any mix of input and output types is allowed; in place only where the dtypes are equal.
+// Accuracy: the float bounds plus half an ulp of the output type (2^-11 relative for f16, 2^-8 for
+// bf16) and, for f16 outputs, 2^-25 absolute.
+enum class dtype : int { f32 = 0, f16 = 1, bf16 = 2 };
+
+// 16-bit storage types: the bit pattern of an IEEE binary16 or a bfloat16, nothing more.
+struct half {
+  std::uint16_t bits;
+};
+struct bfloat16 {
+  std::uint16_t bits;
+};
+
+template <class T>
+struct dtype_of;
+template <>
+struct dtype_of<float> : std::integral_constant<dtype, dtype::f32> {};
+template <>
+struct dtype_of<half> : std::integral_constant<dtype, dtype::f16> {};
+template <>
+struct dtype_of<bfloat16> : std::integral_constant<dtype, dtype::bf16> {};
+
+// A matrix of any element type: typed views convert to it (matrix_view<half> to any_matrix with
+// dtype f16), so that one call takes any mix of float, half and bfloat16 operands.
+template <class Void>
+struct any_matrix_view {
+  Void* data = nullptr;
+  softxent::dtype dtype = softxent::dtype::f32;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::size_t stride = 0;
+
+  constexpr any_matrix_view() noexcept = default;
+  constexpr any_matrix_view(Void* data_, softxent::dtype dtype_, std::size_t rows_, std::size_t cols_,
+                            std::size_t stride_) noexcept
+      : data(data_), dtype(dtype_), rows(rows_), cols(cols_), stride(stride_) {}
+  template <class T, class = std::enable_if_t<std::is_convertible<T*, Void*>::value>>
+  constexpr any_matrix_view(const matrix_view<T>& m) noexcept  // NOLINT(google-explicit-constructor)
+      : data(m.data), dtype(dtype_of<std::remove_const_t<T>>::value), rows(m.rows), cols(m.cols), stride(m.stride) {}
+  // A mutable view converts to a read-only one.
+  template <class V, class = std::enable_if_t<std::is_convertible<V*, Void*>::value>>
+  constexpr any_matrix_view(const any_matrix_view<V>& m) noexcept  // NOLINT(google-explicit-constructor)
+      : data(m.data), dtype(m.dtype), rows(m.rows), cols(m.cols), stride(m.stride) {}
+};
+using const_any_matrix = any_matrix_view<const void>;
+using any_matrix = any_matrix_view<void>;
+
+// The logit transform of the softmax family, applied while a row is loaded (see softxent.h for the
+// full contract): z = scale * x, then softcap, then + slope(head) * mask[r % mask.rows][j] (a -inf mask
+// value masks the class), then classes j >= valid_cols[r] masked; the head's sink joins the normalizer.
+struct softmax_options {
+  float scale = 1.0f;                     // finite > 0
+  float softcap = 0.0f;                   // 0: off; else finite > 0
+  const_any_matrix mask;                  // data null: none; else mask.rows rows of cols values, any dtype
+  std::size_t rows_per_head = 0;          // 0: all rows one head; else head(r) = r / rows_per_head
+  const float* slopes = nullptr;          // one ALiBi slope per head (null: 1)
+  const float* sinks = nullptr;           // one sink logit per head (null: none)
+  const std::int64_t* valid_cols = nullptr;  // per row, in [0, cols]: classes j >= valid_cols[r] masked
+};
+
+// The generic operations: any dtype per operand, and the logit transform for the softmax family.
+status logsumexp(const_any_matrix x, float* lse, const softmax_options& options = {},
+                 const exec_options& exec = {}) noexcept;
+status softmax(const_any_matrix x, any_matrix y, const softmax_options& options = {},
+               const exec_options& exec = {}) noexcept;
+status log_softmax(const_any_matrix x, any_matrix y, const softmax_options& options = {},
+                   const exec_options& exec = {}) noexcept;
+status softmax_backward(const_any_matrix y, const_any_matrix dy, any_matrix dx, const exec_options& exec = {}) noexcept;
+status log_softmax_backward(const_any_matrix y, const_any_matrix dy, any_matrix dx,
+                            const exec_options& exec = {}) noexcept;
+status cross_entropy(const_any_matrix logits, const std::int64_t* targets, float* loss, any_matrix grad,
+                     const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
+status cross_entropy_soft(const_any_matrix logits, const_any_matrix target_probs, float* loss, any_matrix grad,
+                          const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
 
 // The instruction set a call with these options would use, or nullptr if it names an unknown or
 // unsupported one.

@@ -15,7 +15,8 @@
 namespace softxent::detail {
 
 // phase1(row, first_col, n) -> chunk_stats, then, once per row with the chunks merged in order,
-// finish(row, merged), then phase2(row, first_col, n, chunk, merged).
+// finish(row, merged) (which may add to the merged statistics: a softmax sink joins them there), then
+// phase2(row, first_col, n, chunk, merged).
 template <class Phase1, class Finish, class Phase2>
 void for_long_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t cols, const Phase1& phase1,
                    const Finish& finish, const Phase2& phase2) noexcept {
@@ -33,7 +34,7 @@ void for_long_rows(executor& ex, const row_plan& plan, std::size_t rows, std::si
       chunk_stats stats[max_chunks_per_row];
       for (std::size_t r = first; r < end; ++r) {
         for (std::size_t c = 0; c < chunks; ++c) stats[c] = phase1(r, c * chunk, length(c));
-        const chunk_stats merged = merge_row(stats);
+        chunk_stats merged = merge_row(stats);
         finish(r, merged);
         for (std::size_t c = 0; c < chunks; ++c) phase2(r, c * chunk, length(c), stats[c], merged);
       }

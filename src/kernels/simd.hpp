@@ -12,6 +12,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/convert.hpp"
 #include "kernels/row_math.hpp"
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
@@ -233,12 +234,89 @@ struct xsimd_ops {
   static vec where_finite(const vec& x, const vec& if_finite, const vec& otherwise) noexcept {
     return xsimd::select(xsimd::abs(x) < vec(float_infinity), if_finite, otherwise);
   }
+  // -inf where mask is -inf, otherwise value.
+  static vec where_minus_inf(const vec& mask, const vec& value) noexcept {
+    return xsimd::select(mask == vec(-float_infinity), vec(-float_infinity), value);
+  }
   // v limited to [-FLT_MAX, FLT_MAX] (for finite lanes only: a NaN lane may come out either way).
   static vec clamp_finite(const vec& v) noexcept {
     constexpr float largest = 3.40282347e38f;
     return xsimd::min(xsimd::max(v, vec(-largest)), vec(largest));
   }
   static vec tanh(const vec& v) noexcept { return xsimd::tanh(v); }
+
+  // W 16-bit elements at p decoded exactly to float (f16: IEEE binary16; bf16: bfloat16), and W floats
+  // encoded to them, rounded to nearest even (overflow to infinity, NaN a NaN).
+  static vec load_f16(const std::uint16_t* p) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#if defined(__F16C__)
+    if constexpr (is_avx2) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#endif
+#endif
+    alignas(64) float buffer[width];
+    for (std::size_t i = 0; i < width; ++i) buffer[i] = f16_to_float(p[i]);
+    return vec::load_aligned(buffer);
+  }
+  static vec load_bf16(const std::uint16_t* p) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+      return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+    } else if constexpr (is_avx2) {
+      const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    }
+#endif
+    alignas(64) float buffer[width];
+    for (std::size_t i = 0; i < width; ++i) buffer[i] = bf16_to_float(p[i]);
+    return vec::load_aligned(buffer);
+  }
+  static void store_f16(std::uint16_t* p, const vec& v) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#if defined(__F16C__)
+    if constexpr (is_avx2) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      return;
+    }
+#endif
+#endif
+    alignas(64) float buffer[width];
+    v.store_aligned(buffer);
+    for (std::size_t i = 0; i < width; ++i) p[i] = float_to_f16(buffer[i]);
+  }
+  // bf16 by integer rounding: bits + 0x7fff + (bit 16), the top half; NaN keeps its top half, quieted.
+  static void store_bf16(std::uint16_t* p, const vec& v) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (is_avx512) {
+      const __m512i b = _mm512_castps_si512(v);
+      const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+      __m512i top = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+      const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      top = _mm512_mask_mov_epi32(top, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(top));
+      return;
+    } else if constexpr (is_avx2) {
+      const __m256i b = _mm256_castps_si256(v);
+      const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+      const __m256i top = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+      const __m256i nan_top = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
+      const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      const __m256i chosen = _mm256_blendv_epi8(top, nan_top, nan);
+      // Pack the eight 32-bit lanes (all below 2^16) into eight 16-bit ones, in order.
+      const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(chosen, chosen), 0x08);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+      return;
+    }
+#endif
+    alignas(64) float buffer[width];
+    v.store_aligned(buffer);
+    for (std::size_t i = 0; i < width; ++i) p[i] = float_to_bf16(buffer[i]);
+  }
   // The integer targets of the W rows of a column-major tile (count of them; lanes past count and
   // rows whose target is `ignore` are ignored): each row's logit at its target, its coefficient
   // keep * weights[t] (weights null: keep) and 1 or 0 for counted or ignored, built in registers
@@ -435,11 +513,16 @@ struct scalar_ops {
   static vec where_finite(vec x, vec if_finite, vec otherwise) noexcept {
     return __builtin_fabsf(x) < float_infinity ? if_finite : otherwise;
   }
+  static vec where_minus_inf(vec mask, vec value) noexcept { return mask == -float_infinity ? mask : value; }
   static vec clamp_finite(vec v) noexcept {
     constexpr float largest = 3.40282347e38f;
     return v < -largest ? -largest : (v > largest ? largest : v);
   }
   static vec tanh(vec v) noexcept { return __builtin_tanhf(v); }
+  static vec load_f16(const std::uint16_t* p) noexcept { return f16_to_float(*p); }
+  static vec load_bf16(const std::uint16_t* p) noexcept { return bf16_to_float(*p); }
+  static void store_f16(std::uint16_t* p, vec v) noexcept { *p = float_to_f16(v); }
+  static void store_bf16(std::uint16_t* p, vec v) noexcept { *p = float_to_bf16(v); }
   static bool target_lanes(const std::int64_t*, std::size_t, std::int64_t, const float*, const float*, float, vec&,
                            vec&, vec&) noexcept {
     return false;

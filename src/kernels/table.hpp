@@ -6,6 +6,7 @@
 #include "kernel_table.hpp"
 #include "kernels/backward.hpp"
 #include "kernels/cross_entropy.hpp"
+#include "kernels/load.hpp"
 #include "kernels/softmax.hpp"
 #include "kernels/transform.hpp"
 
@@ -17,6 +18,7 @@ constexpr kernel_table make_table(const char* name) noexcept {
   using backward = backward_kernels<Ops>;
   using loss = cross_entropy_kernels<Ops>;
   using transform = transform_kernels<Ops>;
+  using io = load_kernels<Ops>;
   return kernel_table{
       name,
       forward::logsumexp_rows,
@@ -35,6 +37,8 @@ constexpr kernel_table make_table(const char* name) noexcept {
       backward::log_softmax_backward_chunk,
       transform::logit_transform_chunk,
       transform::logit_chain_chunk,
+      io::load_chunk,
+      io::store_chunk,
   };
 }
 

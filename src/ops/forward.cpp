@@ -1,5 +1,7 @@
-// logsumexp, softmax and log_softmax: rows of one chunk in one kernel call per unit of rows; longer
-// rows in chunks whose statistics are merged in order (driver/long_rows.hpp).
+// logsumexp, softmax and log_softmax: argument checks, then float rows without a transform straight
+// through the kernels (rows of one chunk in one kernel call per unit of rows, longer rows in chunks
+// merged in order: driver/long_rows.hpp), and any other dtype or a transform through the load
+// kernel's L1 scratch.
 #include <cstddef>
 #include <cstdint>
 
@@ -8,6 +10,8 @@
 #include "driver/validate.hpp"
 #include "kernel_table.hpp"
 #include "kernels/row_math.hpp"
+#include "ops/cross_entropy_common.hpp"
+#include "ops/logit_transform.hpp"
 #include "parallel.hpp"
 #include "softxent/softxent.hpp"
 
@@ -17,22 +21,23 @@ namespace {
 
 enum class forward_op { logsumexp, softmax, log_softmax };
 
-status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_stride, std::size_t out_cols,
-                   const exec_options& exec) noexcept {
-  const call_setup call = setup(exec);
-  if (call.result != status::ok) return call.result;
-  const std::size_t rows = x.rows, cols = x.cols;
-  if (rows == 0) return status::ok;
-  if (x.data == nullptr || out == nullptr) return status::null_pointer;
-  const bool vector_out = op == forward_op::logsumexp;
-  buffer buffers[] = {matrix_buffer(x.data, rows, cols, x.stride, false),
-                      vector_out ? vector_buffer(out, rows, sizeof(float), true)
-                                 : matrix_buffer(out, rows, out_cols, out_stride, true)};
-  if (!vector_out && out_cols != cols) return status::invalid_shape;
-  if (const status s = check_buffers(buffers, [&](std::size_t, std::size_t) { return !vector_out; });
-      s != status::ok)
-    return s;
+// Arguments of one forward call, checked.
+struct forward_call {
+  forward_op op;
+  const kernel_table* table;
+  const_any_matrix x;
+  void* out;            // lse (float, rows values) or y
+  dtype out_type;
+  std::size_t out_stride;
+};
 
+// Float in and out, no transform: the kernels read x and write the output directly.
+void run_plain(const forward_call& call, const exec_options& exec) noexcept {
+  const forward_op op = call.op;
+  const const_matrix x(static_cast<const float*>(call.x.data), call.x.rows, call.x.cols, call.x.stride);
+  float* const out = static_cast<float*>(call.out);
+  const std::size_t out_stride = call.out_stride;
+  const std::size_t rows = x.rows, cols = x.cols;
   const kernel_table& k = *call.table;
   executor ex(exec, is_reference(call.table));
   const row_plan plan = plan_for(call.table, rows, cols);
@@ -51,7 +56,7 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
           break;
       }
     });
-    return status::ok;
+    return;
   }
 
   switch (op) {
@@ -86,24 +91,158 @@ status run_forward(forward_op op, const_matrix x, float* out, std::size_t out_st
           });
       break;
   }
+}
+
+
+// Any dtype or a transform: each row goes through the load kernel into an L1 scratch, a piece of
+// transform_piece elements at a time; the float kernels work there, and the output is stored once,
+// rounded from float. Rows of one piece are loaded once; longer rows twice (statistics, then output).
+void run_staged(const forward_call& call, const softmax_options& t, const exec_options& exec) noexcept {
+  const std::size_t rows = call.x.rows, cols = call.x.cols;
+  const kernel_table& k = *call.table;
+  executor ex(exec, is_reference(call.table));
+  const row_plan plan = plan_for(call.table, rows, cols);
+  const bool log_space = call.op == forward_op::log_softmax;
+  const auto out_row = [&](std::size_t r) {
+    return static_cast<unsigned char*>(call.out) + r * call.out_stride * size_of(call.out_type);
+  };
+  const auto with_sink = [&](std::size_t r, const chunk_stats& s) {
+    const float* sink = sink_of(r, t);
+    if (sink == nullptr) return s;
+    return merge_stats(s, chunk_stats{*sink, *sink, 1.0, 0.0, 0.0});
+  };
+
+  if (is_reference(call.table)) {
+    for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+      for (std::size_t r = first; r < end; ++r) {
+        const bool lse_only = call.op == forward_op::logsumexp;
+        reference_forward_row(row_load_of(call.x, r, t), cols, sink_of(r, t), log_space,
+                              lse_only ? static_cast<float*>(call.out) + r : nullptr, lse_only ? nullptr : out_row(r),
+                              call.out_type);
+      }
+    });
+    return;
+  }
+  // The row's output from its merged statistics m, given z = the piece [c0, c0 + n) in scratch.
+  const auto write_piece = [&](std::size_t r, std::size_t c0, std::size_t n, float* z, const chunk_stats& m) {
+    if (log_space) {
+      k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), z);
+    } else {
+      const chunk_stats piece = k.exp_stats_chunk(z, n, z, z + n);  // z_j -> exp(z_j - piece shift)
+      k.scale_chunk(z, n, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
+    }
+    k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
+  };
+
+  if (cols <= transform_piece) {
+    for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+      alignas(64) float z[transform_piece];
+      for (std::size_t r = first; r < end; ++r) {
+        k.load_chunk(row_load_of(call.x, r, t), 0, cols, z);
+        const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, cols, nullptr, z + cols));
+        if (call.op == forward_op::logsumexp) {
+          static_cast<float*>(call.out)[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
+        } else {
+          write_piece(r, 0, cols, z, m);
+        }
+      }
+    });
+    return;
+  }
+  // Longer rows: the driver's chunks (spread over threads when rows are few), each loaded a piece at
+  // a time; the pieces' statistics merged in order.
+  const auto pieces = [&](std::size_t c0, std::size_t n, const auto& per_piece) {
+    for (std::size_t p0 = c0; p0 < c0 + n; p0 += transform_piece) {
+      per_piece(p0, c0 + n - p0 < transform_piece ? c0 + n - p0 : transform_piece);
+    }
+  };
+  float* const lse = call.op == forward_op::logsumexp ? static_cast<float*>(call.out) : nullptr;
+  for_long_rows(
+      ex, plan, rows, cols,
+      [&](std::size_t r, std::size_t c0, std::size_t n) {
+        alignas(64) float z[transform_piece];
+        chunk_stats stats{};
+        const row_load row = row_load_of(call.x, r, t);
+        pieces(c0, n, [&](std::size_t p0, std::size_t m) {
+          k.load_chunk(row, p0, m, z);
+          const chunk_stats piece = k.exp_stats_chunk(z, m, nullptr, z + m);
+          stats = p0 == c0 ? piece : merge_stats(stats, piece);
+        });
+        return stats;
+      },
+      [&](std::size_t r, chunk_stats& m) {
+        m = with_sink(r, m);
+        if (lse != nullptr) lse[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
+      },
+      [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats&, const chunk_stats& m) {
+        if (lse != nullptr) return;
+        alignas(64) float z[transform_piece];
+        const row_load row = row_load_of(call.x, r, t);
+        pieces(c0, n, [&](std::size_t p0, std::size_t count) {
+          k.load_chunk(row, p0, count, z);
+          write_piece(r, p0, count, z, m);
+        });
+      });
+}
+
+status run_forward(forward_op op, const_any_matrix x, void* out, dtype out_type, std::size_t out_stride,
+                   std::size_t out_rows, std::size_t out_cols, const softmax_options& t,
+                   const exec_options& exec) noexcept {
+  const call_setup call = setup(exec);
+  if (call.result != status::ok) return call.result;
+  const bool vector_out = op == forward_op::logsumexp;
+  if (!valid_dtype(x.dtype) || (!vector_out && !valid_dtype(out_type))) return status::unsupported_dtype;
+  if (!vector_out && (out_rows != x.rows || out_cols != x.cols)) return status::invalid_shape;
+  const std::size_t rows = x.rows, cols = x.cols;
+  if (const status s = check_softmax_options(rows, cols, t); s != status::ok) return s;
+  if (rows == 0) return status::ok;
+  if (x.data == nullptr || out == nullptr) return status::null_pointer;
+  const transform_buffers tb = buffers_of(rows, cols, t);
+  buffer buffers[] = {any_buffer(x.data, rows, cols, x.stride, x.dtype, false),
+                      vector_out ? vector_buffer(out, rows, sizeof(float), true)
+                                 : any_buffer(out, rows, cols, out_stride, out_type, true),
+                      tb.mask, tb.slopes, tb.sinks, tb.valid_cols};
+  // In place: y exactly x, with the same dtype.
+  const bool same_type = !vector_out && out_type == x.dtype;
+  if (const status s = check_buffers(buffers, [&](std::size_t o, std::size_t i) { return o == 1 && i == 0 && same_type; });
+      s != status::ok)
+    return s;
+  const forward_call c{op, call.table, x, out, out_type, out_stride};
+  if (x.dtype == dtype::f32 && (vector_out || out_type == dtype::f32) && !has_transform(t)) {
+    run_plain(c, exec);
+  } else {
+    run_staged(c, t, exec);
+  }
   return status::ok;
 }
 
 }  // namespace
 }  // namespace detail
 
+status logsumexp(const_any_matrix x, float* lse, const softmax_options& options, const exec_options& exec) noexcept {
+  return detail::run_forward(detail::forward_op::logsumexp, x, lse, dtype::f32, 1, x.rows, 1, options, exec);
+}
+
+status softmax(const_any_matrix x, any_matrix y, const softmax_options& options, const exec_options& exec) noexcept {
+  return detail::run_forward(detail::forward_op::softmax, x, y.data, y.dtype, y.stride, y.rows, y.cols, options, exec);
+}
+
+status log_softmax(const_any_matrix x, any_matrix y, const softmax_options& options,
+                   const exec_options& exec) noexcept {
+  return detail::run_forward(detail::forward_op::log_softmax, x, y.data, y.dtype, y.stride, y.rows, y.cols, options,
+                             exec);
+}
+
 status logsumexp(const_matrix x, float* lse, const exec_options& exec) noexcept {
-  return detail::run_forward(detail::forward_op::logsumexp, x, lse, 1, 1, exec);
+  return logsumexp(const_any_matrix(x), lse, softmax_options{}, exec);
 }
 
 status softmax(const_matrix x, matrix y, const exec_options& exec) noexcept {
-  if (y.rows != x.rows) return status::invalid_shape;
-  return detail::run_forward(detail::forward_op::softmax, x, y.data, y.stride, y.cols, exec);
+  return softmax(const_any_matrix(x), any_matrix(y), softmax_options{}, exec);
 }
 
 status log_softmax(const_matrix x, matrix y, const exec_options& exec) noexcept {
-  if (y.rows != x.rows) return status::invalid_shape;
-  return detail::run_forward(detail::forward_op::log_softmax, x, y.data, y.stride, y.cols, exec);
+  return log_softmax(const_any_matrix(x), any_matrix(y), softmax_options{}, exec);
 }
 
 }  // namespace softxent

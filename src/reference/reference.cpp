@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "kernel_table.hpp"
+#include "kernels/convert.hpp"
 
 namespace softxent::detail {
 namespace {
@@ -173,7 +174,7 @@ const kernel_table table = {
     softmax_backward_rows,
     log_softmax_backward_rows,
     cross_entropy_rows,
-    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace
@@ -204,6 +205,63 @@ void reference_shard_gradient(const float* x, std::size_t n, float scale, float 
     const double e = p_factor == 0.0 ? 0.0 : std::exp(z - shift);
     const double y = (weights ? static_cast<double>(weights[j]) : 1.0) * smooth + (j == target ? target_coefficient : 0.0);
     grad[j] = static_cast<float>((p_factor * e - y_scale * y) * transform_derivative(x[j], scale, softcap));
+  }
+}
+
+namespace {
+
+double decoded(const void* base, dtype type, std::size_t j) {
+  if (type == dtype::f16) return f16_to_float(static_cast<const std::uint16_t*>(base)[j]);
+  if (type == dtype::bf16) return bf16_to_float(static_cast<const std::uint16_t*>(base)[j]);
+  return static_cast<const float*>(base)[j];
+}
+
+// z_j of a row, exactly (in double) from the decoded inputs, in SPEC.md's order.
+double row_logit(const row_load& row, std::size_t j) {
+  if (j >= row.valid_cols) return -infinity;
+  const double x = decoded(row.x, row.x_type, j);
+  double z = x;
+  if (std::isfinite(x)) {
+    z = static_cast<double>(row.scale) * x;
+    if (row.softcap != 0.0f) z = static_cast<double>(row.softcap) * std::tanh(z / static_cast<double>(row.softcap));
+  }
+  if (row.mask != nullptr) {
+    const double m = decoded(row.mask, row.mask_type, j);
+    z = m == -infinity ? -infinity : z + static_cast<double>(row.slope) * m;
+  }
+  return z;
+}
+
+void store_rounded(void* y, dtype type, std::size_t j, double v) {
+  const auto f = static_cast<float>(v);
+  if (type == dtype::f16) static_cast<std::uint16_t*>(y)[j] = float_to_f16(f);
+  else if (type == dtype::bf16) static_cast<std::uint16_t*>(y)[j] = float_to_bf16(f);
+  else static_cast<float*>(y)[j] = f;
+}
+
+}  // namespace
+
+void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
+                           void* y, dtype y_type) noexcept {
+  const auto z = [&](std::size_t j) { return row_logit(row, j); };
+  row_summary s = summarize_values(cols, z);
+  if (sink != nullptr && !std::isnan(s.max)) {
+    // The sink joins the normalizer: rebase the sum on the larger of the two maxima.
+    const double sink_value = *sink;
+    const double max = s.max > sink_value ? s.max : sink_value;
+    s.sum_exp = (s.sum_exp == 0.0 ? 0.0 : s.sum_exp * std::exp(s.max - max)) + std::exp(sink_value - max);
+    s.max = max;
+  }
+  const double row_lse = lse_of(s);
+  if (lse != nullptr) *lse = static_cast<float>(row_lse);
+  if (y == nullptr) return;
+  for (std::size_t j = 0; j < cols; ++j) {
+    const double zj = z(j);
+    if (log_space) {
+      store_rounded(y, y_type, j, s.sum_exp == 0.0 ? -infinity : (zj - s.max) - std::log(s.sum_exp));
+    } else {
+      store_rounded(y, y_type, j, s.sum_exp == 0.0 ? 0.0 : std::exp(zj - s.max) / s.sum_exp);
+    }
   }
 }
 
