@@ -1,0 +1,122 @@
+// Kernel-level tests of the load and store entries of every kernel table the CPU can run, called
+// directly (below the API, fast under emulation): every one of the 65536 f16 and bf16 patterns
+// decoded exactly; floats encoded to nearest even (all patterns, the midpoints between them and one
+// float either side), overflow to infinity, NaN kept.
+#include <doctest/doctest.h>
+
+#include "dispatch.hpp"
+#include "dtype_support.hpp"
+#include "kernel_table.hpp"
+
+using namespace sxtest;
+using softxent::dtype;
+
+namespace {
+
+std::vector<const softxent::detail::kernel_table*> tables_with_load() {
+  std::vector<const softxent::detail::kernel_table*> tables;
+  for (const std::string& isa : available_isas()) {
+    const softxent::detail::table_choice choice = softxent::detail::choose_table(isa.c_str());
+    if (choice.result == softxent::status::ok && choice.table->load_chunk != nullptr) tables.push_back(choice.table);
+  }
+  return tables;
+}
+
+softxent::detail::row_load plain_row(const void* x, dtype type, std::size_t cols) {
+  return {x, type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols};
+}
+
+// Every pattern decoded by load_chunk (in one call, so every vector and tail position is met).
+void check_decode(dtype type, double (*decode)(std::uint16_t)) {
+  std::vector<std::uint16_t> patterns(65536);
+  for (std::size_t i = 0; i < patterns.size(); ++i) patterns[i] = static_cast<std::uint16_t>(i);
+  for (const auto* table : tables_with_load()) {
+    for (std::size_t first : {std::size_t{0}, std::size_t{3}}) {
+      std::vector<float> z(patterns.size() - first);
+      table->load_chunk(plain_row(patterns.data(), type, patterns.size()), first, z.size(), z.data());
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < z.size(); ++i) {
+        const double expected = decode(patterns[first + i]);
+        const bool same = std::isnan(expected) ? std::isnan(z[i]) : (z[i] == expected && std::signbit(z[i]) == std::signbit(expected));
+        if (!same && ++wrong <= 3) MESSAGE(std::string(table->name) << " " << dtype_name(type) << " pattern " << patterns[first + i] << " -> " << z[i]);
+      }
+      CHECK_MESSAGE(wrong == 0, std::string(table->name) << " " << dtype_name(type) << ": " << wrong << " patterns decoded wrongly");
+    }
+  }
+}
+
+// Floats that probe a 16-bit format's rounding: each finite value, the midpoints between neighbours,
+// one float above and below each midpoint, the overflow boundary, signed zeros, infinities, NaN.
+std::vector<float> rounding_probes(double (*decode)(std::uint16_t), std::uint16_t largest_finite) {
+  std::vector<float> probes;
+  for (std::uint32_t h = 0; h <= largest_finite; ++h) {
+    const double v = decode(static_cast<std::uint16_t>(h));
+    const double next = h < largest_finite ? decode(static_cast<std::uint16_t>(h + 1)) : v * (1 + std::ldexp(1.0, -8));
+    const auto mid = static_cast<float>((v + next) / 2);
+    for (float f : {static_cast<float>(v), mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY)}) {
+      probes.push_back(f);
+      probes.push_back(-f);
+    }
+  }
+  for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, std::nanf(""), 65504.0f, 65519.99f, 65520.0f, 1e30f, 3.4e38f})
+    probes.push_back(f);
+  return probes;
+}
+
+void check_encode(dtype type, double (*decode)(std::uint16_t), std::uint16_t (*encode)(double),
+                  std::uint16_t largest_finite) {
+  const std::vector<float> probes = rounding_probes(decode, largest_finite);
+  for (const auto* table : tables_with_load()) {
+    std::vector<std::uint16_t> out(probes.size() + 2, 0xa5a5);
+    table->store_chunk(probes.data(), probes.size(), out.data(), type);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+      const std::uint16_t expected = encode(probes[i]);
+      const bool same = std::isnan(probes[i]) ? std::isnan(decode(out[i])) : out[i] == expected;
+      if (!same && ++wrong <= 3)
+        MESSAGE(std::string(table->name) << " " << dtype_name(type) << " " << probes[i] << " -> " << out[i] << " expected " << expected);
+    }
+    CHECK_MESSAGE(wrong == 0, std::string(table->name) << " " << dtype_name(type) << ": " << wrong << " of " << probes.size()
+                                          << " floats encoded wrongly");
+    CHECK_MESSAGE(out[probes.size()] == 0xa5a5, std::string(table->name) << ": store_chunk wrote past its end");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kernels: load_chunk decodes every f16 and bf16 pattern exactly on every table") {
+  check_decode(dtype::f16, decode_f16);
+  check_decode(dtype::bf16, decode_bf16);
+}
+
+TEST_CASE("kernels: store_chunk rounds floats to f16 and bf16 to nearest even on every table") {
+  check_encode(dtype::f16, decode_f16, encode_f16, 0x7bff);
+  check_encode(dtype::bf16, decode_bf16, encode_bf16, 0x7f7f);
+}
+
+TEST_CASE("kernels: load_chunk applies scale, softcap, mask with slope and valid_cols in SPEC's order") {
+  const std::size_t cols = 37;
+  std::vector<float> x(cols), mask(cols);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = static_cast<float>(j) * 0.7f - 9.0f;
+    mask[j] = j % 5 == 0 ? -INFINITY : static_cast<float>(j % 3) - 1.0f;
+  }
+  x[5] = std::nanf("");  // masked by the mask (5 % 5 == 0): stays masked
+  x[7] = -INFINITY;      // a masked logit stays masked
+  for (const auto* table : tables_with_load()) {
+    const softxent::detail::row_load row{x.data(), dtype::f32, 0.5f, 3.0f, mask.data(), dtype::f32, -0.25f, 30};
+    std::vector<float> z(cols);
+    table->load_chunk(row, 0, cols, z.data());
+    for (std::size_t j = 0; j < cols; ++j) {
+      double expected = 3.0 * std::tanh(0.5 * x[j] / 3.0);
+      if (std::isinf(x[j])) expected = x[j];
+      expected = mask[j] == -INFINITY ? -INFINITY : expected - 0.25 * mask[j];
+      if (j >= 30) expected = -INFINITY;
+      if (std::isinf(expected) || std::isnan(expected)) {
+        CHECK_MESSAGE((std::isnan(expected) ? std::isnan(z[j]) : z[j] == expected), std::string(table->name) << " col " << j);
+      } else {
+        CHECK_MESSAGE(std::fabs(z[j] - expected) <= 4e-6 * (1 + std::fabs(expected)), std::string(table->name) << " col " << j << ": " << z[j] << " vs " << expected);
+      }
+    }
+  }
+}

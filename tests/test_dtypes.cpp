@@ -1,0 +1,261 @@
+// The softmax family in every element type and with the logit transform, on every instruction set,
+// against an independent long double oracle of the transformed logits (SPEC.md's order: scale,
+// softcap, mask with slope, valid_cols; sinks in the normalizer), with SPEC's widened bounds plus
+// half an ulp of the output type.
+#include "dtype_support.hpp"
+
+using namespace sxtest;
+using softxent::dtype;
+
+namespace {
+
+constexpr std::size_t rows = 6;  // three heads of two rows
+constexpr std::size_t transform_sets = 6;
+
+struct transform_case {
+  softxent::softmax_options options;
+  typed_buffer mask;
+  std::vector<float> slopes, sinks;
+  std::vector<std::int64_t> valid;
+};
+
+// 0 none; 1 scale; 2 scale and softcap; 3 a mask (broadcast over rows, per-head slopes); 4 sinks and
+// valid lengths (0, cols and between); 5 everything.
+void make_transform(std::size_t which, std::size_t cols, dtype mask_type, random_source& random, transform_case& t) {
+  softxent::softmax_options& o = t.options;
+  o = softxent::softmax_options{};
+  if (which == 1 || which == 2 || which == 5) o.scale = which == 1 ? 0.125f : 0.5f;
+  if (which == 2 || which == 5) o.softcap = 20.0f;
+  if (which == 3 || which == 5) {
+    t.mask = typed_buffer(mask_type, 2, cols, 1);
+    for (std::size_t r = 0; r < 2; ++r)
+      for (std::size_t c = 0; c < cols; ++c) t.mask.set(r, c, c % 7 == 3 ? -INFINITY : random.uniform(-4.0f, 1.0f));
+    o.mask = t.mask.cview();
+    t.slopes = {0.5f, 0.25f, -1.0f};
+    o.slopes = t.slopes.data();
+  }
+  if (which == 3 || which == 4 || which == 5) o.rows_per_head = 2;
+  if (which == 4 || which == 5) {
+    t.sinks = {1.5f, -3.0f, 40.0f};
+    o.sinks = t.sinks.data();
+    t.valid = {static_cast<std::int64_t>(cols), 0, static_cast<std::int64_t>(cols / 2), static_cast<std::int64_t>(cols),
+               static_cast<std::int64_t>(cols > 1 ? cols - 1 : 1), 0};
+    o.valid_cols = t.valid.data();
+  }
+}
+
+// The exact transformed logits of row r, in long double, and whether the transform is on.
+std::vector<real> exact_logits(const typed_buffer& x, std::size_t r, const softxent::softmax_options& o) {
+  std::vector<real> z(x.cols);
+  const std::size_t head = o.rows_per_head ? r / o.rows_per_head : 0;
+  for (std::size_t j = 0; j < x.cols; ++j) {
+    const real v = x.get(r, j);
+    real zj = v;
+    if (std::isfinite(v)) {
+      zj = static_cast<real>(o.scale) * v;
+      if (o.softcap != 0) zj = o.softcap * std::tanh(zj / o.softcap);
+    }
+    z[j] = zj;
+  }
+  if (o.mask.data != nullptr) {
+    const auto* base = static_cast<const unsigned char*>(o.mask.data);
+    const std::size_t size = dtype_size(o.mask.dtype);
+    for (std::size_t j = 0; j < x.cols; ++j) {
+      const unsigned char* p = base + ((r % o.mask.rows) * o.mask.stride + j) * size;
+      real m;
+      if (o.mask.dtype == dtype::f32) {
+        float f;
+        std::memcpy(&f, p, 4);
+        m = f;
+      } else {
+        std::uint16_t h;
+        std::memcpy(&h, p, 2);
+        m = o.mask.dtype == dtype::f16 ? decode_f16(h) : decode_bf16(h);
+      }
+      const real slope = o.slopes ? o.slopes[head] : 1;
+      z[j] = m == -INFINITY ? -INFINITY : z[j] + slope * m;
+    }
+  }
+  if (o.valid_cols != nullptr)
+    for (std::size_t j = static_cast<std::size_t>(o.valid_cols[r]); j < x.cols; ++j) z[j] = -INFINITY;
+  return z;
+}
+
+struct row_oracle {
+  std::vector<real> z;
+  row_stats s;
+  real widen;  // SPEC's widening for a transform: 4 eps (|z_j| + max |z|) <= 8 eps max |z|
+};
+
+row_oracle oracle_of(const typed_buffer& x, std::size_t r, const softxent::softmax_options& o, bool transformed) {
+  row_oracle e;
+  e.z = exact_logits(x, r, o);
+  std::vector<real> with_sink = e.z;
+  if (o.sinks != nullptr) with_sink.push_back(o.sinks[o.rows_per_head ? r / o.rows_per_head : 0]);
+  e.s = reference_row_stats(with_sink.data(), with_sink.size());
+  real largest = 0;
+  for (real v : with_sink)
+    if (std::isfinite(v)) largest = std::max(largest, std::fabs(v));
+  e.widen = transformed ? 8 * eps * largest : 0;
+  return e;
+}
+
+std::string describe_case(const char* op, const std::string& isa, dtype in, dtype out, std::size_t cols,
+                          std::size_t which) {
+  return std::string(op) + " isa=" + isa + " " + dtype_name(in) + "->" + dtype_name(out) + " cols=" +
+         std::to_string(cols) + " transform=" + std::to_string(which);
+}
+
+void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
+  random_source random(seed);
+  const std::vector<std::string> isas = available_isas();
+  std::size_t compared = 0;
+  for (std::size_t cols : lengths)
+    for (std::size_t which = 0; which < transform_sets; ++which)
+      for (dtype in : all_dtypes) {
+        typed_buffer x(in, rows, cols, 2, 1);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t c = 0; c < cols; ++c) x.set(r, c, random.normal(0.0f, r % 2 ? 6.0f : 1.5f));
+        transform_case t;
+        make_transform(which, cols, all_dtypes[(which + cols) % 3], random, t);
+        if (!t.valid.empty())  // padding past a row's valid length may hold anything
+          for (std::size_t c = static_cast<std::size_t>(t.valid[2]); c < cols; ++c) x.set(2, c, NAN);
+        std::vector<row_oracle> exact;
+        for (std::size_t r = 0; r < rows; ++r) exact.push_back(oracle_of(x, r, t.options, which != 0));
+        for (const std::string& isa : isas) {
+          std::vector<float> lse(rows + 1, sentinel());
+          REQUIRE(softxent::logsumexp(x.cview(), lse.data(), t.options, exec_for(isa)) == softxent::status::ok);
+          tally tl(describe_case("logsumexp", isa, in, dtype::f32, cols, which));
+          for (std::size_t r = 0; r < rows; ++r) tl.expect(r, 0, lse[r], exact[r].s.lse, lse_bound(exact[r].s) + exact[r].widen);
+          SXTEST_CHECK_TALLY(tl);
+          CHECK(same_bits(lse[rows], sentinel()));
+          for (dtype out : all_dtypes)
+            for (bool log_space : {false, true}) {
+              typed_buffer y(out, rows, cols, 3, 2);
+              const auto run = log_space ? softxent::log_softmax(x.cview(), y.view(), t.options, exec_for(isa))
+                                         : softxent::softmax(x.cview(), y.view(), t.options, exec_for(isa));
+              REQUIRE(run == softxent::status::ok);
+              tally ty(describe_case(log_space ? "log_softmax" : "softmax", isa, in, out, cols, which));
+              for (std::size_t r = 0; r < rows; ++r) {
+                const row_oracle& e = exact[r];
+                for (std::size_t c = 0; c < cols; ++c) {
+                  const real zj = e.z[c];
+                  if (log_space) {
+                    expect_output(ty, r, c, out, y.get(r, c), reference_log_probability(zj, e.s),
+                                  log_softmax_bound(zj, e.s) + e.widen);
+                  } else {
+                    const real p = reference_probability(zj, e.s);
+                    if (p == 0 && !e.s.poisoned) {
+                      ty.expect(r, c, static_cast<float>(y.get(r, c)), 0, 0);  // masked: exactly 0
+                    } else {
+                      expect_output(ty, r, c, out, y.get(r, c), p, softmax_bound(p, zj, e.s) + p * e.widen);
+                    }
+                  }
+                }
+              }
+              compared += ty.checked;
+              SXTEST_CHECK_TALLY(ty);
+              CHECK_MESSAGE(y.outside_untouched(), ty.label);
+            }
+        }
+      }
+  MESSAGE("values compared: " << compared);
+}
+
+}  // namespace
+
+TEST_CASE("softmax, log_softmax and logsumexp in f32, f16 and bf16 (every pair) with every transform, every ISA: lengths 1 to 4097") {
+  sweep({1, 5, 16, 33, 100, 4097}, 9101);
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("softmax, log_softmax and logsumexp in every dtype pair with every transform, every ISA: 9000 and 128256 classes") {
+    sweep({9000, 128256}, 9102);
+  }
+}
+
+TEST_CASE("half outputs: in place with equal dtypes, OVERLAP across dtypes over the same bytes, overflow to infinity") {
+  random_source random(9103);
+  const std::size_t cols = 40;
+  for (const std::string& isa : available_isas()) {
+    for (dtype type : {dtype::f16, dtype::bf16}) {
+      typed_buffer x(type, 3, cols);
+      for (std::size_t r = 0; r < 3; ++r)
+        for (std::size_t c = 0; c < cols; ++c) x.set(r, c, random.normal(0.0f, 1.0f));
+      typed_buffer y(type, 3, cols);
+      REQUIRE(softxent::softmax(x.cview(), y.view(), {}, exec_for(isa)) == softxent::status::ok);
+      typed_buffer in_place = x;
+      REQUIRE(softxent::softmax(in_place.cview(), in_place.view(), {}, exec_for(isa)) == softxent::status::ok);
+      CHECK_MESSAGE(in_place.bytes == y.bytes, isa << " " << dtype_name(type) << ": in place differs");
+      // The same bytes read as the other 16-bit type: not in place, an overlap.
+      typed_buffer other = x;
+      softxent::any_matrix reinterpreted = other.view();
+      reinterpreted.dtype = type == dtype::f16 ? dtype::bf16 : dtype::f16;
+      const std::vector<unsigned char> before = other.bytes;
+      CHECK(softxent::softmax(other.cview(), reinterpreted, {}, exec_for(isa)) == softxent::status::overlap);
+      CHECK(other.bytes == before);
+    }
+    // log_softmax of -1e5 beside 0 is -1e5: beyond f16's range, so -inf in f16 (and finite in bf16).
+    typed_buffer x(dtype::f32, 1, 2);
+    x.set(0, 0, 0.0);
+    x.set(0, 1, -1e5);
+    typed_buffer h(dtype::f16, 1, 2), b(dtype::bf16, 1, 2);
+    REQUIRE(softxent::log_softmax(x.cview(), h.view(), {}, exec_for(isa)) == softxent::status::ok);
+    REQUIRE(softxent::log_softmax(x.cview(), b.view(), {}, exec_for(isa)) == softxent::status::ok);
+    CHECK(h.get(0, 1) == -INFINITY);
+    CHECK(b.get(0, 1) == doctest::Approx(-1e5).epsilon(1.0 / 256));
+  }
+}
+
+TEST_CASE("softmax options: every invalid option or shape has its status and writes nothing") {
+  const std::size_t cols = 8;
+  typed_buffer x(dtype::f32, 4, cols), y(dtype::f16, 4, cols);
+  for (std::size_t r = 0; r < 4; ++r)
+    for (std::size_t c = 0; c < cols; ++c) x.set(r, c, static_cast<double>(c));
+  const std::vector<unsigned char> before = y.bytes;
+  const auto expect = [&](const softxent::softmax_options& o, softxent::status s, const char* what) {
+    CHECK_MESSAGE(softxent::softmax(x.cview(), y.view(), o) == s, what);
+    CHECK_MESSAGE(y.bytes == before, what);
+  };
+  for (float scale : {0.0f, -1.0f, NAN, INFINITY}) {
+    softxent::softmax_options o;
+    o.scale = scale;
+    expect(o, softxent::status::invalid_option, "scale");
+  }
+  for (float cap : {-1.0f, NAN, INFINITY}) {
+    softxent::softmax_options o;
+    o.softcap = cap;
+    expect(o, softxent::status::invalid_option, "softcap");
+  }
+  const std::vector<float> bad_slopes{1.0f, NAN}, bad_sinks{INFINITY, 0.0f};
+  softxent::softmax_options slopes;
+  slopes.rows_per_head = 2;
+  slopes.slopes = bad_slopes.data();
+  expect(slopes, softxent::status::invalid_option, "a NaN slope");
+  softxent::softmax_options sinks;
+  sinks.rows_per_head = 2;
+  sinks.sinks = bad_sinks.data();
+  expect(sinks, softxent::status::invalid_option, "an infinite sink");
+  const std::vector<std::int64_t> bad_valid{1, 2, 9, 0};
+  softxent::softmax_options valid;
+  valid.valid_cols = bad_valid.data();
+  expect(valid, softxent::status::invalid_option, "valid_cols > cols");
+  typed_buffer mask(dtype::bf16, 2, cols);
+  softxent::softmax_options no_rows;
+  no_rows.mask = {mask.data(), dtype::bf16, 0, cols, cols};
+  expect(no_rows, softxent::status::invalid_shape, "a mask of no rows");
+  softxent::softmax_options short_stride;
+  short_stride.mask = {mask.data(), dtype::bf16, 2, cols, cols - 1};
+  expect(short_stride, softxent::status::invalid_shape, "a mask stride < cols");
+  softxent::softmax_options bad_type;
+  bad_type.mask = {mask.data(), static_cast<dtype>(7), 2, cols, cols};
+  expect(bad_type, softxent::status::unsupported_dtype, "a mask dtype outside the enum");
+  softxent::any_matrix bad_out = y.view();
+  bad_out.dtype = static_cast<dtype>(3);
+  CHECK(softxent::softmax(x.cview(), bad_out) == softxent::status::unsupported_dtype);
+  CHECK(y.bytes == before);
+  // The mask may not overlap the output.
+  softxent::softmax_options overlapping;
+  overlapping.mask = {y.data(), dtype::f16, 1, cols, cols};
+  expect(overlapping, softxent::status::overlap, "mask over the output");
+}
