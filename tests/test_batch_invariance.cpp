@@ -220,16 +220,19 @@ std::vector<operation> operations(std::size_t cols, const std::vector<float>& we
 
 // The batches of one row length: their sizes, and how many of each (see batches()). Where rows are
 // short, sizes around the tiles (4, 8, 16 rows) and the driver's blocks of 64 rows, five batches of
-// each; where they are long (and costly), around the split of fewer than 4 long rows over threads,
-// three batches of each.
+// each, and one mixed batch over two of the driver's units of work (16384 elements of whole rows);
+// where they are long (and costly), around the split of fewer than 4 long rows over threads, three
+// batches of each.
 struct batch_plan {
   std::vector<std::size_t> sizes;
   std::size_t arrangements;
-  int copies;  // pool rows of each ordinary kind
+  int copies;                  // pool rows of each ordinary kind
+  std::size_t two_units = 0;   // rows of the mixed batch over two units, or 0
 };
 batch_plan plan_for(std::size_t cols) {
-  if (cols <= 33) return {{2, 3, 5, 9, 16, 17, 31, 64, 67, 130}, 5, 2};
-  if (cols <= 128) return {{2, 3, 5, 9, 17, 33, 67}, 5, 2};
+  const std::size_t two_units = 16384 / cols + 37;
+  if (cols <= 33) return {{2, 3, 5, 9, 16, 17, 31, 64, 67, 130}, 5, 2, two_units};
+  if (cols <= 128) return {{2, 3, 5, 9, 17, 33, 67}, 5, 2, two_units};
   if (cols <= 4096) return {{3, 9}, 3, 1};
   return {{2, 5}, 3, 1};
 }
@@ -278,6 +281,7 @@ void check_length(std::size_t cols, std::uint64_t seed, const std::vector<std::s
   std::vector<std::vector<std::size_t>> batch_rows;
   for (std::size_t size : plan.sizes)
     for (auto& rows : batches(size, plan.arrangements, ordinary, special, random)) batch_rows.push_back(std::move(rows));
+  if (plan.two_units != 0) batch_rows.push_back(batches(plan.two_units, 3, ordinary, special, random)[2]);
 
   workspace w;
   for (std::size_t k = 0; k < isas.size(); ++k) {
