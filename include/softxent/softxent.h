@@ -18,7 +18,9 @@
  *     overlap between the memory spanned by an output and an input (or another output) is
  *     SOFTXENT_ERROR_OVERLAP.
  *   - Results are bitwise identical for any thread count, host pool or grouping of its units, and
- *     between runs.
+ *     between runs. Every row-wise output (lse, softmax and log_softmax rows, backward rows,
+ *     cross-entropy NONE losses and gradient rows) has the same bits whether its row is computed
+ *     alone or in any batch, at any position, beside any rows (NaN, +inf and all -inf rows included).
  *   - Accuracy (eps = 2^-23, against the exact result in double): softmax relative error at most
  *     (8 + |x_j - m|) * eps (absolute 1e-37 below 1e-30); log_softmax absolute error at most
  *     (8 + |x_j - m|) * eps + 8 * eps * |lse|; lse 8 * eps * (1 + |lse|); for every row length.

@@ -14,7 +14,8 @@
 //     written.
 //   - In place = same pointer and same stride. Other overlaps of an output with any other buffer
 //     are status::overlap.
-//   - Bitwise identical results for any thread count or host pool, and between runs.
+//   - Bitwise identical results for any thread count or host pool, and between runs; and for each
+//     row-wise output whether its row is computed alone or in any batch, beside any rows.
 //   - Accuracy against the exact result (eps = 2^-23): softmax relative (8 + |x_j - m|) * eps,
 //     log_softmax absolute (8 + |x_j - m|) * eps + 8 * eps * |lse|, lse 8 * eps * (1 + |lse|).
 #ifndef SOFTXENT_SOFTXENT_HPP

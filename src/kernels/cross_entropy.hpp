@@ -181,10 +181,11 @@ struct cross_entropy_kernels {
   // transposed tile of softmax_kernels gives W rows' shifts, sums and exponentials in lanes (longer
   // rows, loss only: their statistics one by one). The loss, lse and gradient factor are then formed
   // for the W rows at once in float: there y_sum * log(sum) and -y_dot are both >= 0, so nothing
-  // cancels, and y_dot's float sum stays within the 8 eps * |loss| that SPEC.md allows a row. A tile
-  // where any counted row comes out non-finite (NaN or +inf logits, a masked class with weight, float
-  // overflow of logits near FLT_MAX or of huge targets) is redone row by row in double, before
-  // anything is written.
+  // cancels, and y_dot's float sum stays within the 8 eps * |loss| that SPEC.md allows a row. A row
+  // whose lane comes out non-finite (NaN or +inf logits, a masked class with weight, float overflow of
+  // logits near FLT_MAX or of huge targets) is redone alone in double (general_row). Lanes never mix,
+  // and whether a row is redone depends on its own lane only: a row gets the same bits alone, in a
+  // partial tile or in a full one, whatever its neighbours hold.
   static void cross_entropy_lanes(const cross_entropy_block& b) noexcept {
     using forward = softmax_kernels<Ops>;
     constexpr std::size_t W = Ops::width;
@@ -269,11 +270,6 @@ struct cross_entropy_kernels {
         lse = Ops::nonzero_or_zero(counted_rows, lse);
         p_factor = Ops::nonzero_or_zero(counted_rows, p_factor);
       }
-      // Not finite (NaN included): redo the tile exactly. The logits are still intact.
-      if (!Ops::all_finite(loss, p_factor)) {
-        general_rows(b, r0, count);
-        return;
-      }
       alignas(64) float loss_lanes[W], lse_lanes[W];
       Ops::store(loss_lanes, loss);
       Ops::store(lse_lanes, lse);
@@ -281,20 +277,28 @@ struct cross_entropy_kernels {
         b.row_loss[r0 + i] = static_cast<double>(loss_lanes[i]);
         b.row_lse[r0 + i] = static_cast<double>(lse_lanes[i]);
       }
-      if (b.grad == nullptr) return;
+      // Bit i set: row r0 + i is not finite in float (NaN included) and is redone alone in double,
+      // from its logits, which nothing has overwritten yet (the gradient is scattered last).
+      unsigned redone = 0;
+      if (!Ops::all_finite(loss, p_factor)) redone = non_finite_lanes(loss_lanes, p_factor, count);
+      if (b.grad == nullptr) {
+        if (redone != 0) redo_rows(b, r0, redone, nullptr);
+        return;
+      }
       const vec p = p_factor;
       const vec y_scale = Ops::splat(static_cast<float>(b.grad_scale));
       for (std::size_t c = 0; c < cols; ++c) {
         const vec y = soft ? Ops::load(y_tile + c * W) : Ops::splat(smooth * weight(c));
         Ops::store(tile + c * W, Ops::load(tile + c * W) * p - y * y_scale);
       }
+      if (redone != 0) redo_rows(b, r0, redone, tile);
       Ops::scatter_columns(tile, cols, count, b.grad + r0 * b.grad_stride, b.grad_stride);
       if (soft) return;
       for (std::size_t i = 0; i < count; ++i) {
         float* g = b.grad + (r0 + i) * b.grad_stride;
         if (counted_lanes[i] == 0.0f) {
           std::memset(g, 0, cols * sizeof(float));
-        } else {
+        } else if (!(redone >> i & 1u)) {  // a redone row has its target's term already
           g[targets[i]] -= static_cast<float>(b.grad_scale) * target_coefficients[i];
         }
       }
@@ -320,41 +324,69 @@ struct cross_entropy_kernels {
       cross_entropy_lanes(b);
       return;
     }
-    general_rows(b, 0, b.rows);
+    general_rows(b);
   }
 
-  // Rows [first, first + count) of the block one by one, any length up to a chunk, sums in double.
-  static void general_rows(const cross_entropy_block& b, std::size_t first, std::size_t count) noexcept {
-    const float smooth = b.label_smoothing / static_cast<float>(b.cols);
-    const float* end = b.prefetch_end;
+  // The rows of the block one by one, any length up to a chunk, sums in double.
+  static void general_rows(const cross_entropy_block& b) noexcept {
+    for (std::size_t r = 0; r < b.rows; ++r) general_row(b, r, b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr);
+  }
+
+  // Row r of the block alone, sums in double: its row_loss and row_lse, and when g is not null its
+  // gradient into g (the row's own gradient row, which may be its logits, or a scratch row).
+  static void general_row(const cross_entropy_block& b, std::size_t r, float* g) noexcept {
+    const float* x = b.logits + r * b.logits_stride;
     const float* probs_end = b.target_probs ? b.target_probs + (b.rows - 1) * b.target_stride + b.cols : nullptr;
-    for (std::size_t r = first; r < first + count; ++r) {
-      const float* x = b.logits + r * b.logits_stride;
-      float* g = b.grad != nullptr ? b.grad + r * b.grad_stride : nullptr;
-      class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, smooth, no_target, 0.0f, probs_end};
-      if (b.targets != nullptr) {
-        if (b.targets[r] == b.ignore_index) {
-          b.row_loss[r] = 0.0;
-          b.row_lse[r] = 0.0;
-          if (g != nullptr) std::memset(g, 0, b.cols * sizeof(float));
-          continue;
-        }
-        y.target = static_cast<std::size_t>(b.targets[r]);
-        y.target_coefficient = (1.0f - b.label_smoothing) * (b.class_weights ? b.class_weights[y.target] : 1.0f);
-      } else {
-        y.probs = b.target_probs + r * b.target_stride;
+    class_coefficients y{b.class_weights, nullptr, 1.0f - b.label_smoothing, b.label_smoothing / static_cast<float>(b.cols),
+                         no_target, 0.0f, probs_end};
+    if (b.targets != nullptr) {
+      if (b.targets[r] == b.ignore_index) {
+        b.row_loss[r] = 0.0;
+        b.row_lse[r] = 0.0;
+        if (g != nullptr) std::memset(g, 0, b.cols * sizeof(float));
+        return;
       }
-      const chunk_stats s = cross_entropy_stats_chunk(x, b.cols, y, g, end);
-      const double lse = lse_of(s.shift, s.sum_exp);
-      b.row_loss[r] = cross_entropy_loss_of(s.sum_exp, s.y_sum, s.y_dot);
-      b.row_lse[r] = lse;
-      if (g == nullptr) continue;
-      const double p_factor = cross_entropy_p_factor_of(s.sum_exp, s.y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale);
-      cross_entropy_grad_chunk(g, b.cols, static_cast<float>(p_factor), static_cast<float>(b.grad_scale), y);
+      y.target = static_cast<std::size_t>(b.targets[r]);
+      y.target_coefficient = (1.0f - b.label_smoothing) * (b.class_weights ? b.class_weights[y.target] : 1.0f);
+    } else {
+      y.probs = b.target_probs + r * b.target_stride;
     }
+    const chunk_stats s = cross_entropy_stats_chunk(x, b.cols, y, g, b.prefetch_end);
+    const double lse = lse_of(s.shift, s.sum_exp);
+    b.row_loss[r] = cross_entropy_loss_of(s.sum_exp, s.y_sum, s.y_dot);
+    b.row_lse[r] = lse;
+    if (g == nullptr) return;
+    const double p_factor = cross_entropy_p_factor_of(s.sum_exp, s.y_sum, lse, b.z_loss, b.grad_scale, b.z_grad_scale);
+    cross_entropy_grad_chunk(g, b.cols, static_cast<float>(p_factor), static_cast<float>(b.grad_scale), y);
   }
 
  private:
+  // The rows r0 + i whose bit i is set in `lanes`, each alone in double (general_row). With a gradient
+  // tile (rows of at most short_row_max classes), each row's gradient goes into its lane of the tile.
+  static void redo_rows(const cross_entropy_block& b, std::size_t r0, unsigned lanes, float* gradient_tile) noexcept {
+    for (std::size_t i = 0; lanes >> i != 0; ++i) {
+      if (!(lanes >> i & 1u)) continue;
+      if (gradient_tile == nullptr) {
+        general_row(b, r0 + i, nullptr);
+        continue;
+      }
+      float row[softmax_kernels<Ops>::short_row_max];
+      general_row(b, r0 + i, row);
+      for (std::size_t c = 0; c < b.cols; ++c) gradient_tile[c * Ops::width + i] = row[c];
+    }
+  }
+
+  // The lanes i < count where loss or p_factor is not finite, as bits (the cold side of the tiles'
+  // all_finite check).
+  static unsigned non_finite_lanes(const float* loss_lanes, const vec& p_factor, std::size_t count) noexcept {
+    alignas(64) float p_lanes[Ops::width];
+    Ops::store(p_lanes, p_factor);
+    unsigned lanes = 0;
+    for (std::size_t i = 0; i < count; ++i)
+      if (!__builtin_isfinite(loss_lanes[i]) || !__builtin_isfinite(p_lanes[i])) lanes |= 1u << i;
+    return lanes;
+  }
+
   static constexpr float ones[64] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                                      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                                      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
