@@ -159,6 +159,29 @@ softxent_status softxent_log_softmax(size_t rows, size_t cols, softxent_const_ma
   return to_c(
       softxent::log_softmax(to_cpp(x, rows, cols), to_cpp(y, rows, cols), to_cpp(options, cols), to_cpp(exec)));
 }
+softxent_status softxent_softmax_backward(size_t rows, size_t cols, softxent_const_matrix y, softxent_const_matrix dy,
+                                          softxent_matrix dx, const softxent_exec* exec) {
+  return to_c(softxent::softmax_backward(to_cpp(y, rows, cols), to_cpp(dy, rows, cols), to_cpp(dx, rows, cols),
+                                         to_cpp(exec)));
+}
+softxent_status softxent_log_softmax_backward(size_t rows, size_t cols, softxent_const_matrix y,
+                                              softxent_const_matrix dy, softxent_matrix dx, const softxent_exec* exec) {
+  return to_c(softxent::log_softmax_backward(to_cpp(y, rows, cols), to_cpp(dy, rows, cols), to_cpp(dx, rows, cols),
+                                             to_cpp(exec)));
+}
+softxent_status softxent_cross_entropy(size_t rows, size_t cols, softxent_const_matrix logits, const int64_t* targets,
+                                       const softxent_cross_entropy_options* options, float* loss, softxent_matrix grad,
+                                       const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy(to_cpp(logits, rows, cols), targets, loss, to_cpp(grad, rows, cols),
+                                      to_cpp(options), to_cpp(exec)));
+}
+softxent_status softxent_cross_entropy_soft(size_t rows, size_t cols, softxent_const_matrix logits,
+                                            softxent_const_matrix target_probs,
+                                            const softxent_cross_entropy_options* options, float* loss,
+                                            softxent_matrix grad, const softxent_exec* exec) {
+  return to_c(softxent::cross_entropy_soft(to_cpp(logits, rows, cols), to_cpp(target_probs, rows, cols), loss,
+                                           to_cpp(grad, rows, cols), to_cpp(options), to_cpp(exec)));
+}
 // The C and C++ statistics are the same four doubles.
 static_assert(sizeof(softxent_shard_stats) == sizeof(softxent::shard_stats), "shard_stats layout");
 static_assert(offsetof(softxent_shard_stats, smoothing_sum) == offsetof(softxent::shard_stats, smoothing_sum),

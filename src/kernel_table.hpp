@@ -175,6 +175,21 @@ void reference_shard_gradient(const float* x, std::size_t n, float scale, float 
 void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
                            void* y, dtype y_type) noexcept;
 
+// The reference's backward of one row of any dtypes, in double from the decoded y and dy; dx rounded
+// to dx_type (dx may be y or dy when their dtypes match).
+void reference_backward_row(const void* y, dtype y_type, const void* dy, dtype dy_type, void* dx, dtype dx_type,
+                            std::size_t cols, bool log_space) noexcept;
+
+// The reference's cross-entropy rows of any dtypes: as the table's cross_entropy_rows, with the
+// block's float logits, target_probs and grad replaced by these (grad.data null: loss only).
+struct typed_rows {
+  const void* data;
+  dtype type;
+  std::size_t stride;  // elements
+};
+void reference_cross_entropy_rows(const cross_entropy_block& b, const typed_rows& logits, const typed_rows& probs,
+                                  const typed_rows& grad) noexcept;
+
 // The tables this build has; each returns null when the build lacks it.
 const kernel_table* reference_table() noexcept;
 const kernel_table* scalar_table() noexcept;

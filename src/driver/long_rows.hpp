@@ -63,9 +63,13 @@ void for_long_rows(executor& ex, const row_plan& plan, std::size_t rows, std::si
 
 // exp(chunk shift - row shift): what turns a chunk's stored exponentials into the row's. A chunk with
 // nothing but -inf (sum 0, shift 0) gets 0: its exponentials are 0, and exp(0 - row shift) may be
-// +inf when the row's max is very negative.
+// +inf when the row's max is very negative. A NaN row gets its own sum's NaN, so that a product with
+// a factor derived from that sum carries one NaN payload whichever operand the compiler puts first
+// (+inf - +inf here would make the default NaN, and which of two NaNs a product keeps depends on the
+// operand order, which may differ between two inlined copies of the same code).
 inline double chunk_weight(const chunk_stats& chunk, const chunk_stats& row) noexcept {
   if (chunk.sum_exp == 0.0) return 0.0;
+  if (std::isnan(row.sum_exp)) return row.sum_exp;
   return std::exp(static_cast<double>(chunk.shift) - static_cast<double>(row.shift));
 }
 

@@ -12,6 +12,7 @@
 #include "kernel_table.hpp"
 #include "kernels/row_math.hpp"
 #include "ops/cross_entropy_common.hpp"
+#include "ops/logit_transform.hpp"
 #include "parallel.hpp"
 #include "softxent/softxent.hpp"
 
@@ -30,12 +31,23 @@ struct loss_partial {
   bool invalid;         // a target outside [0, cols) that is not the ignore index
 };
 
-status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const_matrix probs, float* loss,
-                         matrix grad, const cross_entropy_options& o, const exec_options& exec) noexcept {
+status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* targets, const_any_matrix probs_any,
+                         float* loss, any_matrix grad_any, const cross_entropy_options& o,
+                         const exec_options& exec) noexcept {
   const call_setup call = setup(exec);
   if (call.result != status::ok) return call.result;
   if (const status s = check_scalar_options(o); s != status::ok) return s;
   const bool soft = targets == nullptr;
+  if (!valid_dtype(logits_any.dtype) || (soft && !valid_dtype(probs_any.dtype)) ||
+      (grad_any.data != nullptr && !valid_dtype(grad_any.dtype)))
+    return status::unsupported_dtype;
+  // Float views for the kernels that read float in place; typed operands go through the load kernel.
+  const const_matrix logits(static_cast<const float*>(logits_any.data), logits_any.rows, logits_any.cols,
+                            logits_any.stride);
+  const const_matrix probs(static_cast<const float*>(probs_any.data), probs_any.rows, probs_any.cols, probs_any.stride);
+  const matrix grad(static_cast<float*>(grad_any.data), grad_any.rows, grad_any.cols, grad_any.stride);
+  const bool typed = logits_any.dtype != dtype::f32 || (soft && probs_any.dtype != dtype::f32) ||
+                     (grad.data != nullptr && grad_any.dtype != dtype::f32);
   const std::size_t rows = logits.rows, cols = logits.cols;
   if (soft && (probs.rows != rows || probs.cols != cols)) return status::invalid_shape;
   if (grad.data != nullptr && (grad.rows != rows || grad.cols != cols)) return status::invalid_shape;
@@ -43,18 +55,29 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   if (logits.data == nullptr || loss == nullptr || (soft && probs.data == nullptr)) return status::null_pointer;
   const std::size_t loss_count = o.reduction == reduction::none ? rows : 1;
   buffer buffers[] = {
-      matrix_buffer(logits.data, rows, cols, logits.stride, false),
-      soft ? matrix_buffer(probs.data, rows, cols, probs.stride, false)
+      any_buffer(logits.data, rows, cols, logits.stride, logits_any.dtype, false),
+      soft ? any_buffer(probs.data, rows, cols, probs.stride, probs_any.dtype, false)
            : vector_buffer(targets, rows, sizeof(std::int64_t), false),
       vector_buffer(o.class_weights, cols, sizeof(float), false),
       vector_buffer(loss, loss_count, sizeof(float), true),
-      matrix_buffer(grad.data, rows, cols, grad.stride, true),
+      any_buffer(grad.data, rows, cols, grad.stride, grad_any.dtype, true),
   };
-  // Only grad (index 4) may be exactly the logits (index 0).
-  if (const status s = check_buffers(buffers, [](std::size_t out, std::size_t in) { return out == 4 && in == 0; });
+  // Only grad (index 4) may be exactly the logits (index 0), and only with the same dtype.
+  const bool same_type = grad_any.dtype == logits_any.dtype;
+  if (const status s = check_buffers(buffers, [&](std::size_t out, std::size_t in) { return out == 4 && in == 0 && same_type; });
       s != status::ok)
     return s;
   if (!valid_class_weights(o.class_weights, cols)) return status::invalid_option;
+  const auto byte_row = [](const auto& m, dtype type, std::size_t r) {
+    return static_cast<const unsigned char*>(m.data) + r * m.stride * size_of(type);
+  };
+  const auto grad_row = [&](std::size_t r) {
+    return static_cast<unsigned char*>(grad_any.data) + r * grad_any.stride * size_of(grad_any.dtype);
+  };
+  const auto source = [&](std::size_t r) {
+    return source_of(byte_row(logits_any, logits_any.dtype, r), logits_any.dtype, cols, o,
+                     soft ? byte_row(probs_any, probs_any.dtype, r) : nullptr, probs_any.dtype);
+  };
   // Targets: valid classes, and the denominators of MEAN (sum of the counted rows' target weights, and
   // the count of counted rows for z-loss) before any gradient is written. A reduced loss without
   // gradient writes nothing before the end, so there the units check their own targets as they go
@@ -62,7 +85,8 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   // Rows of one chunk go through the table's rows kernel in one call, except with a logit transform,
   // which only the reference's rows kernel takes: the other tables then go chunk by chunk.
   const logit_transform transform = transform_of(o);
-  const bool chunked = uses_chunks(call.table, cols) || (transform.active() && !is_reference(call.table));
+  const bool staged = transform.active() || typed;
+  const bool chunked = uses_chunks(call.table, cols) || (staged && !is_reference(call.table));
   const bool checked_in_units = !soft && grad.data == nullptr && o.reduction != reduction::none && !chunked &&
                                 !is_reference(call.table);
   double weight_sum = 0.0;
@@ -88,7 +112,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     // Nothing counts: loss 0 and gradient 0, whatever the logits hold.
     *loss = 0.0f;
     if (grad.data != nullptr) {
-      for (std::size_t r = 0; r < rows; ++r) std::memset(grad.row(r), 0, cols * sizeof(float));
+      for (std::size_t r = 0; r < rows; ++r) std::memset(grad_row(r), 0, cols * size_of(grad_any.dtype));
     }
     return status::ok;
   }
@@ -98,7 +122,8 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
   const kernel_table& k = *call.table;
   executor ex(exec, is_reference(call.table));
   const row_plan plan = plan_for(call.table, rows, cols);
-  const float* const logits_end = logits.row(rows - 1) + cols;  // what the kernels may prefetch
+  const float* const logits_end =  // what the kernels may prefetch (float logits only)
+      logits_any.dtype == dtype::f32 ? logits.row(rows - 1) + cols : nullptr;
   loss_partial partials[max_units];
   const auto finish_row = [&](std::size_t r, double row_loss, double row_lse, loss_partial& partial) {
     const bool ignored = !soft && targets[r] == o.ignore_index;
@@ -136,10 +161,10 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
         }
         const cross_entropy_block b{n,
                                     cols,
-                                    logits.row(r0),
+                                    typed ? nullptr : logits.row(r0),
                                     logits.stride,
                                     block_targets,
-                                    soft ? probs.row(r0) : nullptr,
+                                    soft && !typed ? probs.row(r0) : nullptr,
                                     probs.stride,
                                     o.ignore_index,
                                     o.label_smoothing,
@@ -149,12 +174,20 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
                                     o.softcap,
                                     grad_scale,
                                     z_grad_scale,
-                                    grad.data ? grad.row(r0) : nullptr,
+                                    grad.data && !typed ? grad.row(r0) : nullptr,
                                     grad.stride,
                                     row_loss,
                                     row_lse,
                                     logits_end};
-        k.cross_entropy_rows(b);
+        if (typed) {
+          // The reference (the only table that takes rows of any dtype here) reads the typed operands.
+          reference_cross_entropy_rows(b, {byte_row(logits_any, logits_any.dtype, r0), logits_any.dtype, logits.stride},
+                                       {soft ? byte_row(probs_any, probs_any.dtype, r0) : nullptr, probs_any.dtype,
+                                        probs.stride},
+                                       {grad.data ? grad_row(r0) : nullptr, grad_any.dtype, grad.stride});
+        } else {
+          k.cross_entropy_rows(b);
+        }
         if (o.reduction == reduction::none || o.z_loss != 0.0f) {
           for (std::size_t i = 0; i < n; ++i) finish_row(r0 + i, row_loss[i], row_lse[i], partial);
         } else {
@@ -168,17 +201,25 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
     });
   } else {
     for (std::size_t u = 0; u < plan.units; ++u) partials[u] = loss_partial{};
-    const float* const probs_end = soft ? probs.row(rows - 1) + cols : nullptr;  // what may be prefetched
+    const float* const probs_end =  // what may be prefetched
+        soft && probs_any.dtype == dtype::f32 ? probs.row(rows - 1) + cols : nullptr;
     // The target coefficients of the chunk [c0, c0 + n) of row r.
     const auto coefficients = [&](std::size_t r, std::size_t c0, std::size_t n) {
       if (!soft) return integer_target_coefficients(o, cols, c0, n, static_cast<std::size_t>(targets[r]));
       return class_coefficients{o.class_weights ? o.class_weights + c0 : nullptr,
-                                probs.row(r) + c0,
+                                probs_any.dtype == dtype::f32 ? probs.row(r) + c0 : nullptr,
                                 1.0f - o.label_smoothing,
                                 o.label_smoothing / static_cast<float>(cols),
                                 no_target,
                                 0.0f,
                                 probs_end};
+    };
+    // The same without the probabilities, which the staged path takes from the row's source.
+    const auto typed_coefficients = [&](std::size_t r, std::size_t c0, std::size_t n) {
+      class_coefficients y = coefficients(r, c0, n);
+      y.probs = nullptr;
+      y.probs_end = nullptr;
+      return y;
     };
     const auto ignored = [&](std::size_t r) { return !soft && targets[r] == o.ignore_index; };
     float* const g = grad.data;
@@ -186,11 +227,14 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
         ex, plan, rows, cols,
         [&](std::size_t r, std::size_t c0, std::size_t n) {
           if (ignored(r)) {
-            if (g) std::memset(grad.row(r) + c0, 0, n * sizeof(float));
+            if (g) std::memset(grad_row(r) + c0 * size_of(grad_any.dtype), 0, n * size_of(grad_any.dtype));
             return chunk_stats{0.0f, 0.0f, 0.0, 0.0, 0.0};
           }
+          if (staged) {
+            const class_coefficients y = typed_coefficients(r, c0, n);
+            return transformed_stats_chunk(k, source(r), c0, n, &y);
+          }
           const class_coefficients y = coefficients(r, c0, n);
-          if (transform.active()) return transformed_stats_chunk(k, transform, logits.row(r) + c0, n, &y);
           // Stores exp(x_j - chunk shift) into the gradient for phase 2.
           return k.cross_entropy_stats_chunk(logits.row(r) + c0, n, y, g ? grad.row(r) + c0 : nullptr, logits_end);
         },
@@ -204,9 +248,10 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
           const double row_lse = lse_of(m.shift, m.sum_exp);
           const double row_factor =
               cross_entropy_p_factor_of(m.sum_exp, m.y_sum, row_lse, o.z_loss, grad_scale, z_grad_scale);
-          if (transform.active()) {
-            write_gradient_chunk(k, transform, logits.row(r) + c0, n, row_factor, m.shift,
-                                 static_cast<float>(grad_scale), coefficients(r, c0, n), grad.row(r) + c0, logits_end);
+          if (staged) {
+            write_gradient_chunk(k, source(r), c0, n, row_factor, m.shift, static_cast<float>(grad_scale),
+                                 typed_coefficients(r, c0, n), grad_row(r) + c0 * size_of(grad_any.dtype),
+                                 grad_any.dtype, logits_end);
             return;
           }
           const double p_factor = row_factor * chunk_weight(c, m);
@@ -240,7 +285,7 @@ status run_cross_entropy(const_matrix logits, const std::int64_t* targets, const
 }  // namespace
 }  // namespace detail
 
-status cross_entropy(const_matrix logits, const std::int64_t* targets, float* loss, matrix grad,
+status cross_entropy(const_any_matrix logits, const std::int64_t* targets, float* loss, any_matrix grad,
                      const cross_entropy_options& options, const exec_options& exec) noexcept {
   if (targets == nullptr && logits.rows > 0) {
     // Check the options first, as for any call, then report the missing targets.
@@ -250,12 +295,24 @@ status cross_entropy(const_matrix logits, const std::int64_t* targets, float* lo
     return status::null_pointer;
   }
   static const std::int64_t no_targets = 0;  // rows == 0: never read
-  return detail::run_cross_entropy(logits, targets ? targets : &no_targets, const_matrix{}, loss, grad, options, exec);
+  return detail::run_cross_entropy(logits, targets ? targets : &no_targets, const_any_matrix{}, loss, grad, options,
+                                   exec);
+}
+
+status cross_entropy_soft(const_any_matrix logits, const_any_matrix target_probs, float* loss, any_matrix grad,
+                          const cross_entropy_options& options, const exec_options& exec) noexcept {
+  return detail::run_cross_entropy(logits, nullptr, target_probs, loss, grad, options, exec);
+}
+
+status cross_entropy(const_matrix logits, const std::int64_t* targets, float* loss, matrix grad,
+                     const cross_entropy_options& options, const exec_options& exec) noexcept {
+  return cross_entropy(const_any_matrix(logits), targets, loss, any_matrix(grad), options, exec);
 }
 
 status cross_entropy_soft(const_matrix logits, const_matrix target_probs, float* loss, matrix grad,
                           const cross_entropy_options& options, const exec_options& exec) noexcept {
-  return detail::run_cross_entropy(logits, nullptr, target_probs, loss, grad, options, exec);
+  return cross_entropy_soft(const_any_matrix(logits), const_any_matrix(target_probs), loss, any_matrix(grad), options,
+                            exec);
 }
 
 }  // namespace softxent

@@ -75,58 +75,107 @@ inline class_coefficients slice(const class_coefficients& y, std::size_t first, 
   return s;
 }
 
-// Cross-entropy's logit transform z = softcap(scale * x). Transformed chunks go through an L1
-// scratch of transform_piece elements at a time.
+// Cross-entropy's logit transform z = softcap(logit_scale * x).
 struct logit_transform {
   float scale;
   float softcap;
   bool active() const noexcept { return scale != 1.0f || softcap != 0.0f; }
 };
 inline logit_transform transform_of(const cross_entropy_options& o) noexcept { return {o.logit_scale, o.softcap}; }
+
+// Rows that are not float without a transform go through L1 scratch, transform_piece elements at a time.
 constexpr std::size_t transform_piece = base_chunk;
 
-// Statistics of the transformed chunk z = T(x[0, n)) with coefficients y, piece by piece, merged in
-// order (for n <= transform_piece, one piece). y null: max and sum_exp only.
-inline chunk_stats transformed_stats_chunk(const kernel_table& k, const logit_transform& t, const float* x,
+// Where one cross-entropy row comes from: its logits as the load kernel reads them (any dtype, with
+// cross-entropy's transform) and its target probabilities (any dtype; null for integer targets).
+struct cross_entropy_source {
+  row_load logits;
+  const void* probs;
+  dtype probs_type;
+};
+inline cross_entropy_source source_of(const void* logits_row, dtype logits_type, std::size_t cols,
+                                      const cross_entropy_options& o, const void* probs_row = nullptr,
+                                      dtype probs_type = dtype::f32) noexcept {
+  return {{logits_row, logits_type, o.logit_scale, o.softcap, nullptr, dtype::f32, 1.0f, cols}, probs_row, probs_type};
+}
+// Float logits without a transform and float probabilities: the chunk kernels read them in place.
+inline bool reads_in_place(const cross_entropy_source& s) noexcept {
+  return s.logits.x_type == dtype::f32 && s.logits.scale == 1.0f && s.logits.softcap == 0.0f &&
+         (s.probs == nullptr || s.probs_type == dtype::f32);
+}
+
+// The coefficients y of the piece [first, first + n) of a row (sliced from the row chunk's, which
+// start at chunk_first), with the source's target probabilities decoded into q when they are not float.
+inline class_coefficients piece_coefficients(const kernel_table& k, const cross_entropy_source& src,
+                                             const class_coefficients& y, std::size_t chunk_first, std::size_t first,
+                                             std::size_t n, float* q) noexcept {
+  class_coefficients piece = slice(y, first - chunk_first, n);
+  if (src.probs != nullptr) {
+    if (src.probs_type == dtype::f32) {
+      piece.probs = static_cast<const float*>(src.probs) + first;
+    } else {
+      k.load_chunk(row_load{src.probs, src.probs_type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, first + n}, first, n, q);
+      piece.probs = q;
+    }
+    piece.probs_end = piece.probs + n;
+  }
+  return piece;
+}
+
+// Statistics of the chunk [first, first + n) of a row, loaded piece by piece and merged in order.
+// y (the chunk's coefficients, without probabilities: they come from the source) null: max and
+// sum_exp only.
+inline chunk_stats transformed_stats_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
                                            std::size_t n, const class_coefficients* y) noexcept {
   alignas(64) float z[transform_piece];
+  alignas(64) float q[transform_piece];
   chunk_stats stats{};
-  for (std::size_t first = 0; first < n; first += transform_piece) {
-    const std::size_t m = n - first < transform_piece ? n - first : transform_piece;
-    k.logit_transform_chunk(x + first, m, t.scale, t.softcap, z);
-    const chunk_stats piece = y ? k.cross_entropy_stats_chunk(z, m, slice(*y, first, m), nullptr, z + m)
+  for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
+    const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
+    k.load_chunk(src.logits, p0, m, z);
+    const chunk_stats piece = y ? k.cross_entropy_stats_chunk(z, m, piece_coefficients(k, src, *y, first, p0, m, q),
+                                                              nullptr, z + m)
                                 : k.exp_stats_chunk(z, m, nullptr, z + m);
-    stats = first == 0 ? piece : merge_stats(stats, piece);
+    stats = p0 == first ? piece : merge_stats(stats, piece);
   }
   return stats;
 }
 
-// The gradient of a row's columns [0, n) written to grad (which may be x itself):
+// The gradient of the chunk [first, first + n) of a row, written once to grad (the chunk's first
+// element, of grad_type; it may be the logits themselves):
 //   grad_j = (p_factor * exp(z_j - row_shift) - y_scale * y_j) * dz_j/dx_j
-// with z = T(x); p_factor as cross_entropy_p_factor_of gives it. x_end: the end of the caller's
-// logits (what may be prefetched).
-inline void write_gradient_chunk(const kernel_table& k, const logit_transform& t, const float* x, std::size_t n,
-                                 double p_factor, double row_shift, float y_scale, const class_coefficients& y,
-                                 float* grad, const float* x_end) noexcept {
+// p_factor as cross_entropy_p_factor_of gives it; y: the chunk's coefficients (probabilities from
+// the source). x_end: the end of the caller's logits (what may be prefetched).
+inline void write_gradient_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
+                                 std::size_t n, double p_factor, double row_shift, float y_scale,
+                                 const class_coefficients& y, void* grad, dtype grad_type,
+                                 const float* x_end) noexcept {
   const auto factor = [&](const chunk_stats& piece) {
+    if (std::isnan(p_factor)) return static_cast<float>(p_factor);  // one NaN payload (see chunk_weight)
     const double weight =
         piece.sum_exp == 0.0 ? 0.0 : std::exp(static_cast<double>(piece.shift) - row_shift);
     return static_cast<float>(p_factor * weight);
   };
-  if (!t.active()) {
+  if (reads_in_place(src) && grad_type == dtype::f32) {
     // exp(x_j - chunk shift) into grad, then turned into the gradient in place.
-    const chunk_stats piece = k.exp_stats_chunk(x, n, grad, x_end);
-    k.cross_entropy_grad_chunk(grad, n, factor(piece), y_scale, y);
+    auto* g = static_cast<float*>(grad);
+    const chunk_stats piece = k.exp_stats_chunk(static_cast<const float*>(src.logits.x) + first, n, g, x_end);
+    k.cross_entropy_grad_chunk(g, n, factor(piece), y_scale,
+                               src.probs ? piece_coefficients(k, src, y, first, first, n, nullptr) : y);
     return;
   }
   alignas(64) float z[transform_piece];
   alignas(64) float g[transform_piece];
-  for (std::size_t first = 0; first < n; first += transform_piece) {
-    const std::size_t m = n - first < transform_piece ? n - first : transform_piece;
-    k.logit_transform_chunk(x + first, m, t.scale, t.softcap, z);
+  alignas(64) float q[transform_piece];
+  const bool chain = src.logits.scale != 1.0f || src.logits.softcap != 0.0f;
+  auto* out = static_cast<unsigned char*>(grad);
+  for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
+    const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
+    k.load_chunk(src.logits, p0, m, z);
     const chunk_stats piece = k.exp_stats_chunk(z, m, g, z + m);
-    k.cross_entropy_grad_chunk(g, m, factor(piece), y_scale, slice(y, first, m));
-    k.logit_chain_chunk(g, z, m, t.scale, t.softcap, grad + first);
+    k.cross_entropy_grad_chunk(g, m, factor(piece), y_scale, piece_coefficients(k, src, y, first, p0, m, q));
+    if (chain) k.logit_chain_chunk(g, z, m, src.logits.scale, src.logits.softcap, g);
+    k.store_chunk(g, m, out + (p0 - first) * (grad_type == dtype::f32 ? 4 : 2), grad_type);
   }
 }
 

@@ -75,7 +75,7 @@ shard_stats row_stats(const kernel_table& k, const float* x, std::size_t cols, c
   const class_coefficients weighted{weights, nullptr, 0.0f, 1.0f, no_target, 0.0f, nullptr};
   chunk_stats s{};
   if (transform.active()) {
-    s = transformed_stats_chunk(k, transform, x, cols, smoothing ? &weighted : nullptr);
+    s = transformed_stats_chunk(k, source_of(x, dtype::f32, cols, o), 0, cols, smoothing ? &weighted : nullptr);
   } else {
     s = smoothing ? k.cross_entropy_stats_chunk(x, cols, weighted, nullptr, x_end)
                   : k.exp_stats_chunk(x, cols, nullptr, x_end);
@@ -190,7 +190,6 @@ status run_shard_finish(const_matrix logits, const class_shard& shard, const std
     const kernel_table& k = *call.table;
     executor ex(exec, is_reference(call.table));
     const float* const x_end = logits.row(rows - 1) + cols;  // what the kernels may prefetch
-    const logit_transform transform = transform_of(o);
     for_units(ex, plan_for(call.table, rows, cols), rows, [&](std::size_t, std::size_t first, std::size_t end) {
       for (std::size_t r = first; r < end; ++r) {
         if (targets[r] == o.ignore_index) {
@@ -213,9 +212,10 @@ status run_shard_finish(const_matrix logits, const class_shard& shard, const std
                                    grad.row(r));
           continue;
         }
-        write_gradient_chunk(k, transform, logits.row(r), cols, p_factor, shift, static_cast<float>(grad_scale),
+        write_gradient_chunk(k, source_of(logits.row(r), dtype::f32, cols, o), 0, cols, p_factor, shift,
+                             static_cast<float>(grad_scale),
                              integer_target_coefficients(o, shard.total_cols, shard.offset, cols, t), grad.row(r),
-                             x_end);
+                             dtype::f32, x_end);
       }
     });
   }

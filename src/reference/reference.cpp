@@ -58,6 +58,36 @@ double transform_derivative(float x, float scale, float softcap) {
 
 double lse_of(const row_summary& s) { return s.sum_exp == 0.0 ? -infinity : s.max + std::log(s.sum_exp); }
 
+double decoded(const void* base, dtype type, std::size_t j) {
+  if (type == dtype::f16) return f16_to_float(static_cast<const std::uint16_t*>(base)[j]);
+  if (type == dtype::bf16) return bf16_to_float(static_cast<const std::uint16_t*>(base)[j]);
+  return static_cast<const float*>(base)[j];
+}
+
+// z_j of a row, exactly (in double) from the decoded inputs, in SPEC.md's order.
+double row_logit(const row_load& row, std::size_t j) {
+  if (j >= row.valid_cols) return -infinity;
+  const double x = decoded(row.x, row.x_type, j);
+  double z = x;
+  if (std::isfinite(x)) {
+    z = static_cast<double>(row.scale) * x;
+    if (row.softcap != 0.0f) z = static_cast<double>(row.softcap) * std::tanh(z / static_cast<double>(row.softcap));
+  }
+  if (row.mask != nullptr) {
+    const double m = decoded(row.mask, row.mask_type, j);
+    z = m == -infinity ? -infinity : z + static_cast<double>(row.slope) * m;
+  }
+  return z;
+}
+
+void store_rounded(void* y, dtype type, std::size_t j, double v) {
+  const auto f = static_cast<float>(v);
+  if (type == dtype::f16) static_cast<std::uint16_t*>(y)[j] = float_to_f16(f);
+  else if (type == dtype::bf16) static_cast<std::uint16_t*>(y)[j] = float_to_bf16(f);
+  else static_cast<float*>(y)[j] = f;
+}
+
+
 void logsumexp_rows(std::size_t rows, std::size_t cols, const float* x, std::size_t x_stride, float* lse,
                     const float*) {
   for (std::size_t r = 0; r < rows; ++r) lse[r] = static_cast<float>(lse_of(summarize(x + r * x_stride, cols)));
@@ -115,31 +145,36 @@ void log_softmax_backward_rows(std::size_t rows, std::size_t cols, const float* 
   }
 }
 
-// Cross-entropy of one row, in the textbook form: with z_j the transformed logits, log-probabilities
-// lp_j = z_j - lse and target coefficients y_j, loss = -sum_j y_j lp_j (terms with y_j == 0 skipped,
-// so a masked class that gets no weight costs nothing), and the gradient of s * loss + s_z * z * lse^2
-// with respect to x_j is (s * (y_sum * p_j - y_j) + s_z * 2 * z * lse * p_j) * dz_j/dx_j.
-void cross_entropy_rows(const cross_entropy_block& b) {
+// Cross-entropy of rows of any dtypes, in the textbook form: with z_j the transformed logits,
+// log-probabilities lp_j = z_j - lse and target coefficients y_j, loss = -sum_j y_j lp_j (terms with
+// y_j == 0 skipped, so a masked class that gets no weight costs nothing), and the gradient of
+// s * loss + s_z * z * lse^2 with respect to x_j is (s * (y_sum * p_j - y_j) + s_z * 2 * z * lse * p_j) * dz_j/dx_j.
+void cross_entropy_rows_typed(const cross_entropy_block& b, const typed_rows& logits, const typed_rows& probs,
+                              const typed_rows& grad) {
+  const auto row_of = [](const typed_rows& m, std::size_t r) {
+    return static_cast<const unsigned char*>(m.data) + r * m.stride * (m.type == dtype::f32 ? 4 : 2);
+  };
   for (std::size_t r = 0; r < b.rows; ++r) {
-    const float* x = b.logits + r * b.logits_stride;
-    float* g = b.grad ? b.grad + r * b.grad_stride : nullptr;
+    const void* x = row_of(logits, r);
+    void* g = grad.data ? const_cast<unsigned char*>(row_of(grad, r)) : nullptr;
     const bool hard = b.targets != nullptr;
     if (hard && b.targets[r] == b.ignore_index) {
       b.row_loss[r] = 0.0;
       b.row_lse[r] = 0.0;
-      if (g) for (std::size_t j = 0; j < b.cols; ++j) g[j] = 0.0f;
+      if (g) for (std::size_t j = 0; j < b.cols; ++j) store_rounded(g, grad.type, j, 0.0);
       continue;
     }
     const std::size_t target = hard ? static_cast<std::size_t>(b.targets[r]) : 0;
-    const float* q = hard ? nullptr : b.target_probs + r * b.target_stride;
+    const void* q = hard ? nullptr : row_of(probs, r);
     const double ls = b.label_smoothing;
     const double n = static_cast<double>(b.cols);
     const auto weight = [&](std::size_t j) { return b.class_weights ? static_cast<double>(b.class_weights[j]) : 1.0; };
     const auto coefficient = [&](std::size_t j) {
       if (hard) return weight(j) * (ls / n) + (j == target ? (1.0 - ls) * weight(target) : 0.0);
-      return weight(j) * ((1.0 - ls) * q[j] + ls / n);
+      return weight(j) * ((1.0 - ls) * decoded(q, probs.type, j) + ls / n);
     };
-    const auto z = [&](std::size_t j) { return transformed(x[j], b.logit_scale, b.softcap); };
+    const row_load row{x, logits.type, b.logit_scale, b.softcap, nullptr, dtype::f32, 1.0f, b.cols};
+    const auto z = [&](std::size_t j) { return row_logit(row, j); };
 
     const row_summary s = summarize_values(b.cols, z);
     const double lse = lse_of(s);
@@ -160,10 +195,15 @@ void cross_entropy_rows(const cross_entropy_block& b) {
     for (std::size_t j = 0; j < b.cols; ++j) {
       const double pj = s.sum_exp == 0.0 ? 0.0 : std::exp(z(j) - s.max) / s.sum_exp;
       const double pj_weight = pj == 0.0 ? 0.0 : pj * (b.grad_scale * y_sum + z_term);
-      const double dz = transform_derivative(x[j], b.logit_scale, b.softcap);
-      g[j] = static_cast<float>((pj_weight - b.grad_scale * coefficient(j)) * dz);
+      const double dz = transform_derivative(static_cast<float>(decoded(x, logits.type, j)), b.logit_scale, b.softcap);
+      store_rounded(g, grad.type, j, (pj_weight - b.grad_scale * coefficient(j)) * dz);
     }
   }
+}
+
+void cross_entropy_rows(const cross_entropy_block& b) {
+  cross_entropy_rows_typed(b, {b.logits, dtype::f32, b.logits_stride}, {b.target_probs, dtype::f32, b.target_stride},
+                           {b.grad, dtype::f32, b.grad_stride});
 }
 
 const kernel_table table = {
@@ -180,6 +220,11 @@ const kernel_table table = {
 }  // namespace
 
 const kernel_table* reference_table() noexcept { return &table; }
+
+void reference_cross_entropy_rows(const cross_entropy_block& b, const typed_rows& logits, const typed_rows& probs,
+                                  const typed_rows& grad) noexcept {
+  cross_entropy_rows_typed(b, logits, probs, grad);
+}
 
 reference_row_stats reference_shard_stats(const float* x, std::size_t n, float scale, float softcap,
                                           const float* weights) noexcept {
@@ -208,38 +253,6 @@ void reference_shard_gradient(const float* x, std::size_t n, float scale, float 
   }
 }
 
-namespace {
-
-double decoded(const void* base, dtype type, std::size_t j) {
-  if (type == dtype::f16) return f16_to_float(static_cast<const std::uint16_t*>(base)[j]);
-  if (type == dtype::bf16) return bf16_to_float(static_cast<const std::uint16_t*>(base)[j]);
-  return static_cast<const float*>(base)[j];
-}
-
-// z_j of a row, exactly (in double) from the decoded inputs, in SPEC.md's order.
-double row_logit(const row_load& row, std::size_t j) {
-  if (j >= row.valid_cols) return -infinity;
-  const double x = decoded(row.x, row.x_type, j);
-  double z = x;
-  if (std::isfinite(x)) {
-    z = static_cast<double>(row.scale) * x;
-    if (row.softcap != 0.0f) z = static_cast<double>(row.softcap) * std::tanh(z / static_cast<double>(row.softcap));
-  }
-  if (row.mask != nullptr) {
-    const double m = decoded(row.mask, row.mask_type, j);
-    z = m == -infinity ? -infinity : z + static_cast<double>(row.slope) * m;
-  }
-  return z;
-}
-
-void store_rounded(void* y, dtype type, std::size_t j, double v) {
-  const auto f = static_cast<float>(v);
-  if (type == dtype::f16) static_cast<std::uint16_t*>(y)[j] = float_to_f16(f);
-  else if (type == dtype::bf16) static_cast<std::uint16_t*>(y)[j] = float_to_bf16(f);
-  else static_cast<float*>(y)[j] = f;
-}
-
-}  // namespace
 
 void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
                            void* y, dtype y_type) noexcept {
@@ -262,6 +275,17 @@ void reference_forward_row(const row_load& row, std::size_t cols, const float* s
     } else {
       store_rounded(y, y_type, j, s.sum_exp == 0.0 ? 0.0 : std::exp(zj - s.max) / s.sum_exp);
     }
+  }
+}
+
+void reference_backward_row(const void* y, dtype y_type, const void* dy, dtype dy_type, void* dx, dtype dx_type,
+                            std::size_t cols, bool log_space) noexcept {
+  double reduced = 0.0;  // softmax: sum_j dy_j y_j; log_softmax: sum_j dy_j
+  for (std::size_t j = 0; j < cols; ++j) reduced += decoded(dy, dy_type, j) * (log_space ? 1.0 : decoded(y, y_type, j));
+  // dx may be y or dy: each dx_j is written after its own y_j and dy_j are read.
+  for (std::size_t j = 0; j < cols; ++j) {
+    const double yj = decoded(y, y_type, j), dyj = decoded(dy, dy_type, j);
+    store_rounded(dx, dx_type, j, log_space ? dyj - std::exp(yj) * reduced : yj * (dyj - reduced));
   }
 }
 

@@ -84,12 +84,12 @@ void check_encode(dtype type, double (*decode)(std::uint16_t), std::uint16_t (*e
 
 }  // namespace
 
-TEST_CASE("kernels: load_chunk decodes every f16 and bf16 pattern exactly on every table") {
+TEST_CASE("kernels: load_chunk decodes every f16 and bf16 pattern exactly on every instruction set's table") {
   check_decode(dtype::f16, decode_f16);
   check_decode(dtype::bf16, decode_bf16);
 }
 
-TEST_CASE("kernels: store_chunk rounds floats to f16 and bf16 to nearest even on every table") {
+TEST_CASE("kernels: store_chunk rounds floats to f16 and bf16 to nearest even on every instruction set's table") {
   check_encode(dtype::f16, decode_f16, encode_f16, 0x7bff);
   check_encode(dtype::bf16, decode_bf16, encode_bf16, 0x7f7f);
 }
