@@ -54,7 +54,7 @@ struct exec_options {
   void* pool = nullptr;
 };
 
-// A row-major matrix of float with a row stride in elements.
+// A row-major matrix of T (float, half or bfloat16) with a row stride in elements.
 template <class T>
 struct matrix_view {
   T* data = nullptr;
@@ -68,8 +68,8 @@ struct matrix_view {
   // Densely packed rows: stride == cols.
   constexpr matrix_view(T* data_, std::size_t rows_, std::size_t cols_) noexcept
       : data(data_), rows(rows_), cols(cols_), stride(cols_) {}
-  // A mutable view converts to a read-only one.
-  template <class U>
+  // A mutable view converts to a read-only one (of the same element type).
+  template <class U, class = std::enable_if_t<std::is_convertible<U*, T*>::value>>
   constexpr matrix_view(const matrix_view<U>& other) noexcept  // NOLINT(google-explicit-constructor)
       : data(other.data), rows(other.rows), cols(other.cols), stride(other.stride) {}
 
