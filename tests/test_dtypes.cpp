@@ -10,7 +10,7 @@ using softxent::dtype;
 namespace {
 
 constexpr std::size_t rows = 6;  // three heads of two rows
-constexpr std::size_t transform_sets = 6;
+constexpr std::size_t transform_sets = 8;
 
 struct transform_case {
   softxent::softmax_options options;
@@ -20,7 +20,7 @@ struct transform_case {
 };
 
 // 0 none; 1 scale; 2 scale and softcap; 3 a mask (broadcast over rows, per-head slopes); 4 sinks and
-// valid lengths (0, cols and between); 5 everything.
+// valid lengths (0, cols and between); 5 everything; 6 softcap alone; 7 valid lengths without sinks.
 void make_transform(std::size_t which, std::size_t cols, dtype mask_type, random_source& random, transform_case& t) {
   softxent::softmax_options& o = t.options;
   o = softxent::softmax_options{};
@@ -34,10 +34,13 @@ void make_transform(std::size_t which, std::size_t cols, dtype mask_type, random
     t.slopes = {0.5f, 0.25f, -1.0f};
     o.slopes = t.slopes.data();
   }
+  if (which == 6) o.softcap = 5.0f;
   if (which == 3 || which == 4 || which == 5) o.rows_per_head = 2;
-  if (which == 4 || which == 5) {
-    t.sinks = {1.5f, -3.0f, 40.0f};
-    o.sinks = t.sinks.data();
+  if (which == 4 || which == 5 || which == 7) {
+    if (which != 7) {
+      t.sinks = {1.5f, -3.0f, 40.0f};
+      o.sinks = t.sinks.data();
+    }
     t.valid = {static_cast<std::int64_t>(cols), 0, static_cast<std::int64_t>(cols / 2), static_cast<std::int64_t>(cols),
                static_cast<std::int64_t>(cols > 1 ? cols - 1 : 1), 0};
     o.valid_cols = t.valid.data();
@@ -382,4 +385,53 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
           }
       }
   MESSAGE("values compared: " << compared);
+}
+
+TEST_CASE("batch invariance on every instruction set: a transformed row in any dtype alone and in a batch, beside NaN, +inf and all -inf rows") {
+  random_source random(9106);
+  std::size_t compared = 0;
+  for (std::size_t cols : sizes{5, 33, 4097, 9000})
+    for (dtype in : all_dtypes) {
+      typed_buffer x(in, rows, cols, 1);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) x.set(r, c, random.normal(0.0f, 4.0f));
+      x.set(1, cols / 2, NAN);
+      x.set(3, 0, INFINITY);
+      for (std::size_t c = 0; c < cols; ++c) x.set(4, c, -INFINITY);
+      transform_case t;
+      make_transform(5, cols, all_dtypes[cols % 3], random, t);
+      for (const std::string& isa : available_isas())
+        for (dtype out : all_dtypes) {
+          typed_buffer batch(out, rows, cols);
+          std::vector<float> lse(rows);
+          REQUIRE(softxent::softmax(x.cview(), batch.view(), t.options, exec_for(isa, 2)) == softxent::status::ok);
+          REQUIRE(softxent::logsumexp(x.cview(), lse.data(), t.options, exec_for(isa, 2)) == softxent::status::ok);
+          for (std::size_t r = 0; r < rows; ++r) {
+            // Row r alone, with its own head's slope and sink, its mask row and its valid length.
+            const std::size_t head = r / t.options.rows_per_head;
+            softxent::softmax_options alone = t.options;
+            alone.rows_per_head = 0;
+            alone.slopes = t.options.slopes + head;
+            alone.sinks = t.options.sinks + head;
+            alone.valid_cols = t.options.valid_cols + r;
+            const std::size_t mask_row = r % t.options.mask.rows;
+            alone.mask = {static_cast<const unsigned char*>(t.options.mask.data) +
+                              mask_row * t.options.mask.stride * dtype_size(t.options.mask.dtype),
+                          t.options.mask.dtype, 1, cols, t.options.mask.stride};
+            const softxent::const_any_matrix row{static_cast<const unsigned char*>(x.data()) + r * x.stride * dtype_size(in),
+                                                 in, 1, cols, x.stride};
+            typed_buffer single(out, 1, cols);
+            float single_lse = 0;
+            REQUIRE(softxent::softmax(row, single.view(), alone, exec_for(isa, 1)) == softxent::status::ok);
+            REQUIRE(softxent::logsumexp(row, &single_lse, alone, exec_for(isa, 1)) == softxent::status::ok);
+            const std::size_t size = dtype_size(out);
+            CHECK_MESSAGE(std::memcmp(single.data(), static_cast<const unsigned char*>(batch.data()) + r * cols * size,
+                                      cols * size) == 0,
+                          isa << " " << dtype_name(in) << "->" << dtype_name(out) << " cols " << cols << " row " << r);
+            CHECK_MESSAGE(same_bits(single_lse, lse[r]), isa << " lse row " << r);
+            ++compared;
+          }
+        }
+    }
+  MESSAGE("rows compared: " << compared);
 }
