@@ -18,6 +18,13 @@
 #if !defined(SOFTXENT_SCALAR_ONLY)
 #include <xsimd/xsimd.hpp>
 #endif
+#if defined(__aarch64__) && !defined(SOFTXENT_SCALAR_ONLY)
+// AArch64's half-precision conversions (FCVTL / FCVTN, rounding to nearest even by default).
+#include <arm_neon.h>
+#define SOFTXENT_NEON_INTRINSICS 1
+#else
+#define SOFTXENT_NEON_INTRINSICS 0
+#endif
 #if defined(__x86_64__) && !defined(SOFTXENT_SCALAR_ONLY)
 // The declarations exist whatever the -m flags; only the objects built for AVX2 / AVX-512 use them.
 #include <immintrin.h>
@@ -254,6 +261,9 @@ struct xsimd_ops {
     if constexpr (is_avx2) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 #endif
 #endif
+#if SOFTXENT_NEON_INTRINSICS
+    if constexpr (width == 4) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+#endif
     alignas(64) float buffer[width];
     for (std::size_t i = 0; i < width; ++i) buffer[i] = f16_to_float(p[i]);
     return vec::load_aligned(buffer);
@@ -284,6 +294,12 @@ struct xsimd_ops {
       return;
     }
 #endif
+#endif
+#if SOFTXENT_NEON_INTRINSICS
+    if constexpr (width == 4) {
+      vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v)));
+      return;
+    }
 #endif
     alignas(64) float buffer[width];
     v.store_aligned(buffer);
