@@ -21,3 +21,6 @@ SOFTXENT_BUILD_PACKAGES=(cmake make g++ gcc pkg-config libxsimd-dev xtl-dev doct
 SOFTXENT_TEST_PACKAGES=(zlib1g-dev libopenblas-dev dataset-fashion-mnist pkg-config qemu-user libopenmpi-dev openmpi-bin)
 # CI's extra stages: clang 14 with its sanitizer and libFuzzer runtimes, and libomp for TSan.
 SOFTXENT_CI_PACKAGES=(clang libclang-rt-14-dev libomp-dev)
+# CI's AArch64 stage: Debian's cross compiler (with its binutils and libgomp), the arm64 C library,
+# and qemu-aarch64 to run the tests.
+SOFTXENT_CROSS_PACKAGES=(g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)

@@ -1,5 +1,6 @@
-// The dispatcher: the best instruction set of the CPU by default (AVX-512 on this machine), the
-// SOFTXENT_ISA environment variable, exec.isa winning over it, and the statuses of bad names.
+// The dispatcher: the best instruction set of the CPU by default (AVX-512 on this machine, NEON on
+// AArch64), the SOFTXENT_ISA environment variable, exec.isa winning over it, and the statuses of bad
+// names.
 #include "test_support.hpp"
 
 #include <cstdlib>
@@ -60,7 +61,7 @@ softxent_status run_softmax(const softxent_exec* exec) {
 
 }  // namespace
 
-TEST_CASE("the dispatcher picks the best instruction set of the CPU: avx512 where avx512bw is present") {
+TEST_CASE("the dispatcher picks the best instruction set of the CPU: avx512 where avx512bw is present, neon on AArch64") {
   scoped_isa_variable unset(nullptr);
   const std::string expected = expected_best_isa();
   CHECK(isa_or_null(softxent_isa(nullptr)) == expected);
@@ -72,6 +73,8 @@ TEST_CASE("the dispatcher picks the best instruction set of the CPU: avx512 wher
   CHECK(run_softmax(nullptr) == SOFTXENT_OK);
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx512bw")) CHECK(expected == "avx512");
+#elif defined(__aarch64__)
+  CHECK(isa_or_null(softxent_isa(nullptr)) == "neon");
 #endif
 }
 

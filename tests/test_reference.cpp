@@ -54,7 +54,7 @@ TEST_CASE("reference softmax equals exp(x_j) / sum_k exp(x_k) on random rows of 
       for (std::size_t c = 0; c < cols; ++c) {
         real p = std::exp(static_cast<real>(x.at(r, c))) / sum;
         real bound = (8 + std::fabs(x.at(r, c) - m)) * eps * p;
-        t.expect(r, c, y.at(r, c), p, p < 1e-30L ? std::max(bound, 1e-37L) : bound);
+        t.expect(r, c, y.at(r, c), p, p < tiny_value ? std::max(bound, tiny_bound) : bound);
       }
     }
     SXTEST_CHECK_TALLY(t);
@@ -98,7 +98,7 @@ TEST_CASE("reference softmax_backward equals the Jacobian-transpose product diag
         real sum = 0;
         for (std::size_t k = 0; k < cols; ++k)
           sum += static_cast<real>(y.at(r, k)) * ((j == k ? 1 : 0) - static_cast<real>(y.at(r, j))) * dy.at(r, k);
-        t.expect(r, j, dx.at(r, j), sum, 8 * eps * std::fabs(y.at(r, j)) * (std::fabs(dy.at(r, j)) + abs_dot) + 1e-30L);
+        t.expect(r, j, dx.at(r, j), sum, 8 * eps * std::fabs(y.at(r, j)) * (std::fabs(dy.at(r, j)) + abs_dot) + real(1e-30L));
       }
     }
     SXTEST_CHECK_TALLY(t);
@@ -122,7 +122,7 @@ TEST_CASE("reference log_softmax_backward equals the Jacobian-transpose product 
         // J_kj = [k == j] - exp(y_j): column j of the log_softmax Jacobian, dotted with dy
         real sum = 0, e = std::exp(static_cast<real>(y.at(r, j)));
         for (std::size_t k = 0; k < cols; ++k) sum += ((k == j ? 1 : 0) - e) * dy.at(r, k);
-        t.expect(r, j, dx.at(r, j), sum, 8 * eps * (std::fabs(dy.at(r, j)) + e * abs_sum) + 1e-30L);
+        t.expect(r, j, dx.at(r, j), sum, 8 * eps * (std::fabs(dy.at(r, j)) + e * abs_sum) + real(1e-30L));
       }
     }
     SXTEST_CHECK_TALLY(t);
@@ -153,7 +153,7 @@ TEST_CASE("reference cross_entropy equals -log softmax(x)_t averaged over the ro
         real p = std::exp(static_cast<real>(x.at(r, c))) / sum;
         real y = c == target ? 1 : 0;
         real pbound = (8 + std::fabs(x.at(r, c) - m)) * eps * p;
-        t.expect(r, c, grad.at(r, c), (p - y) / rows, (std::max(pbound, 1e-37L) + 8 * eps * (p + y)) / rows);
+        t.expect(r, c, grad.at(r, c), (p - y) / rows, (std::max(pbound, tiny_bound) + 8 * eps * (p + y)) / rows);
       }
     }
     t.expect(0, 0, loss, total, bound + 8 * eps * total);

@@ -5,7 +5,7 @@
 #   files are there.
 # Otherwise: configures the project SOURCE_DIR in BINARY_DIR with the arguments after `--`, builds
 #   it, installs it into INSTALL_PREFIX if given, and runs each of PROGRAMS (comma-separated), all of
-#   which must exit 0.
+#   which must exit 0, through EMULATOR (a comma-separated command, for a cross build) if given.
 cmake_minimum_required(VERSION 3.20)
 
 function(run_step description)
@@ -57,6 +57,7 @@ if(INSTALL_PREFIX)
   run_step("install" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${INSTALL_PREFIX})
 endif()
 string(REPLACE "," ";" programs "${PROGRAMS}")
+string(REPLACE "," ";" emulator "${EMULATOR}")
 foreach(program IN LISTS programs)
-  run_step("running ${program}" ${BINARY_DIR}/${program})
+  run_step("running ${program}" ${emulator} ${BINARY_DIR}/${program})
 endforeach()
