@@ -141,12 +141,12 @@ void time_calls(benchmark::State& state, Call&& call) {
   }
 }
 
-// Times run(set) over the buffer sets in turn, then sets the rate counters. One untimed call first, so
-// that a hot benchmark starts with its data where the previous call left it.
+// Times run(set) over the buffer sets in turn, then sets the rate counters. The caller has just made an
+// untimed call on set 0: a hot benchmark (one set) then starts with its data where that call left it,
+// and a cold one starts from set 1.
 template <class Run>
 void time_rotating(benchmark::State& state, const operation_traits& op, const shape& s, const buffer_sets& sets,
                    Run&& run) {
-  run(std::size_t{0});
   std::size_t set = sets.count() > 1 ? 1 : 0;
   time_calls(state, [&](std::size_t) {
     run(set);
@@ -169,9 +169,10 @@ benchmark::internal::Benchmark* register_benchmark(const std::string& operation,
 using case_body = std::function<void(benchmark::State&, const shape&, regime, int threads)>;
 
 // Registers body for every shape x regime x thread count of the run (for_threads: only these thread
-// counts, e.g. the single-threaded reference; empty: all of the run's).
+// counts, e.g. the single-threaded reference; empty: all of the run's), with the run's repetitions or,
+// when at_most_repetitions > 0, no more than that.
 void register_cases(const operation_traits& op, const std::string& implementation, case_body body, double budget,
-                    const std::vector<int>& for_threads = {});
+                    const std::vector<int>& for_threads = {}, int at_most_repetitions = 0);
 
 // One softxent call on buffer set `set`; returns the call's status.
 using softxent_call = softxent::status (*)(const shape& s, const buffer_sets& sets, std::size_t set,
@@ -188,16 +189,31 @@ void register_softxent_benchmarks(const operation_traits& op, softxent_call call
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
                        std::string* message);
 
-// For a foreign library: runs check_run(0) (the timed call, or one that leaves per-row losses where the
-// check looks for them), checks its result against the reference, and times run over the buffer sets
-// when it matches; else skips the benchmark with the library's name and the mismatch.
+// The verdict of the reference check of a library's operation on a shape, kept for the later repetitions
+// and regimes: null when it has not run yet, else the mismatch ("" when it matched).
+const std::string* known_verdict(const std::string& key);
+void set_verdict(const std::string& key, const std::string& mismatch);
+
+// For a foreign library: the first time, runs check_run(0) (the timed call, or one that leaves per-row
+// losses where the check looks for them) and checks its result against the reference; then times run
+// over the buffer sets when it matched, else skips the benchmark with the library's name and the
+// mismatch. A hot benchmark gets an untimed run(0) first when the check did not just run.
 template <class CheckRun, class Run>
 void check_and_time(benchmark::State& state, const char* library, const operation_traits& op, const shape& s,
                     const buffer_sets& sets, CheckRun&& check_run, Run&& run) {
-  check_run(std::size_t{0});
-  std::string message;
-  if (!matches_reference(op, s, sets, 0, &message)) {
-    state.SkipWithError((std::string(library) + " " + message).c_str());
+  const std::string key = std::string(library) + "/" + op.name + "/" + s.name();
+  const std::string* verdict = known_verdict(key);
+  if (verdict == nullptr) {
+    check_run(std::size_t{0});
+    std::string message;
+    if (!matches_reference(op, s, sets, 0, &message)) message = std::string(library) + " " + message;
+    set_verdict(key, message);
+    verdict = known_verdict(key);
+  } else if (verdict->empty() && sets.count() == 1) {
+    run(std::size_t{0});
+  }
+  if (!verdict->empty()) {
+    state.SkipWithError(verdict->c_str());
     return;
   }
   time_rotating(state, op, s, sets, run);

@@ -316,10 +316,12 @@ template <class Stream>
 void register_stream(const operation_traits& traits, const std::string& kind, Stream stream) {
   register_cases(traits, kind, [traits, stream](benchmark::State& state, const shape& s, regime r, int threads) {
     const buffer_sets sets(traits, s, r);
-    time_rotating(state, traits, s, sets, [&](std::size_t set) {
+    const auto run = [&](std::size_t set) {
       split(s.elements(), threads, [&](std::size_t first, std::size_t end) { stream(sets, set, first, end); });
       benchmark::ClobberMemory();
-    });
+    };
+    run(0);
+    time_rotating(state, traits, s, sets, run);
   }, config().min_time);
 }
 

@@ -165,8 +165,13 @@ def roof_of(runs, variants, op_run, shape, regime, threads):
 
 
 def build_rows(runs, context):
-    """One row per operation, shape, regime and thread count that softxent or a peer ran."""
-    implementations = sorted({k[1] for k in runs if k[0] != "roof"})
+    """One row per operation, shape, regime and thread count that softxent or a peer ran. An implementation
+    measured as several composites ("pytorch", "pytorch~fused") is one column: the fastest of them."""
+    variants_of = defaultdict(set)
+    for k in runs:
+        if k[0] != "roof":
+            variants_of[k[1].split("~")[0]].add(k[1])
+    implementations = sorted(variants_of)
     default_isa = context.get("softxent_default_isa", "")
     softxent = [i for i in implementations if i.startswith("softxent-")]
     strength = ["avx512", "avx2", "sse2", "neon", "scalar"]
@@ -176,7 +181,7 @@ def build_rows(runs, context):
     peers += sorted(i for i in implementations if i.startswith("pytorch"))
     columns = softxent + (["reference"] if "reference" in implementations else []) + peers
     main = softxent[0] if softxent else None
-    variants = accurate_exp_variants(context)
+    exp_variants = accurate_exp_variants(context)
 
     rows = []
     operations = [o for o in OPERATIONS if any(k[0] == o for k in runs)]
@@ -185,19 +190,22 @@ def build_rows(runs, context):
         cases = sorted({(k[2], k[3], k[4]) for k in runs if k[0] == op},
                        key=lambda c: (shape_key(c[0]), c[2], REGIMES.index(c[1]) if c[1] in REGIMES else 9))
         for shape, regime, threads in cases:
-            times, errors = {}, {}
+            times, errors, composites = {}, {}, {}
             for impl in columns:
-                m = runs.get((op, impl, shape, regime, threads))
-                if m is None and impl == "reference":
-                    m = runs.get((op, impl, shape, regime, 1))  # the reference is single-threaded by design
-                if m is None:
-                    continue
-                if m.error:
-                    errors[impl] = m.error
-                elif m.median:
-                    times[impl] = m.median
+                for variant in sorted(variants_of[impl]):
+                    m = runs.get((op, variant, shape, regime, threads))
+                    if m is None and impl == "reference":
+                        m = runs.get((op, variant, shape, regime, 1))  # single-threaded by design
+                    if m is None:
+                        continue
+                    if m.error:
+                        errors.setdefault(impl, m.error)
+                    elif m.median and (impl not in times or m.median < times[impl]):
+                        times[impl] = m.median
+                        composites[impl] = variant
             row = {"operation": op, "shape": shape, "regime": regime, "threads": threads,
-                   "median_us": {i: t * 1e6 for i, t in times.items()}, "errors": errors}
+                   "median_us": {i: t * 1e6 for i, t in times.items()}, "errors": errors,
+                   "composite": {i: v for i, v in composites.items() if "~" in v}}
             main_run = runs.get((op, main, shape, regime, threads)) if main else None
             if main in times:
                 t = times[main]
@@ -207,7 +215,7 @@ def build_rows(runs, context):
                     best_time, best = min(peer_times)
                     row["best_peer"] = best
                     row["time_over_best_peer"] = t / best_time
-                roof = roof_of(runs, variants, main_run, shape, regime, threads)
+                roof = roof_of(runs, exp_variants, main_run, shape, regime, threads)
                 if roof:
                     row["roof_us"] = roof[0] * 1e6
                     row["roof_bound"] = roof[1]
@@ -286,7 +294,7 @@ def table(rows, columns):
         cells = [r["operation"], r["shape"], str(r["threads"]), r["regime"]]
         for c in columns:
             if c in r["median_us"]:
-                cells.append(fmt_time(r["median_us"][c]))
+                cells.append(fmt_time(r["median_us"][c]) + ("*" if c in r.get("composite", {}) else ""))
             else:
                 cells.append("skipped" if c in r["errors"] else "-")
         cells.append(f"{fmt_time(r['roof_us'])} ({r['roof_bound']})" if "roof_us" in r else "-")
@@ -341,8 +349,7 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
     peers = ", ".join(display_name(c) for c in columns if is_peer(c)) or "none"
     out.append(f"- softxent {context.get('softxent_version', '')}, default instruction set "
                f"`{context.get('softxent_default_isa', '')}`; peers: {peers}"
-               + (f" (PyTorch {context['pytorch_version']} headers, Debian's libtorch-dev; cross-entropy with "
-                  f"gradient as {context.get('pytorch_cross_entropy', 'autograd')} runs it)"
+               + (f" (PyTorch {context['pytorch_version']} headers, Debian's libtorch-dev)"
                   if "pytorch_version" in context else "")
                + f". Google Benchmark, median of {context.get('repetitions', '?')} repetitions, each the wall "
                f"time per call over a time budget.")
@@ -354,7 +361,11 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
                "measured in this run, same regime, same thread count; *% of roof* = roof time / softxent's time. "
                "*÷ best peer* = softxent's time / the best peer's (below 1: softxent is faster).")
     out.append("- PyTorch ran in processes of its own: at its default dispatch, and with ATEN_CPU_CAPABILITY=avx512 "
-               "(*PyTorch avx512*). Every peer's result is checked against the reference before it is timed.")
+               "(*PyTorch avx512*), on preallocated outputs. Its cross-entropy with gradient is the faster of two "
+               "composites: autograd's (log_softmax, nll_loss, nll_loss_backward, log_softmax_backward) and a fused "
+               "one (softmax into the gradient, then one scaling pass); cells marked * are the fused one's. oneDNN's "
+               "cross-entropy is its softmax plus one pass. Every peer's result is checked against the reference "
+               "before it is timed.")
     if command:
         out.append(f"- Command: `{command}`. Ratios within one run are what to compare: the machine may be shared, "
                    f"and two-thread times suffer most when it is.")
@@ -407,8 +418,9 @@ def readme_block(rows, main, context, cpu, details, command):
     date = context.get("date", "")[:10]
     order = " · ".join("/".join(f"{g} {t}t" for t in threads) for g in REGIMES)
     out = [f"### {cpu}, {date}", ""]
-    out.append(f"`{command}` on {cpu} ({context.get('num_cpus', '?')} cores, load average "
-               f"{(context.get('load_avg') or ['?'])[0]} at the start); medians of {context.get('repetitions', '?')} "
+    load = f"{context['load_avg'][0]:.1f}" if context.get("load_avg") else "?"
+    out.append(f"`{command}` on {cpu} ({context.get('num_cpus', '?')} cores, load average {load} when "
+               f"softxent_bench started); medians of {context.get('repetitions', '?')} "
                f"repetitions. Full tables, roof details and the chart: [{details}]({details}).")
     out.append("")
     out.append(f"Percent of the roof, {order} (SPEC.md's targets: 70% from 128 classes, 40% at 10):")
