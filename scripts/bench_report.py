@@ -557,7 +557,7 @@ def main():
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump({"context": context, "cpu": cpu, "implementations": columns, "rows": rows}, f, indent=1)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(markdown(rows, columns, main_impl, context, f"{args.title}: {cpu}",
+        f.write(markdown(rows, columns, main_impl, context, f"{args.title}: {cpu}, {context.get('date', '')[:10]}",
                          "report.png" if have_chart else None, warning, runs, cpu, args.command))
     block = readme_block(rows, main_impl, context, cpu, args.details, args.command)
     with open(os.path.join(out, "readme.md"), "w") as f:
