@@ -6,7 +6,8 @@ rotated over 256 MiB): the median time of every implementation (softxent per ins
 reference, oneDNN, XNNPACK, PyTorch at each dispatch level), the roof measured in the same run, softxent's
 percentage of the roof, and softxent's time over the best peer's.
 
-The roof of a case is the larger of two times (SPEC.md, "Speed"):
+The roof of a case is the larger of two times (SPEC.md, "Speed"), each from the fastest repetition of its
+kernels (a bound is what the machine can do; other processes only slow a repetition down):
   - the op's minimum bytes at the bandwidth of the matching stream (read; copy: read one, write one;
     add: read two, write one), the faster of plain and non-temporal stores, on the same shape, regime
     and thread count (never below the bandwidth measured with fewer threads: more threads can idle);
@@ -70,6 +71,10 @@ class Measurement:
     def median(self):
         return statistics.median(self.seconds) if self.seconds else None
 
+    @property
+    def best(self):
+        return min(self.seconds) if self.seconds else None
+
 
 def seconds_of(entry):
     scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[entry.get("time_unit", "ns")]
@@ -127,8 +132,8 @@ def stream_bandwidth(runs, kind, shape, regime, threads):
     threads, and which one."""
     best = (None, None)
     for (op, impl, s, r, t), m in runs.items():
-        if op == "roof" and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.median:
-            rate = m.bytes / m.median
+        if op == "roof" and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
+            rate = m.bytes / m.best
             if best[0] is None or rate > best[0]:
                 best = (rate, impl)
     return best
@@ -138,10 +143,10 @@ def exp_rate(runs, variants, threads):
     """Exponentials/s of the fastest accurate variant at `threads` threads, and which one."""
     best = (None, None)
     for (op, impl, s, r, t), m in runs.items():
-        if op != "roof" or not impl.startswith("exp-") or impl[4:] not in variants or not m.median:
+        if op != "roof" or not impl.startswith("exp-") or impl[4:] not in variants or not m.best:
             continue
         if t == threads or t == 1:
-            rate = m.elements / m.median * (threads if t == 1 else 1)
+            rate = m.elements / m.best * (threads if t == 1 else 1)
             if best[0] is None or rate > best[0]:
                 best = (rate, impl[4:])
     return best
@@ -322,21 +327,21 @@ def roof_lines(runs, context):
     """What the roof was made of in this run: each exp variant's rate and error, the streams' best rates."""
     lines = []
     errors = {k.split("/", 1)[1]: v for k, v in context.items() if k.startswith("roof_exp_error/")}
-    exps = sorted((k for k, m in runs.items() if k[0] == "roof" and k[1].startswith("exp-") and m.median),
+    exps = sorted((k for k, m in runs.items() if k[0] == "roof" and k[1].startswith("exp-") and m.best),
                   key=lambda k: (k[4], k[1]))
     for k in exps:
         m = runs[k]
         variant = k[1][4:]
         used = float(errors.get(variant, "1").split()[0]) <= EXP_ACCURACY
-        lines.append(f"exp {variant}, {k[4]} thread{'s' if k[4] > 1 else ''}: {m.elements / m.median / 1e9:.2f} G exp/s"
+        lines.append(f"exp {variant}, {k[4]} thread{'s' if k[4] > 1 else ''}: {m.elements / m.best / 1e9:.2f} G exp/s"
                      f"; max relative error {errors.get(variant, '?')}{'' if used else ' (above 1e-6: not used)'}")
-    streams = [k for k, m in runs.items() if k[0] == "roof" and not k[1].startswith("exp-") and m.median]
+    streams = [k for k, m in runs.items() if k[0] == "roof" and not k[1].startswith("exp-") and m.best]
     largest = max((k[2] for k in streams), key=lambda s: shape_key(s)[0] * shape_key(s)[1], default=None)
     for regime in REGIMES:
         shown = sorted((k for k in streams if k[2] == largest and k[3] == regime), key=lambda k: (k[4], k[1]))
         if shown:
             lines.append(f"streams on {largest}, {regime}: " + ", ".join(
-                f"{k[1]} {k[4]}t {runs[k].bytes / runs[k].median / 1e9:.1f} GB/s" for k in shown))
+                f"{k[1]} {k[4]}t {runs[k].bytes / runs[k].best / 1e9:.1f} GB/s" for k in shown))
     return lines
 
 
@@ -358,7 +363,8 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
     out.append("- *roof*: the larger of the op's minimum bytes (SPEC.md: each input read once, each output written "
                "once) at the bandwidth of a streaming read / copy / add kernel (the faster of plain and "
                "non-temporal stores) and the op's exponentials at the fastest exp with relative error <= 1e-6, both "
-               "measured in this run, same regime, same thread count; *% of roof* = roof time / softxent's time. "
+               "measured in this run, same regime, same thread count, each from its fastest repetition (the "
+               "implementations' times are medians); *% of roof* = roof time / softxent's time. "
                "*÷ best peer* = softxent's time / the best peer's (below 1: softxent is faster).")
     out.append("- PyTorch ran in processes of its own: at its default dispatch, and with ATEN_CPU_CAPABILITY=avx512 "
                "(*PyTorch avx512*), on preallocated outputs. Its cross-entropy with gradient is the faster of two "
