@@ -162,12 +162,13 @@ class pytorch_case {
 
 void register_pytorch(const operation_traits& op, bool fused = false) {
   const std::string implementation = implementation_name() + (fused ? "~fused" : "");
-  register_cases(op, implementation, [op, fused](benchmark::State& state, const shape& s, regime r, int threads) {
+  register_cases(op, implementation, [op, fused, implementation](benchmark::State& state, const shape& s, regime r,
+                                                                 int threads) {
     if (at::get_num_threads() != threads) at::set_num_threads(threads);  // costs milliseconds, even unchanged
     const buffer_sets sets(op, s, r);
     try {
       pytorch_case pc(op, s, sets, fused);
-      check_and_time(state, "PyTorch", op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
+      check_and_time(state, implementation.c_str(), op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
                      [&](std::size_t set) { pc.run(set); });
     } catch (const std::exception& e) {
       state.SkipWithError((std::string("PyTorch: ") + e.what()).c_str());

@@ -11,6 +11,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -115,29 +116,44 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
 // --reference_min_time for the reference (set by register_named_benchmark).
 double repetition_budget();
 
-// Times call(i) for i = 0, 1, 2, ... until the repetition's budget has passed (at least one call), in
-// batches that double while they are short so that reading the clock costs nothing, as the single
-// iteration of a manual-time benchmark: the time reported is the wall time per call. Bounding each
-// repetition by time, rather than by an iteration count fixed in the first repetition, keeps a run
-// short when other processes slow some repetitions down a hundredfold (two threads on a busy machine).
+// Times call(i) for i = 0, 1, 2, ... until the repetition's budget has passed (at least one call), as
+// the single iteration of a manual-time benchmark. The calls run in windows: batches that double until
+// one lasts at least `window` (budget / 16, at most 1 ms; a single call when a call is longer), and the
+// time reported is the fastest window's time per call. On a shared machine most windows are free of
+// other processes even when the whole budget is not: the fastest window measures the code, the mean
+// (counter wall_per_call) measures the load too. Bounding each repetition by time, rather than by an
+// iteration count fixed in the first repetition, keeps a run short when other processes slow some
+// repetitions down a hundredfold (two threads on a busy machine).
 template <class Call>
 void time_calls(benchmark::State& state, Call&& call) {
   using clock = std::chrono::steady_clock;
   const double budget = repetition_budget();
+  const double window = std::min(budget / 16, 1e-3);
+  const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   for (auto _ : state) {
     std::size_t calls = 0;
     std::size_t batch = 1;
-    double elapsed = 0.0;
+    double fastest = 0.0;  // seconds per call in the fastest full window; 0 until there is one
     const clock::time_point start = clock::now();
+    clock::time_point batch_start = start;
     for (;;) {
       for (std::size_t i = 0; i < batch; ++i) call(calls + i);
       calls += batch;
-      elapsed = std::chrono::duration<double>(clock::now() - start).count();
-      if (elapsed >= budget) break;
-      if (elapsed * 64 < budget) batch *= 2;
+      const clock::time_point now = clock::now();
+      const double took = seconds(now - batch_start);
+      batch_start = now;
+      if (took >= window) {
+        const double per_call = took / static_cast<double>(batch);
+        if (fastest == 0.0 || per_call < fastest) fastest = per_call;
+      } else {
+        batch *= 2;
+      }
+      if (seconds(now - start) >= budget) break;
     }
-    state.SetIterationTime(elapsed / static_cast<double>(calls));
+    const double mean = seconds(batch_start - start) / static_cast<double>(calls);
+    state.SetIterationTime(fastest > 0.0 ? fastest : mean);
     state.counters["calls"] = static_cast<double>(calls);
+    state.counters["wall_per_call"] = mean;
   }
 }
 
