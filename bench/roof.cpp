@@ -333,7 +333,7 @@ void register_roof_benchmarks() {
     std::size_t points = 0;
     const double error = max_relative_error(variant.kernel, config().exp_sweep_stride, &points);
     char text[200];
-    std::snprintf(text, sizeof text, "%.3g over %zu floats of [-87, 0] (every %u-th)", error, points,
+    std::snprintf(text, sizeof text, "%.3g over %zu floats of [-87, 0] (1 in %u)", error, points,
                   config().exp_sweep_stride);
     std::printf("roof exp %s: maximum relative error %s%s\n", variant.name, text,
                 error <= 1e-6 ? "" : ": above 1e-6, not used for the roof");
