@@ -133,29 +133,27 @@ onednn_case make_case(const operation_traits& op, const shape& s, const buffer_s
 }
 
 void register_onednn(const operation_traits& op) {
-  for (const shape& s : config().shapes)
-    for (int threads : config().thread_counts)
-      register_benchmark(op.name, "onednn", s, threads, [op, s, threads](benchmark::State& state) {
-        const openmp_threads scope(threads);
-        const buffer_sets sets(op, s);
-        dnnl::stream stream(cpu_engine());
-        onednn_case oc;
-        std::vector<float> scratch;
-        std::vector<std::unordered_map<int, dnnl::memory>> arguments;
-        try {
-          oc = make_case(op, s, sets, threads, scratch);
-          for (std::size_t set = 0; set < sets.count(); ++set) arguments.push_back(oc.arguments(set));
-        } catch (const dnnl::error& e) {
-          state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());
-          return;
-        }
-        const auto run = [&](std::size_t set) {
-          oc.primitive.execute(stream, arguments[set]);
-          stream.wait();
-          if (oc.finish) oc.finish(set);
-        };
-        check_and_time(state, "oneDNN", op, s, sets, run);
-      }, config().min_time);
+  register_cases(op, "onednn", [op](benchmark::State& state, const shape& s, regime r, int threads) {
+    const openmp_threads scope(threads);
+    const buffer_sets sets(op, s, r);
+    dnnl::stream stream(cpu_engine());
+    onednn_case oc;
+    std::vector<float> scratch;
+    std::vector<std::unordered_map<int, dnnl::memory>> arguments;
+    try {
+      oc = make_case(op, s, sets, threads, scratch);
+      for (std::size_t set = 0; set < sets.count(); ++set) arguments.push_back(oc.arguments(set));
+    } catch (const dnnl::error& e) {
+      state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());
+      return;
+    }
+    const auto run = [&](std::size_t set) {
+      oc.primitive.execute(stream, arguments[set]);
+      stream.wait();
+      if (oc.finish) oc.finish(set);
+    };
+    check_and_time(state, "oneDNN", op, s, sets, run);
+  }, config().min_time);
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ void fill_zeros(float* p, std::size_t n) { std::fill(p, p + n, 0.0f); }
 }  // namespace
 
 const run_config& config() { return current_config; }
+const char* regime_name(regime r) noexcept { return r == regime::hot ? "hot" : "cold"; }
 void set_config(const run_config& c) { current_config = c; }
 
 std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept {
@@ -91,10 +92,10 @@ struct pool_needs {
   std::size_t targets;
 };
 
-pool_needs needs_of(const operation_traits& op, const shape& s) {
+pool_needs needs_of(const operation_traits& op, const shape& s, regime r) {
   const std::size_t set_bytes = std::max<std::size_t>(minimum_traffic_bytes(op, s), 1);
-  const std::size_t sets =
-      std::clamp<std::size_t>((config().rotation_bytes + set_bytes - 1) / set_bytes, 1, max_buffer_sets);
+  const std::size_t sets = r == regime::hot ? 1
+      : std::clamp<std::size_t>((config().rotation_bytes + set_bytes - 1) / set_bytes, 1, max_buffer_sets);
   const std::size_t matrix = round_up(s.elements(), cache_line_floats);
   return {sets, sets * static_cast<std::size_t>(op.matrices_read) * matrix, sets * matrix,
           sets * round_up(s.rows, cache_line_floats), op.reads_targets ? sets * s.rows : 0};
@@ -111,12 +112,12 @@ void reserve_buffers() {
   const operation_traits* operations[] = {
       &logsumexp_traits,          &softmax_traits,           &log_softmax_traits,       &softmax_backward_traits,
       &log_softmax_backward_traits, &cross_entropy_loss_traits, &cross_entropy_grad_traits,
-      &cross_entropy_soft_traits, &floor_read_traits,        &floor_copy_traits,        &floor_add_traits};
+      &cross_entropy_soft_traits, &roof_read_traits,         &roof_copy_traits,         &roof_add_traits};
   pool_needs most{0, 0, 0, 0, 0};
   std::map<std::size_t, std::size_t> targets;  // by cols
   for (const shape& s : config().shapes)
     for (const operation_traits* op : operations) {
-      const pool_needs n = needs_of(*op, s);
+      const pool_needs n = needs_of(*op, s, regime::cold);
       most.input_floats = std::max(most.input_floats, n.input_floats);
       most.output_floats = std::max(most.output_floats, n.output_floats);
       most.row_output_floats = std::max(most.row_output_floats, n.row_output_floats);
@@ -130,9 +131,9 @@ void reserve_buffers() {
       target_pools[cols].reserve(count, [cols = cols](std::int64_t* t, std::size_t n) { fill_targets(cols, t, n); });
 }
 
-buffer_sets::buffer_sets(const operation_traits& op, const shape& s)
+buffer_sets::buffer_sets(const operation_traits& op, const shape& s, regime r)
     : shape_(s), inputs_(op.matrices_read), matrix_floats_(round_up(s.elements(), cache_line_floats)) {
-  const pool_needs needs = needs_of(op, s);
+  const pool_needs needs = needs_of(op, s, r);
   count_ = needs.sets;
   input_base_ = input_pool.reserve(needs.input_floats, fill_unit_floats);
   output_base_ = output_pool.reserve(needs.output_floats, fill_zeros);
@@ -169,17 +170,40 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
   state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
 }
 
+namespace {
+std::map<std::string, std::string> verdicts;
+}  // namespace
+
+const std::string* known_verdict(const std::string& key) {
+  const auto found = verdicts.find(key);
+  return found == verdicts.end() ? nullptr : &found->second;
+}
+void set_verdict(const std::string& key, const std::string& mismatch) { verdicts[key] = mismatch; }
+
 double current_budget = 0.05;
 
 double repetition_budget() { return current_budget; }
 
 benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
-                                                   const shape& s, int threads,
-                                                   std::function<void(benchmark::State&)> body,
+                                                   const std::string& shape_name, const std::string& regime_text,
+                                                   int threads, std::function<void(benchmark::State&)> body,
                                                    double budget) {
-  return register_named_benchmark(
-      operation + "/" + implementation + "/" + s.name() + "/threads:" + std::to_string(threads), std::move(body),
-      budget);
+  return register_named_benchmark(operation + "/" + implementation + "/" + shape_name + "/" + regime_text +
+                                      "/threads:" + std::to_string(threads),
+                                  std::move(body), budget);
+}
+
+void register_cases(const operation_traits& op, const std::string& implementation, case_body body, double budget,
+                    const std::vector<int>& for_threads, int at_most_repetitions) {
+  const std::vector<int>& thread_counts = for_threads.empty() ? config().thread_counts : for_threads;
+  const int repetitions =
+      at_most_repetitions > 0 ? std::min(config().repetitions, at_most_repetitions) : config().repetitions;
+  for (const shape& s : config().shapes)
+    for (regime r : config().regimes)
+      for (int threads : thread_counts)
+        register_benchmark(op.name, implementation, s.name(), regime_name(r), threads,
+                           [body, s, r, threads](benchmark::State& state) { body(state, s, r, threads); }, budget)
+            ->Repetitions(repetitions);
 }
 
 benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
@@ -197,29 +221,29 @@ benchmark::internal::Benchmark* register_named_benchmark(const std::string& name
 }
 
 void register_softxent_benchmarks(const operation_traits& op, softxent_call call) {
-  for (const shape& s : config().shapes)
-    for (const std::string& isa : config().isas)
-      for (int threads : config().thread_counts) {
-        const bool reference = isa == "reference";
-        if (reference && threads != 1) continue;
-        const std::string implementation = reference ? isa : "softxent-" + isa;
-        register_benchmark(op.name, implementation, s, threads, [op, call, s, isa, threads](benchmark::State& state) {
-          softxent::exec_options exec;
-          exec.threads = threads;
-          exec.isa = isa.c_str();
-          if (softxent::isa(exec) == nullptr) {
-            state.SkipWithError(("this build or CPU lacks the instruction set " + isa).c_str());
-            return;
-          }
-          const buffer_sets sets(op, s);
-          const softxent::status first = call(s, sets, 0, exec);
-          if (first != softxent::status::ok) {
-            state.SkipWithError(softxent::status_string(first));
-            return;
-          }
-          time_rotating(state, op, s, sets, [&](std::size_t set) { call(s, sets, set, exec); });
-        }, reference ? config().reference_min_time : config().min_time);
+  for (const std::string& isa : config().isas) {
+    const bool reference = isa == "reference";
+    const auto body = [op, call, isa](benchmark::State& state, const shape& s, regime r, int threads) {
+      softxent::exec_options exec;
+      exec.threads = threads;
+      exec.isa = isa.c_str();
+      if (softxent::isa(exec) == nullptr) {
+        state.SkipWithError(("this build or CPU lacks the instruction set " + isa).c_str());
+        return;
       }
+      const buffer_sets sets(op, s, r);
+      const softxent::status first = call(s, sets, 0, exec);
+      if (first != softxent::status::ok) {
+        state.SkipWithError(softxent::status_string(first));
+        return;
+      }
+      time_rotating(state, op, s, sets, [&](std::size_t set) { call(s, sets, set, exec); });
+    };
+    if (reference)  // slow, and no target depends on it: a median of 3 suffices
+      register_cases(op, isa, body, config().reference_min_time, {1}, 3);
+    else
+      register_cases(op, "softxent-" + isa, body, config().min_time);
+  }
 }
 
 namespace {
@@ -261,7 +285,11 @@ bool matches_reference(const operation_traits& op, const shape& s, const buffer_
     const float* output_row = sets.output(set) + r * s.cols;
     softxent::status status = softxent::status::ok;
     float want_loss = 0.0f;
-    if (name == "softmax") {
+    softxent::cross_entropy_options per_row;
+    per_row.reduction = softxent::reduction::none;
+    if (name == "logsumexp") {
+      status = softxent::logsumexp(x, &want_loss, reference);
+    } else if (name == "softmax") {
       status = softxent::softmax(x, y, reference);
     } else if (name == "log_softmax") {
       status = softxent::log_softmax(x, y, reference);
@@ -270,9 +298,10 @@ bool matches_reference(const operation_traits& op, const shape& s, const buffer_
       status = name == "softmax_backward" ? softxent::softmax_backward(x, dy, y, reference)
                                           : softxent::log_softmax_backward(x, dy, y, reference);
     } else if (name == "cross_entropy_loss" || name == "cross_entropy_grad") {
-      softxent::cross_entropy_options per_row;
-      per_row.reduction = softxent::reduction::none;
       status = softxent::cross_entropy(x, sets.targets(set) + r, &want_loss, y, per_row, reference);
+    } else if (name == "cross_entropy_soft") {
+      const softxent::const_matrix probs{sets.input(set, 1) + r * s.cols, 1, s.cols};
+      status = softxent::cross_entropy_soft(x, probs, &want_loss, y, per_row, reference);
     } else {
       *message = "no reference check for " + name;
       return false;
@@ -283,7 +312,8 @@ bool matches_reference(const operation_traits& op, const shape& s, const buffer_
     }
     std::string mismatch;
     bool match = true;
-    if (op.reads_targets) {
+    const bool one_value_per_row = name == "logsumexp" || name.rfind("cross_entropy", 0) == 0;  // lse or loss
+    if (one_value_per_row) {
       const float got_loss = sets.row_output(set)[r];
       match = values_match(&got_loss, &want_loss, 1, 1e-4, &mismatch);
       if (match && op.matrices_written == 1) {

@@ -1,15 +1,17 @@
 // What every benchmark of the suite shares: the shapes and options of a run, the memory traffic each
-// operation must move, buffer sets that rotate so that a run's data really comes from memory, the
+// operation must move, the two regimes (hot: one buffer set called back to back, so that data that fits
+// stays in cache; cold: buffer sets rotated over at least 256 MiB, so that data comes from memory), the
 // rate counters, and the check that a foreign library computes what the reference computes.
 //
-// Benchmark names are "<operation>/<implementation>/<rows>x<cols>/threads:<n>" (Google Benchmark
-// appends "/iterations:1/repeats:N/manual_time"); scripts/bench_report.py reads them back from the JSON
-// output.
+// Benchmark names are "<operation>/<implementation>/<rows>x<cols>/<regime>/threads:<n>" (Google
+// Benchmark appends "/iterations:1/repeats:N/manual_time"); scripts/bench_report.py reads them back from
+// the JSON outputs of softxent_bench and softxent_bench_pytorch.
 #ifndef SOFTXENT_BENCH_SUPPORT_HPP
 #define SOFTXENT_BENCH_SUPPORT_HPP
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,11 @@
 #include "softxent/softxent.hpp"
 
 namespace softxent_bench {
+
+// hot: the same buffers every call (the inference case: logits just written by the GEMM before);
+// cold: buffer sets rotated over at least run_config::rotation_bytes, so that data comes from memory.
+enum class regime { hot, cold };
+const char* regime_name(regime r) noexcept;
 
 struct shape {
   std::size_t rows;
@@ -33,11 +40,13 @@ struct run_config {
   std::vector<shape> shapes;
   std::vector<std::string> isas;     // softxent instruction sets, "reference" among them
   std::vector<int> thread_counts;    // 1 and all the machine's cores
+  std::vector<regime> regimes{regime::hot, regime::cold};
   double min_time = 0.05;            // seconds per repetition (a time budget, see time_calls)
   double reference_min_time = 0.005; // the reference is slow: one or a few calls suffice
   int repetitions = 3;
-  std::size_t rotation_bytes = std::size_t{256} << 20;  // footprint a benchmark's buffer sets cover
-  bool floors = true;
+  std::size_t rotation_bytes = std::size_t{256} << 20;  // footprint a benchmark's cold buffer sets cover
+  unsigned exp_sweep_stride = 16;    // the roof's exp is checked on every n-th float of [-87, 0]
+  bool roof = true;
   bool compare = true;               // oneDNN and XNNPACK, when this build has them
 };
 const run_config& config();
@@ -51,7 +60,7 @@ struct operation_traits {
   int matrices_written;
   bool reads_targets;        // int64 class indices, one per row
   int floats_written_per_row;// lse: 1; reduced losses: 0
-  bool uses_exp;             // one exp per element at least (the exp floor applies)
+  bool uses_exp;             // one exp per element at least (the roof's exp term applies)
 };
 inline constexpr operation_traits logsumexp_traits{"logsumexp", 1, 0, false, 1, true};
 inline constexpr operation_traits softmax_traits{"softmax", 1, 1, false, 0, true};
@@ -61,23 +70,23 @@ inline constexpr operation_traits log_softmax_backward_traits{"log_softmax_backw
 inline constexpr operation_traits cross_entropy_loss_traits{"cross_entropy_loss", 1, 0, true, 0, true};
 inline constexpr operation_traits cross_entropy_grad_traits{"cross_entropy_grad", 1, 1, true, 0, true};
 inline constexpr operation_traits cross_entropy_soft_traits{"cross_entropy_soft", 2, 1, false, 0, true};
-// The floor's streams: read one matrix; read one and write one; read two and write one.
-inline constexpr operation_traits floor_read_traits{"floor", 1, 0, false, 0, false};
-inline constexpr operation_traits floor_copy_traits{"floor", 1, 1, false, 0, false};
-inline constexpr operation_traits floor_add_traits{"floor", 2, 1, false, 0, false};
+// The roof's streams: read one matrix; read one and write one; read two and write one.
+inline constexpr operation_traits roof_read_traits{"roof", 1, 0, false, 0, false};
+inline constexpr operation_traits roof_copy_traits{"roof", 1, 1, false, 0, false};
+inline constexpr operation_traits roof_add_traits{"roof", 2, 1, false, 0, false};
 
 std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept;
 
-// Buffer sets for one benchmark: enough copies of the operation's matrices and row vectors that
-// cycling through them touches at least config().rotation_bytes, so that no iteration finds its
-// data in a cache the previous one warmed; at most max_buffer_sets, so that tiny shapes (whose calls
-// cost little more than their overhead) stay in cache. Inputs hold values in [0, 1) (valid logits,
-// probabilities and gradients alike) and are never written; outputs are separate. Targets are in
-// [0, cols). All sets live in pools shared by every benchmark, sized once by reserve_buffers().
-constexpr std::size_t max_buffer_sets = 1024;
+// Buffer sets for one benchmark. Hot: one set. Cold: enough copies of the operation's matrices and row
+// vectors that cycling through them touches at least config().rotation_bytes, so that no call finds its
+// data in a cache the previous one warmed (at most max_buffer_sets, which only shapes under 4 KiB reach).
+// Inputs hold values in [0, 1) (valid logits, probabilities and gradients alike) and are never written;
+// outputs are separate. Targets are in [0, cols). All sets live in pools shared by every benchmark,
+// sized once by reserve_buffers().
+constexpr std::size_t max_buffer_sets = 65536;
 class buffer_sets {
  public:
-  buffer_sets(const operation_traits& op, const shape& s);
+  buffer_sets(const operation_traits& op, const shape& s, regime r);
   std::size_t count() const noexcept { return count_; }
   const float* input(std::size_t set, int which) const noexcept;
   float* output(std::size_t set) const noexcept;
@@ -107,37 +116,54 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
 // --reference_min_time for the reference (set by register_named_benchmark).
 double repetition_budget();
 
-// Times call(i) for i = 0, 1, 2, ... until the repetition's budget has passed (at least one call), in
-// batches that double while they are short so that reading the clock costs nothing, as the single
-// iteration of a manual-time benchmark: the time reported is the wall time per call. Bounding each
-// repetition by time, rather than by an iteration count fixed in the first repetition, keeps a run
-// short when other processes slow some repetitions down a hundredfold (two threads on a busy machine).
+// Times call(i) for i = 0, 1, 2, ... until the repetition's budget has passed (at least one call), as
+// the single iteration of a manual-time benchmark. The calls run in windows: batches that double until
+// one lasts at least `window` (budget / 16, at most 1 ms; a single call when a call is longer), and the
+// time reported is the fastest window's time per call. On a shared machine most windows are free of
+// other processes even when the whole budget is not: the fastest window measures the code, the mean
+// (counter wall_per_call) measures the load too. Bounding each repetition by time, rather than by an
+// iteration count fixed in the first repetition, keeps a run short when other processes slow some
+// repetitions down a hundredfold (two threads on a busy machine).
 template <class Call>
 void time_calls(benchmark::State& state, Call&& call) {
   using clock = std::chrono::steady_clock;
   const double budget = repetition_budget();
+  const double window = std::min(budget / 16, 1e-3);
+  const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   for (auto _ : state) {
     std::size_t calls = 0;
     std::size_t batch = 1;
-    double elapsed = 0.0;
+    double fastest = 0.0;  // seconds per call in the fastest full window; 0 until there is one
     const clock::time_point start = clock::now();
+    clock::time_point batch_start = start;
     for (;;) {
       for (std::size_t i = 0; i < batch; ++i) call(calls + i);
       calls += batch;
-      elapsed = std::chrono::duration<double>(clock::now() - start).count();
-      if (elapsed >= budget) break;
-      if (elapsed * 64 < budget) batch *= 2;
+      const clock::time_point now = clock::now();
+      const double took = seconds(now - batch_start);
+      batch_start = now;
+      if (took >= window) {
+        const double per_call = took / static_cast<double>(batch);
+        if (fastest == 0.0 || per_call < fastest) fastest = per_call;
+      } else {
+        batch *= 2;
+      }
+      if (seconds(now - start) >= budget) break;
     }
-    state.SetIterationTime(elapsed / static_cast<double>(calls));
+    const double mean = seconds(batch_start - start) / static_cast<double>(calls);
+    state.SetIterationTime(fastest > 0.0 ? fastest : mean);
     state.counters["calls"] = static_cast<double>(calls);
+    state.counters["wall_per_call"] = mean;
   }
 }
 
-// Times run(set) over the buffer sets in turn, then sets the rate counters.
+// Times run(set) over the buffer sets in turn, then sets the rate counters. The caller has just made an
+// untimed call on set 0: a hot benchmark (one set) then starts with its data where that call left it,
+// and a cold one starts from set 1.
 template <class Run>
 void time_rotating(benchmark::State& state, const operation_traits& op, const shape& s, const buffer_sets& sets,
                    Run&& run) {
-  std::size_t set = 0;
+  std::size_t set = sets.count() > 1 ? 1 : 0;
   time_calls(state, [&](std::size_t) {
     run(set);
     if (++set == sets.count()) set = 0;
@@ -145,46 +171,76 @@ void time_rotating(benchmark::State& state, const operation_traits& op, const sh
   set_rate_counters(state, op, s, sets.count());
 }
 
-// Registers one benchmark named "<operation>/<implementation>/<shape>/threads:<n>" with the run's
-// repetitions, each one call of body (which times itself with time_calls) under the time budget.
+// Registers one benchmark named "<operation>/<implementation>/<shape>/<regime>/threads:<n>" with the
+// run's repetitions, each one call of body (which times itself with time_calls) under the time budget.
 benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
                                                          std::function<void(benchmark::State&)> body,
                                                          double budget);
 benchmark::internal::Benchmark* register_benchmark(const std::string& operation, const std::string& implementation,
-                                                   const shape& s, int threads,
-                                                   std::function<void(benchmark::State&)> body,
+                                                   const std::string& shape_name, const std::string& regime_text,
+                                                   int threads, std::function<void(benchmark::State&)> body,
                                                    double budget);
+
+// The body of one benchmark of an operation: shape, regime and thread count given.
+using case_body = std::function<void(benchmark::State&, const shape&, regime, int threads)>;
+
+// Registers body for every shape x regime x thread count of the run (for_threads: only these thread
+// counts, e.g. the single-threaded reference; empty: all of the run's), with the run's repetitions or,
+// when at_most_repetitions > 0, no more than that.
+void register_cases(const operation_traits& op, const std::string& implementation, case_body body, double budget,
+                    const std::vector<int>& for_threads = {}, int at_most_repetitions = 0);
 
 // One softxent call on buffer set `set`; returns the call's status.
 using softxent_call = softxent::status (*)(const shape& s, const buffer_sets& sets, std::size_t set,
                                            const softxent::exec_options& exec);
 
-// Registers op for every shape, instruction set and thread count of the run. The reference runs on one
-// thread whatever it is asked (by design), so it is registered for one thread only.
+// Registers op for every shape, regime, instruction set and thread count of the run. The reference runs on
+// one thread whatever it is asked (by design), so it is registered for one thread only.
 void register_softxent_benchmarks(const operation_traits& op, softxent_call call);
 
 // Checks a foreign library's result on buffer set `set` against softxent's reference on a few rows
-// (first, middle, last). The foreign code leaves its output matrix in sets.output(set) and, for
-// cross-entropy, each row's loss in sets.row_output(set) and the gradient of the mean loss in
-// sets.output(set). Returns false with a message on the first mismatch.
+// (first, middle, last). The foreign code leaves its output matrix in sets.output(set), logsumexp's
+// values in sets.row_output(set) and, for cross-entropy, each row's loss in sets.row_output(set) and the
+// gradient of the mean loss in sets.output(set). Returns false with a message on the first mismatch.
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
                        std::string* message);
 
-// For a foreign library: runs run(0), checks its result against the reference, and times run over
-// the buffer sets when it matches; else skips the benchmark with the library's name and the mismatch.
-template <class Run>
+// The verdict of the reference check of a library's operation on a shape, kept for the later repetitions
+// and regimes: null when it has not run yet, else the mismatch ("" when it matched).
+const std::string* known_verdict(const std::string& key);
+void set_verdict(const std::string& key, const std::string& mismatch);
+
+// For a foreign library: the first time, runs check_run(0) (the timed call, or one that leaves per-row
+// losses where the check looks for them) and checks its result against the reference; then times run
+// over the buffer sets when it matched, else skips the benchmark with the library's name and the
+// mismatch. A hot benchmark gets an untimed run(0) first when the check did not just run.
+template <class CheckRun, class Run>
 void check_and_time(benchmark::State& state, const char* library, const operation_traits& op, const shape& s,
-                    const buffer_sets& sets, Run&& run) {
-  run(std::size_t{0});
-  std::string message;
-  if (!matches_reference(op, s, sets, 0, &message)) {
-    state.SkipWithError((std::string(library) + " " + message).c_str());
+                    const buffer_sets& sets, CheckRun&& check_run, Run&& run) {
+  const std::string key = std::string(library) + "/" + op.name + "/" + s.name();
+  const std::string* verdict = known_verdict(key);
+  if (verdict == nullptr) {
+    check_run(std::size_t{0});
+    std::string message;
+    if (!matches_reference(op, s, sets, 0, &message)) message = std::string(library) + " " + message;
+    set_verdict(key, message);
+    verdict = known_verdict(key);
+  } else if (verdict->empty() && sets.count() == 1) {
+    run(std::size_t{0});
+  }
+  if (!verdict->empty()) {
+    state.SkipWithError(verdict->c_str());
     return;
   }
   time_rotating(state, op, s, sets, run);
 }
+template <class Run>
+void check_and_time(benchmark::State& state, const char* library, const operation_traits& op, const shape& s,
+                    const buffer_sets& sets, Run&& run) {
+  check_and_time(state, library, op, s, sets, run, run);
+}
 
-// The instruction set clones that let a plain loop use the CPU's best vectors (floors, glue passes),
+// The instruction set clones that let a plain loop use the CPU's best vectors (roof, glue passes),
 // chosen by feature level: "arch=<cpu name>" clones are chosen by CPU model and miss newer CPUs.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SOFTXENT_BENCH_BEST_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -200,9 +256,15 @@ void register_softmax_backward_benchmarks();
 void register_log_softmax_backward_benchmarks();
 void register_cross_entropy_benchmarks();
 void register_cross_entropy_soft_benchmarks();
-void register_floor_benchmarks();
+void register_roof_benchmarks();     // roof.cpp
 void register_onednn_benchmarks();   // bench_onednn.cpp, only when built with oneDNN
 void register_xnnpack_benchmarks();  // bench_xnnpack.cpp, only when built with XNNPACK
+
+// The options a benchmark binary takes (see bench_options.cpp): parses argv into config(), leaving
+// Google Benchmark's options in argv, and prints the usage text on --help.
+void parse_options(int& argc, char** argv);
+// Runs what register_all registered, with the run's context: the main of each benchmark binary.
+int run_benchmarks(int argc, char** argv, void (*register_all)());
 
 }  // namespace softxent_bench
 

@@ -22,14 +22,16 @@ struct pool_deleter {
 };
 using pool_handle = std::unique_ptr<pthreadpool, pool_deleter>;
 
-void register_xnnpack_softmax(const shape& s, int threads) {
-  register_benchmark("softmax", "xnnpack", s, threads, [s, threads](benchmark::State& state) {
+}  // namespace
+
+void register_xnnpack_benchmarks() {
+  register_cases(softmax_traits, "xnnpack", [](benchmark::State& state, const shape& s, regime r, int threads) {
     static const xnn_status initialized = xnn_initialize(nullptr);
     if (initialized != xnn_status_success) {
       state.SkipWithError(("XNNPACK: xnn_initialize failed with status " + std::to_string(initialized)).c_str());
       return;
     }
-    const buffer_sets sets(softmax_traits, s);
+    const buffer_sets sets(softmax_traits, s, r);
     pool_handle pool(threads > 1 ? pthreadpool_create(static_cast<std::size_t>(threads)) : nullptr);
     std::vector<operator_handle> operators;
     for (std::size_t set = 0; set < sets.count(); ++set) {
@@ -46,13 +48,6 @@ void register_xnnpack_softmax(const shape& s, int threads) {
     const auto run = [&](std::size_t set) { xnn_run_operator(operators[set].get(), pool.get()); };
     check_and_time(state, "XNNPACK", softmax_traits, s, sets, run);
   }, config().min_time);
-}
-
-}  // namespace
-
-void register_xnnpack_benchmarks() {
-  for (const shape& s : config().shapes)
-    for (int threads : config().thread_counts) register_xnnpack_softmax(s, threads);
 }
 
 }  // namespace softxent_bench

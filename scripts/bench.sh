@@ -1,55 +1,101 @@
 #!/usr/bin/env bash
-# Benchmarks softxent against its reference, the machine's floor, oneDNN and XNNPACK on a fresh Debian 12
-# machine: installs what is missing, builds Release with the "bench" preset (softxent_bench and
-# softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench and
-# prints the report table. The report (bench.json, report.json, report.md, report.png) goes to
-# build/bench/report/.
+# Benchmarks softxent against its reference, the machine's roof, oneDNN, XNNPACK and PyTorch on a fresh
+# Debian 12 machine: installs what is missing, builds Release with the "bench" preset (softxent_bench,
+# softxent_bench_pytorch and softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench,
+# then softxent_bench_pytorch twice in processes of their own (ATen's default dispatch, and
+# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report table: every operation x
+# shape x thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers
+# rotated over 256 MiB). The report (the JSON outputs, report.json, report.md, report.png, readme.md)
+# goes to build/bench/report/.
 #
-# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other softxent_bench options]
-#   (default)   every operation x SPEC.md's shapes x 1 and all threads, softxent's default instruction set
-#               and the reference, 5 repetitions: 2 to 3 minutes on a 2-core machine
-#   --full      every instruction set, 9 repetitions, longer runs: about 15 minutes
+# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other benchmark options]
+#   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions:
+#               about 10 minutes on a 2-core machine
+#   --full      every instruction set, 9 repetitions, longer time budgets: about 30 minutes
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
-#   --publish   also copy the report to docs/benchmarks/ (README.md, report.png, report.json), which the
-#               project README links to
-# Any other option goes to softxent_bench (see build/bench/bench/softxent_bench --help).
+#   --publish   also copy the report to docs/benchmarks/<cpu>/ (README.md, report.png, report.json) and
+#               put this CPU's table in README.md's speed section (replacing an earlier one of this CPU)
+# Any other option goes to both binaries (see build/bench/bench/softxent_bench --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 # ocl-icd-opencl-dev: oneDNN's CMake config requires OpenCL, which libdnnl-dev only recommends.
 softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev ocl-icd-opencl-dev libxnnpack-dev \
-  libpthreadpool-dev gnuplot-nox python3
+  libpthreadpool-dev libtorch-dev gnuplot-nox python3
 
-run=(--repetitions=5 --min_time=0.03 --reference_min_time=0.002)
+run=(--repetitions=5 --min_time=0.04 --reference_min_time=0.002)
 publish=0
 extra=()
+command="scripts/bench.sh"
 while [ $# -gt 0 ]; do
+  command+=" $1"
   case "$1" in
     --full) run=(--isas=all --repetitions=9 --min_time=0.1 --reference_min_time=0.02) ;;
     --publish) publish=1 ;;
-    --shapes) extra+=("--shapes=$2"); shift ;;
+    --shapes) extra+=("--shapes=$2"); command+=" $2"; shift ;;
     *) extra+=("$1") ;;
   esac
   shift
 done
 
 out=build/bench/report
+bin=build/bench/bench
 mkdir -p "$out"
+rm -f "$out"/*.json
 echo "softxent: building the bench preset (log: $out/build.log)"
 { cmake --preset bench && cmake --build --preset bench -j "$(nproc)"; } >"$out/build.log" 2>&1 ||
   { tail -40 "$out/build.log"; exit 1; }
-echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
+
+# The CPU as lscpu names it, with its family and model (a VM may name Zen 4 and Zen 5 alike).
+field() { lscpu | sed -n "s/^$1:[[:space:]]*//p" | head -1; }
+cpu="$(field 'Model name') (family $(field 'CPU family'), model $(field 'Model'))"
+echo "softxent: $cpu, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+google=(--benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true
+        --benchmark_out_format=json)
 start=$(date +%s)
-build/bench/bench/softxent_bench "${run[@]}" "${extra[@]}" \
-  --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
-  --benchmark_out="$out/bench.json" --benchmark_out_format=json >"$out/bench.log" 2>&1 ||
-  { tail -20 "$out/bench.log"; exit 1; }
+echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
+"$bin/softxent_bench" "${run[@]}" "${extra[@]}" "${google[@]}" --benchmark_out="$out/bench.json" \
+  >"$out/bench.log" 2>&1 || { tail -20 "$out/bench.log"; exit 1; }
+grep '^roof exp' "$out/bench.log" || true
+outputs=("$out/bench.json")
+if [ -x "$bin/softxent_bench_pytorch" ]; then
+  levels=(default)
+  grep -qw avx512f /proc/cpuinfo && levels+=(avx512)
+  for level in "${levels[@]}"; do
+    environment=(env -u ATEN_CPU_CAPABILITY)
+    [ "$level" = default ] || environment=(env ATEN_CPU_CAPABILITY="$level")
+    echo "softxent: running softxent_bench_pytorch at ATen's $level dispatch (log: $out/pytorch-$level.log)"
+    "${environment[@]}" "$bin/softxent_bench_pytorch" "${run[@]}" "${extra[@]}" "${google[@]}" \
+      --benchmark_out="$out/pytorch-$level.json" >"$out/pytorch-$level.log" 2>&1 ||
+      { tail -20 "$out/pytorch-$level.log"; exit 1; }
+    outputs+=("$out/pytorch-$level.json")
+  done
+else
+  echo "softxent: softxent_bench_pytorch was not built (see $out/build.log): PyTorch not compared"
+fi
 echo "softxent: benchmarks took $(($(date +%s) - start)) s"
-python3 scripts/bench_report.py "$out/bench.json" --out "$out"
+
+slug=$(echo "$cpu" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//')
+details="docs/benchmarks/$slug/README.md"
+report=(python3 scripts/bench_report.py "${outputs[@]}" --out "$out" --cpu "$cpu" --details "$details"
+        --command "$command")
+[ "$publish" = 1 ] && report+=(--readme README.md)
+"${report[@]}"
 
 if [ "$publish" = 1 ]; then
-  mkdir -p docs/benchmarks
-  cp "$out/report.md" docs/benchmarks/README.md
-  cp "$out/report.png" "$out/report.json" docs/benchmarks/
-  echo "softxent: published docs/benchmarks/README.md, report.png and report.json"
+  mkdir -p "docs/benchmarks/$slug"
+  cp "$out/report.md" "$details"
+  cp "$out/report.png" "$out/report.json" "docs/benchmarks/$slug/"
+  # The index of every CPU's report.
+  {
+    echo "# softxent benchmark reports, one per CPU"
+    echo
+    for page in docs/benchmarks/*/README.md; do
+      echo "- [$(head -1 "$page" | sed 's/^# //')](${page#docs/benchmarks/})"
+    done
+    echo
+    echo "The strategy comparison (three sweeps, online normalizer, two-pass): [strategies.md](strategies.md)."
+  } >docs/benchmarks/README.md
+  echo "softxent: published docs/benchmarks/$slug/ and this CPU's table in README.md"
 fi

@@ -1,18 +1,33 @@
 #!/usr/bin/env python3
-"""Turns softxent_bench's Google Benchmark JSON output into the benchmark report.
+"""Turns the Google Benchmark JSON outputs of softxent_bench and softxent_bench_pytorch into the report.
 
-For each operation, shape and thread count: the median time of every implementation (softxent per
-instruction set, the reference, oneDNN, XNNPACK), softxent's speed-up over the reference, its ratio
-to the best other library, and its percentage of the machine's floor measured in the same run.
-Prints the table and writes <out>/report.json, <out>/report.md and <out>/report.png (gnuplot).
+For each operation, shape, thread count and regime (hot: the same buffers every call; cold: buffers
+rotated over 256 MiB): the median time of every implementation (softxent per instruction set, the
+reference, oneDNN, XNNPACK, PyTorch at each dispatch level), the roof measured in the same run, softxent's
+percentage of the roof, and softxent's time over the best peer's.
 
-Usage: bench_report.py BENCH_JSON [--out DIR] [--title TEXT]
+The roof of a case is the larger of two times (SPEC.md, "Speed"), each from the fastest repetition of its
+kernels (a bound is what the machine can do; other processes only slow a repetition down):
+  - the op's minimum bytes at the bandwidth of the matching stream (read; copy: read one, write one;
+    add: read two, write one), the faster of plain and non-temporal stores, on the same shape, regime
+    and thread count (never below the bandwidth measured with fewer threads: more threads can idle);
+  - the op's exponentials at the fastest exp variant whose maximum relative error over [-87, 0] is at
+    most 1e-6 (checked by softxent_bench at start), at that thread count (never below the one-thread
+    rate times the thread count: exp is per-core work).
+
+Prints the table and the summary; writes <out>/report.json, <out>/report.md, <out>/report.png (gnuplot)
+and <out>/readme.md (the per-CPU block of the README's speed section). With --readme FILE, replaces that
+CPU's block in FILE (or adds it first among the tables).
+
+Usage: bench_report.py BENCH_JSON [BENCH_JSON ...] [--out DIR] [--title TEXT] [--cpu LABEL]
+                       [--details PATH] [--readme README.md] [--command TEXT]
 """
 
 import argparse
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -22,14 +37,24 @@ from collections import defaultdict
 
 OPERATIONS = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
               "cross_entropy_loss", "cross_entropy_grad", "cross_entropy_soft"]
-OTHER_LIBRARIES = ["onednn", "xnnpack"]
-DISPLAY_NAMES = {"reference": "reference", "onednn": "oneDNN", "xnnpack": "XNNPACK"}
+OPERATION_TITLES = {"cross_entropy_loss": "cross_entropy (loss only)",
+                    "cross_entropy_grad": "cross_entropy (loss + grad)",
+                    "cross_entropy_soft": "cross_entropy_soft (loss + grad)"}
+REGIMES = ["hot", "cold"]
+EXP_ACCURACY = 1e-6
+STREAM_KINDS = {"read": ["read"], "copy": ["copy", "copy-nt"], "add": ["add", "add-nt"]}
+
+
+def is_peer(implementation):
+    return implementation in ("onednn", "xnnpack") or implementation.startswith("pytorch")
 
 
 def display_name(implementation):
     if implementation.startswith("softxent-"):
         return "softxent " + implementation[len("softxent-"):]
-    return DISPLAY_NAMES.get(implementation, implementation)
+    if implementation.startswith("pytorch"):
+        return "PyTorch" + implementation[len("pytorch"):].replace("-", " ")
+    return {"onednn": "oneDNN", "xnnpack": "XNNPACK"}.get(implementation, implementation)
 
 
 class Measurement:
@@ -46,35 +71,44 @@ class Measurement:
     def median(self):
         return statistics.median(self.seconds) if self.seconds else None
 
+    @property
+    def best(self):
+        return min(self.seconds) if self.seconds else None
+
 
 def seconds_of(entry):
     scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[entry.get("time_unit", "ns")]
     return entry["real_time"] * scale
 
 
-def load(path):
-    """{(operation, implementation, shape, threads): Measurement} and the run's context."""
-    with open(path) as f:
-        data = json.load(f)
+def load(paths):
+    """{(operation, implementation, shape, regime, threads): Measurement} and the runs' merged context
+    (the first file's first: softxent_bench's)."""
     runs = defaultdict(Measurement)
-    for entry in data.get("benchmarks", []):
-        if entry.get("run_type", "iteration") != "iteration":
-            continue  # medians are taken here, from the repetitions themselves
-        parts = entry["run_name"].split("/")
-        if len(parts) < 4 or not parts[3].startswith("threads:"):
-            continue
-        key = (parts[0], parts[1], parts[2], int(parts[3].split(":")[1]))
-        m = runs[key]
-        if entry.get("error_occurred"):
-            m.error = entry.get("error_message", "skipped")
-            continue
-        t = seconds_of(entry)
-        m.seconds.append(t)
-        m.bytes = entry.get("bytes_per_second", 0.0) * t
-        m.elements = entry.get("items_per_second", 0.0) * t
-        m.counters = {k: entry[k] for k in ("rows", "cols", "matrices_read", "matrices_written",
-                                            "exp_per_element") if k in entry}
-    return runs, data.get("context", {})
+    context = {}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        for k, v in data.get("context", {}).items():
+            context.setdefault(k, v)
+        for entry in data.get("benchmarks", []):
+            if entry.get("run_type", "iteration") != "iteration":
+                continue  # medians are taken here, from the repetitions themselves
+            parts = entry["run_name"].split("/")
+            if len(parts) < 5 or not parts[4].startswith("threads:"):
+                continue
+            key = (parts[0], parts[1], parts[2], parts[3], int(parts[4].split(":")[1]))
+            m = runs[key]
+            if entry.get("error_occurred"):
+                m.error = entry.get("error_message", "skipped")
+                continue
+            t = seconds_of(entry)
+            m.seconds.append(t)
+            m.bytes = entry.get("bytes_per_second", 0.0) * t
+            m.elements = entry.get("items_per_second", 0.0) * t
+            m.counters = {k: entry[k] for k in ("rows", "cols", "matrices_read", "matrices_written",
+                                                "exp_per_element") if k in entry}
+    return runs, context
 
 
 def shape_key(shape):
@@ -82,128 +116,169 @@ def shape_key(shape):
     return (cols, rows)
 
 
-def best_rate(runs, kind, shape, threads, per_second):
-    """The floor's best rate with at most `threads` threads: more threads can always idle, so a floor
-    measured slower with more threads (a loaded machine) is replaced by the best with fewer. The exp
-    floor is compute-bound and scales with cores: never below threads x the one-thread rate."""
-    rates = []
-    for (op, k, s, t), m in runs.items():
-        if op == "floor" and k == kind and s == shape and t <= threads and m.median:
-            rate = per_second(m) / m.median
-            rates.append(rate * threads if kind == "exp" and t == 1 else rate)
-    return max(rates) if rates else None
+def accurate_exp_variants(context):
+    """The roof's exp variants whose measured maximum relative error meets 1e-6: {name: error}."""
+    variants = {}
+    for key, text in context.items():
+        if key.startswith("roof_exp_error/"):
+            error = float(text.split()[0])
+            if error <= EXP_ACCURACY:
+                variants[key.split("/", 1)[1]] = error
+    return variants
 
 
-def floor_seconds(runs, op_run, shape, threads):
-    """The floor of one operation: the slower of its memory floor and its exp floor, as seconds."""
+def stream_bandwidth(runs, kind, shape, regime, threads):
+    """Bytes/s of the fastest stream of this kind (plain or non-temporal stores) with at most `threads`
+    threads, and which one."""
+    best = (None, None)
+    for (op, impl, s, r, t), m in runs.items():
+        if op == "roof" and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
+            rate = m.bytes / m.best
+            if best[0] is None or rate > best[0]:
+                best = (rate, impl)
+    return best
+
+
+def exp_rate(runs, variants, threads):
+    """Exponentials/s of the fastest accurate variant at `threads` threads, and which one."""
+    best = (None, None)
+    for (op, impl, s, r, t), m in runs.items():
+        if op != "roof" or not impl.startswith("exp-") or impl[4:] not in variants or not m.best:
+            continue
+        if t == threads or t == 1:
+            rate = m.elements / m.best * (threads if t == 1 else 1)
+            if best[0] is None or rate > best[0]:
+                best = (rate, impl[4:])
+    return best
+
+
+def roof_of(runs, variants, op_run, shape, regime, threads):
+    """(seconds, what bounds it, stream used, exp variant used) for one case."""
     c = op_run.counters
     kind = "read" if c.get("matrices_written", 1) == 0 else ("add" if c.get("matrices_read", 1) == 2 else "copy")
     bounds = {}
-    bandwidth = best_rate(runs, kind, shape, threads, lambda m: m.bytes)
+    bandwidth, stream = stream_bandwidth(runs, kind, shape, regime, threads)
     if bandwidth:
-        bounds["memory " + kind] = op_run.bytes / bandwidth
-    exp_rate = best_rate(runs, "exp", "l1", threads, lambda m: m.elements)
-    if c.get("exp_per_element") and exp_rate:
-        bounds["exp"] = op_run.elements / exp_rate
+        bounds["memory"] = op_run.bytes / bandwidth
+    rate, variant = exp_rate(runs, variants, threads)
+    if c.get("exp_per_element") and rate:
+        bounds["exp"] = op_run.elements / rate
     if not bounds:
-        return None, None
+        return None
     which = max(bounds, key=bounds.get)
-    return bounds[which], which
+    return bounds[which], which, stream, variant if "exp" in bounds else None
 
 
 def build_rows(runs, context):
-    """One row per operation, shape and thread count that softxent or another library ran."""
-    implementations = sorted({k[1] for k in runs if k[0] != "floor"})
+    """One row per operation, shape, regime and thread count that softxent or a peer ran. An implementation
+    measured as several composites ("pytorch", "pytorch~fused") is one column: the fastest of them."""
+    variants_of = defaultdict(set)
+    for k in runs:
+        if k[0] != "roof":
+            variants_of[k[1].split("~")[0]].add(k[1])
+    implementations = sorted(variants_of)
     default_isa = context.get("softxent_default_isa", "")
     softxent = [i for i in implementations if i.startswith("softxent-")]
-    # The default ISA first: it is what a user gets and what the derived columns describe.
     strength = ["avx512", "avx2", "sse2", "neon", "scalar"]
     softxent.sort(key=lambda i: (i != "softxent-" + default_isa,
                                  strength.index(i[9:]) if i[9:] in strength else len(strength), i))
-    columns = softxent + ["reference"] + [i for i in OTHER_LIBRARIES if i in implementations]
+    peers = [i for i in ["onednn", "xnnpack"] if i in implementations]
+    peers += sorted(i for i in implementations if i.startswith("pytorch"))
+    columns = softxent + (["reference"] if "reference" in implementations else []) + peers
     main = softxent[0] if softxent else None
+    exp_variants = accurate_exp_variants(context)
 
     rows = []
     operations = [o for o in OPERATIONS if any(k[0] == o for k in runs)]
-    operations += sorted({k[0] for k in runs if k[0] not in OPERATIONS and k[0] != "floor"})
+    operations += sorted({k[0] for k in runs if k[0] not in OPERATIONS and k[0] != "roof"})
     for op in operations:
-        cases = sorted({(k[2], k[3]) for k in runs if k[0] == op}, key=lambda c: (shape_key(c[0]), c[1]))
-        for shape, threads in cases:
-            times, errors = {}, {}
+        cases = sorted({(k[2], k[3], k[4]) for k in runs if k[0] == op},
+                       key=lambda c: (shape_key(c[0]), c[2], REGIMES.index(c[1]) if c[1] in REGIMES else 9))
+        for shape, regime, threads in cases:
+            times, errors, composites = {}, {}, {}
             for impl in columns:
-                m = runs.get((op, impl, shape, threads))
-                if m is None and impl == "reference":
-                    m = runs.get((op, impl, shape, 1))  # the reference is single-threaded by design
-                if m is None:
-                    continue
-                if m.error:
-                    errors[impl] = m.error
-                elif m.median:
-                    times[impl] = m.median
-            row = {"operation": op, "shape": shape, "threads": threads,
-                   "median_us": {i: t * 1e6 for i, t in times.items()}, "errors": errors}
-            main_run = runs.get((op, main, shape, threads)) if main else None
+                for variant in sorted(variants_of[impl]):
+                    m = runs.get((op, variant, shape, regime, threads))
+                    if m is None and impl == "reference":
+                        m = runs.get((op, variant, shape, regime, 1))  # single-threaded by design
+                    if m is None:
+                        continue
+                    if m.error:
+                        errors.setdefault(impl, m.error)
+                    elif m.median and (impl not in times or m.median < times[impl]):
+                        times[impl] = m.median
+                        composites[impl] = variant
+            row = {"operation": op, "shape": shape, "regime": regime, "threads": threads,
+                   "median_us": {i: t * 1e6 for i, t in times.items()}, "errors": errors,
+                   "composite": {i: v for i, v in composites.items() if "~" in v}}
+            main_run = runs.get((op, main, shape, regime, threads)) if main else None
             if main in times:
                 t = times[main]
                 row["softxent_gb_per_s"] = main_run.bytes / t / 1e9
-                if "reference" in times:
-                    row["speedup_over_reference"] = times["reference"] / t
-                others = [times[i] for i in OTHER_LIBRARIES if i in times]
-                if others:
-                    row["speedup_over_best_other"] = min(others) / t
-                    row["best_other"] = min((times[i], i) for i in OTHER_LIBRARIES if i in times)[1]
-                floor, bound = floor_seconds(runs, main_run, shape, threads)
-                if floor:
-                    row["floor_gb_per_s"] = main_run.bytes / floor / 1e9
-                    row["floor_bound"] = bound
-                    row["percent_of_floor"] = 100.0 * floor / t
+                peer_times = [(times[i], i) for i in peers if i in times]
+                if peer_times:
+                    best_time, best = min(peer_times)
+                    row["best_peer"] = best
+                    row["time_over_best_peer"] = t / best_time
+                roof = roof_of(runs, exp_variants, main_run, shape, regime, threads)
+                if roof:
+                    row["roof_us"] = roof[0] * 1e6
+                    row["roof_bound"] = roof[1]
+                    row["roof_stream"] = roof[2]
+                    row["roof_exp"] = roof[3]
+                    row["percent_of_roof"] = 100.0 * roof[0] / t
             rows.append(row)
     return rows, columns, main
 
 
-def geometric_mean(values):
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+def summary_cases(rows):
+    """(regime, threads) pairs present, in order."""
+    return sorted({(r["regime"], r["threads"]) for r in rows},
+                  key=lambda c: (REGIMES.index(c[0]) if c[0] in REGIMES else 9, c[1]))
 
 
 def summary(rows, main):
-    """SPEC.md's targets, per thread count: percent of the floor from 128 classes up (target 70) and at
-    10 classes (target 40), speed-up over the reference (target 10 on one thread), over the best other."""
+    """Per regime and thread count: % of roof from 128 classes up (target 70) and at 10 classes (target 40),
+    and softxent's time over the best peer's (target: at most 1, never slower)."""
     if main is None:
         return []
     lines = []
-    for threads in sorted({r["threads"] for r in rows}):
-        mine = [r for r in rows if r["threads"] == threads]
+    for regime, threads in summary_cases(rows):
+        mine = [r for r in rows if r["regime"] == regime and r["threads"] == threads]
         parts = []
-        for label, selected, target in (("from 128 classes", [r for r in mine if shape_key(r["shape"])[0] >= 128], 70),
-                                        ("at 10 classes", [r for r in mine if shape_key(r["shape"])[0] == 10], 40)):
-            floors = [(r["percent_of_floor"], r["operation"], r["shape"]) for r in selected if "percent_of_floor" in r]
-            if floors:
-                worst = min(floors)
-                met = sum(1 for f in floors if f[0] >= target)
-                parts.append(f"% of floor {label}: median {statistics.median(f[0] for f in floors):.0f}%, lowest "
-                             f"{worst[0]:.0f}% ({worst[1]} {worst[2]}), {met}/{len(floors)} at the {target}% target")
-        reference = [r["speedup_over_reference"] for r in mine if "speedup_over_reference" in r]
-        if reference:
-            parts.append(f"speed-up over the reference: geometric mean {geometric_mean(reference):.1f}x, "
-                         f"lowest {min(reference):.1f}x")
-        others = [r["speedup_over_best_other"] for r in mine if "speedup_over_best_other" in r]
-        if others:
-            parts.append(f"over the best other library: geometric mean {geometric_mean(others):.2f}x, "
-                         f"lowest {min(others):.2f}x")
-        lines.append((threads, parts))
-    return [f"{display_name(main)}, {t} thread{'s' if t > 1 else ''}: " + "; ".join(p) for t, p in lines]
+        for label, selected, target in (
+                ("from 128 classes", [r for r in mine if shape_key(r["shape"])[0] >= 128], 70),
+                ("below 128 classes", [r for r in mine if shape_key(r["shape"])[0] < 128], 40)):
+            roofs = [(r["percent_of_roof"], r["operation"], r["shape"]) for r in selected if "percent_of_roof" in r]
+            if roofs:
+                worst = min(roofs)
+                met = sum(1 for f in roofs if f[0] >= target)
+                parts.append(f"% of roof {label}: median {statistics.median(f[0] for f in roofs):.0f}%, lowest "
+                             f"{worst[0]:.0f}% ({worst[1]} {worst[2]}), {met}/{len(roofs)} at the {target}% target")
+        ratios = [(r["time_over_best_peer"], r["operation"], r["shape"], r["best_peer"]) for r in mine
+                  if "time_over_best_peer" in r]
+        if ratios:
+            worst = max(ratios)
+            slower = sum(1 for x in ratios if x[0] > 1.0)
+            parts.append(f"time / best peer's: worst {worst[0]:.2f} ({worst[1]} {worst[2]}, {display_name(worst[3])}; "
+                         f"speed-up {1 / worst[0]:.2f}x), median {statistics.median(x[0] for x in ratios):.2f}, "
+                         f"slower than a peer in {slower}/{len(ratios)}")
+        lines.append(f"{display_name(main)}, {regime}, {threads} thread{'s' if threads > 1 else ''}: "
+                     + "; ".join(parts))
+    return lines
 
 
 def contention_warning(runs):
-    """A warning when the multi-threaded floor measured slower than the one-thread floor on most shapes:
+    """A warning when the two-thread copy stream ran slower than the one-thread one on most cold shapes:
     other processes held the cores, and multi-threaded times then measure the load, not the kernels."""
-    copies = {(k[2], k[3]): m.bytes / m.median for k, m in runs.items() if k[0] == "floor" and k[1] == "copy" and m.median}
+    copies = {(k[2], k[4]): m.bytes / m.median for k, m in runs.items()
+              if k[0] == "roof" and k[1] == "copy" and k[3] == "cold" and m.median}
     slower = [(shape, t) for (shape, t), rate in copies.items() if t > 1 and rate < copies.get((shape, 1), 0)]
     total = sum(1 for (_, t) in copies if t > 1)
     if total and len(slower) * 2 > total:
-        return (f"Warning: with more than one thread the streaming copy ran slower than with one on {len(slower)} of "
-                f"{total} shapes: other processes were using the cores, so the multi-threaded times here measure "
-                f"that load more than the kernels.")
+        return (f"Warning: with more than one thread the cold streaming copy ran slower than with one on "
+                f"{len(slower)} of {total} shapes: other processes were using the cores, so the multi-threaded "
+                f"times here measure that load more than the kernels.")
     return None
 
 
@@ -212,78 +287,101 @@ def fmt_time(us):
         return "-"
     if us >= 1000:
         return f"{us / 1000:.2f} ms"
-    return f"{us:.1f} µs" if us < 100 else f"{us:.0f} µs"
+    return f"{us:.2f} µs" if us < 10 else (f"{us:.1f} µs" if us < 100 else f"{us:.0f} µs")
 
 
-def fmt_ratio(x):
-    return "-" if x is None else (f"{x:.1f}x" if x < 100 else f"{x:.0f}x")
-
-
-def table(rows, columns, main):
+def table(rows, columns):
     """Header and cells of the report table."""
-    header = ["operation", "shape", "thr"] + [display_name(c) for c in columns] + \
-             ["vs reference", "vs best other", "GB/s", "floor GB/s", "% of floor"]
+    header = ["operation", "shape", "thr", "regime"] + [display_name(c) for c in columns] + \
+             ["roof", "% of roof", "÷ best peer"]
     body = []
     for r in rows:
-        cells = [r["operation"], r["shape"], str(r["threads"])]
+        cells = [r["operation"], r["shape"], str(r["threads"]), r["regime"]]
         for c in columns:
             if c in r["median_us"]:
-                cells.append(fmt_time(r["median_us"][c]))
+                cells.append(fmt_time(r["median_us"][c]) + ("*" if c in r.get("composite", {}) else ""))
             else:
                 cells.append("skipped" if c in r["errors"] else "-")
-        cells.append(fmt_ratio(r.get("speedup_over_reference")))
-        cells.append(fmt_ratio(r.get("speedup_over_best_other")))
-        cells.append(f"{r['softxent_gb_per_s']:.1f}" if "softxent_gb_per_s" in r else "-")
-        cells.append(f"{r['floor_gb_per_s']:.1f} ({r['floor_bound'].split()[0]})" if "floor_gb_per_s" in r else "-")
-        cells.append(f"{r['percent_of_floor']:.0f}%" if "percent_of_floor" in r else "-")
+        cells.append(f"{fmt_time(r['roof_us'])} ({r['roof_bound']})" if "roof_us" in r else "-")
+        cells.append(f"{r['percent_of_roof']:.0f}%" if "percent_of_roof" in r else "-")
+        cells.append(f"{r['time_over_best_peer']:.2f}" if "time_over_best_peer" in r else "-")
         body.append(cells)
     return header, body
 
 
 def text_table(header, body):
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    left = 4
+    lines = ["  ".join(h.ljust(w) if i < left else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     previous = None
     for b in body:
         if previous is not None and b[0] != previous:
             lines.append("")
         previous = b[0]
-        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))))
+        lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))))
     return "\n".join(lines)
 
 
-def markdown(rows, columns, main, context, title, chart_name, warning):
-    header, body = table(rows, columns, main)
+def roof_lines(runs, context):
+    """What the roof was made of in this run: each exp variant's rate and error, the streams' best rates."""
+    lines = []
+    errors = {k.split("/", 1)[1]: v for k, v in context.items() if k.startswith("roof_exp_error/")}
+    exps = sorted((k for k, m in runs.items() if k[0] == "roof" and k[1].startswith("exp-") and m.best),
+                  key=lambda k: (k[4], k[1]))
+    for k in exps:
+        m = runs[k]
+        variant = k[1][4:]
+        used = float(errors.get(variant, "1").split()[0]) <= EXP_ACCURACY
+        lines.append(f"exp {variant}, {k[4]} thread{'s' if k[4] > 1 else ''}: {m.elements / m.best / 1e9:.2f} G exp/s"
+                     f"; max relative error {errors.get(variant, '?')}{'' if used else ' (above 1e-6: not used)'}")
+    streams = [k for k, m in runs.items() if k[0] == "roof" and not k[1].startswith("exp-") and m.best]
+    largest = max((k[2] for k in streams), key=lambda s: shape_key(s)[0] * shape_key(s)[1], default=None)
+    for regime in REGIMES:
+        shown = sorted((k for k in streams if k[2] == largest and k[3] == regime), key=lambda k: (k[4], k[1]))
+        if shown:
+            lines.append(f"streams on {largest}, {regime}: " + ", ".join(
+                f"{k[1]} {k[4]}t {runs[k].bytes / runs[k].best / 1e9:.1f} GB/s" for k in shown))
+    return lines
+
+
+def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu, command):
+    header, body = table(rows, columns)
     out = [f"# {title}", ""]
     load = [f"{v:.1f}" for v in context.get("load_avg", [])] or ["?"]
-    out.append(f"- Machine: {context.get('cpu_model', 'unknown')}, {context.get('num_cpus', '?')} cores at "
-               f"{context.get('mhz_per_cpu', '?')} MHz (host {context.get('host_name', '')}, load average "
-               f"{load[0]} when the run started); date: {context.get('date', '')}")
+    out.append(f"- Machine: {cpu}, {context.get('num_cpus', '?')} cores (host {context.get('host_name', '')}, load "
+               f"average {load[0]} when softxent_bench started); date: {context.get('date', '')}")
+    peers = ", ".join(display_name(c) for c in columns if is_peer(c)) or "none"
     out.append(f"- softxent {context.get('softxent_version', '')}, default instruction set "
-               f"`{context.get('softxent_default_isa', '')}`; Google Benchmark, median of "
-               f"{context.get('repetitions', '?')} repetitions, each the wall time per call over a time budget; "
-               f"buffers rotated over "
-               f"{context.get('rotation_mib', '?')} MiB so that data comes from memory.")
-    out.append("- Times per call. *vs reference*: softxent's speed-up over the scalar reference (single-threaded "
-               "by design). *vs best other*: the best of oneDNN and XNNPACK's time over softxent's (above 1: "
-               "softxent is faster). *GB/s*: the minimum traffic of SPEC.md (each input read once, each output "
-               "written once) over softxent's time. *floor*: the slower of a streaming read/copy/add of the "
-               "same bytes and a degree-6 polynomial exp (L1-resident) over the same elements, both measured "
-               "in the same run (a floor with more threads is never taken below the one with fewer, and the exp "
-               "floor scales with cores); *% of floor* = floor time / softxent time.")
-    out.append("- oneDNN cross-entropy = its softmax primitive plus one pass for the loss and gradient (loss only: "
-               "its logsoftmax plus a gather of the targets' log-probabilities); every foreign result is checked "
-               "against the reference before it is timed.")
-    out.append("- Reproduce: `scripts/bench.sh` (about 3 minutes on 2 cores; `--full` for every instruction set and "
-               "9 repetitions, `--shapes 1000x50257,7x13` for more shapes). Ratios taken within one run are what "
-               "to compare: the machine may be shared, and two-thread times suffer most when it is.")
+               f"`{context.get('softxent_default_isa', '')}`; peers: {peers}"
+               + (f" (PyTorch {context['pytorch_version']} headers, Debian's libtorch-dev)"
+                  if "pytorch_version" in context else "")
+               + f". Google Benchmark, median of {context.get('repetitions', '?')} repetitions, each the wall "
+               f"time per call over a time budget.")
+    out.append(f"- *hot*: the same buffers every call, so data that fits stays in cache; *cold*: buffer sets rotated "
+               f"over {context.get('rotation_mib', '?')} MiB, so data comes from memory.")
+    out.append("- *roof*: the larger of the op's minimum bytes (SPEC.md: each input read once, each output written "
+               "once) at the bandwidth of a streaming read / copy / add kernel (the faster of plain and "
+               "non-temporal stores) and the op's exponentials at the fastest exp with relative error <= 1e-6, both "
+               "measured in this run, same regime, same thread count, each from its fastest repetition (the "
+               "implementations' times are medians); *% of roof* = roof time / softxent's time. "
+               "*÷ best peer* = softxent's time / the best peer's (below 1: softxent is faster).")
+    out.append("- PyTorch ran in processes of its own: at its default dispatch, and with ATEN_CPU_CAPABILITY=avx512 "
+               "(*PyTorch avx512*), on preallocated outputs. Its cross-entropy with gradient is the faster of two "
+               "composites: autograd's (log_softmax, nll_loss, nll_loss_backward, log_softmax_backward) and a fused "
+               "one (softmax into the gradient, then one scaling pass); cells marked * are the fused one's. oneDNN's "
+               "cross-entropy is its softmax plus one pass. Every peer's result is checked against the reference "
+               "before it is timed.")
+    if command:
+        out.append(f"- Command: `{command}`. Ratios within one run are what to compare: the machine may be shared, "
+                   f"and two-thread times suffer most when it is.")
     out.append("")
     out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
     if warning:
         out += [f"**{warning}**", ""]
+    out += ["## Roof", ""] + [f"- {line}" for line in roof_lines(runs, context)] + [""]
     if chart_name:
-        out.append(f"![GB/s against row length, per operation]({chart_name})")
+        out.append(f"![GB/s against row length, per operation, regime and thread count]({chart_name})")
         out.append("")
     previous = None
     for b in body:
@@ -293,7 +391,7 @@ def markdown(rows, columns, main, context, title, chart_name, warning):
             out.append(f"## {b[0]}")
             out.append("")
             out.append("| " + " | ".join(header[1:]) + " |")
-            out.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 3)) + "|")
+            out.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 4)) + "|")
             previous = b[0]
         out.append("| " + " | ".join(b[1:]) + " |")
     errors = sorted({(r["operation"], i, e) for r in rows for i, e in r["errors"].items()})
@@ -303,8 +401,70 @@ def markdown(rows, columns, main, context, title, chart_name, warning):
     return "\n".join(out) + "\n"
 
 
+def readme_block(rows, main, context, cpu, details, command):
+    """The README's block for this CPU: % of roof and time over the best peer, per operation and shape."""
+    shapes = sorted({r["shape"] for r in rows}, key=lambda s: (shape_key(s)[0], -shape_key(s)[1]))
+    threads = sorted({r["threads"] for r in rows})
+    cell_order = [(g, t) for g in REGIMES for t in threads]
+    index = {(r["operation"], r["shape"], r["regime"], r["threads"]): r for r in rows}
+
+    def grid(value, fmt):
+        lines = ["| operation | " + " | ".join(shapes) + " |", "|---|" + "---:|" * len(shapes)]
+        for op in [o for o in OPERATIONS if any(r["operation"] == o for r in rows)]:
+            cells = []
+            for shape in shapes:
+                values = []
+                for regime in REGIMES:
+                    part = [index.get((op, shape, regime, t)) for t in threads]
+                    values.append("/".join(fmt(value(r)) if r and value(r) is not None else "-" for r in part))
+                cells.append(" · ".join(values))
+            lines.append(f"| {OPERATION_TITLES.get(op, op)} | " + " | ".join(cells) + " |")
+        return lines
+
+    date = context.get("date", "")[:10]
+    order = " · ".join("/".join(f"{g} {t}t" for t in threads) for g in REGIMES)
+    out = [f"### {cpu}, {date}", ""]
+    load = f"{context['load_avg'][0]:.1f}" if context.get("load_avg") else "?"
+    out.append(f"`{command}` on {cpu} ({context.get('num_cpus', '?')} cores, load average {load} when "
+               f"softxent_bench started); medians of {context.get('repetitions', '?')} "
+               f"repetitions. Full tables, roof details and the chart: [{details}]({details}).")
+    out.append("")
+    out.append(f"Percent of the roof, {order} (SPEC.md's targets: 70% from 128 classes, 40% at 10):")
+    out.append("")
+    out += grid(lambda r: r.get("percent_of_roof"), lambda v: f"{v:.0f}")
+    out.append("")
+    out.append(f"softxent's time over the best peer's (oneDNN, XNNPACK, PyTorch at both dispatch levels, where each "
+               f"has the operation; below 1.00: softxent is faster), {order}:")
+    out.append("")
+    out += grid(lambda r: r.get("time_over_best_peer"), lambda v: f"{v:.2f}")
+    out.append("")
+    out.append("Summary printed by that run:")
+    out.append("")
+    out += [f"- {line}" for line in summary(rows, main)]
+    return "\n".join(out) + "\n"
+
+
+def update_readme(path, slug, block):
+    """Replaces the block between this CPU's markers in the README, or adds it after the tables marker."""
+    with open(path) as f:
+        text = f.read()
+    begin, end = f"<!-- speed table {slug} -->", f"<!-- end speed table {slug} -->"
+    wrapped = f"{begin}\n{block}{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + wrapped + text[text.index(end) + len(end):]
+    else:
+        anchor = "<!-- speed tables, newest CPU first -->"
+        if anchor not in text:
+            print(f"bench_report: {path} has no '{anchor}' line, README not updated", file=sys.stderr)
+            return False
+        text = text.replace(anchor, f"{anchor}\n{wrapped}\n", 1)
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
 def chart(rows, runs, columns, path, title):
-    """A PNG of GB/s against row length (shapes ordered by columns), one panel per operation and thread count."""
+    """A PNG of GB/s against row length: one panel per operation, regime and thread count."""
     gnuplot = shutil.which("gnuplot")
     if gnuplot is None:
         print("bench_report: gnuplot not found, no chart (apt-get install gnuplot-nox)", file=sys.stderr)
@@ -313,49 +473,46 @@ def chart(rows, runs, columns, path, title):
     for r in rows:
         if r["operation"] not in operations:
             operations.append(r["operation"])
-    thread_counts = sorted({r["threads"] for r in rows})
-    series = columns + ["floor"]
+    cases = summary_cases(rows)
+    series = columns + ["roof"]
     tmp = tempfile.mkdtemp(prefix="softxent_chart_")
     panels = []
     for op in operations:
-        for threads in thread_counts:
-            selected = sorted((r for r in rows if r["operation"] == op and r["threads"] == threads),
-                              key=lambda r: shape_key(r["shape"]))
+        for regime, threads in cases:
+            selected = sorted((r for r in rows if r["operation"] == op and r["threads"] == threads
+                               and r["regime"] == regime), key=lambda r: shape_key(r["shape"]))
             if not selected:
                 continue
-            data = os.path.join(tmp, f"{op}_{threads}.dat")
+            traffic = {k[2]: m.bytes for k, m in runs.items() if k[0] == op and m.bytes}  # the same for all
+            data = os.path.join(tmp, f"{op}_{regime}_{threads}.dat")
             with open(data, "w") as f:
                 f.write("index shape " + " ".join(f'"{display_name(s)}"' for s in series) + "\n")
                 for index, r in enumerate(selected):
                     values = []
                     for s in series:
-                        if s == "floor":
-                            v = r.get("floor_gb_per_s")
-                        else:
-                            us = r["median_us"].get(s)
-                            m = runs.get((op, s, r["shape"], threads)) or runs.get((op, s, r["shape"], 1))
-                            v = m.bytes / (us * 1e-6) / 1e9 if us and m else None
+                        us = r.get("roof_us") if s == "roof" else r["median_us"].get(s)
+                        v = traffic[r["shape"]] / (us * 1e-6) / 1e9 if us and traffic.get(r["shape"]) else None
                         values.append("NaN" if v is None else f"{v:.4f}")
                     f.write(f'{index} "{r["shape"]}" ' + " ".join(values) + "\n")
-            panels.append((op, threads, data))
+            panels.append((op, regime, threads, data))
     if not panels:
         return False
-    columns_per_row = 2 * len(thread_counts) if len(thread_counts) <= 2 else len(thread_counts)
+    columns_per_row = len(cases)
     panel_rows = math.ceil(len(panels) / columns_per_row)
-    script = [f"set terminal pngcairo size {560 * columns_per_row},{380 * panel_rows + 60} font 'sans,9'",
+    script = [f"set terminal pngcairo size {480 * columns_per_row},{330 * panel_rows + 60} font 'sans,8'",
               f"set output '{path}'",
               "set termoption noenhanced",
               f"set multiplot layout {panel_rows},{columns_per_row} title '{title}' font 'sans,12'",
               "set logscale y", "set yrange [0.05:*]", "set grid ytics mytics", "set ylabel 'GB/s'",
-              "set xtics rotate by 30 right font 'sans,8'", "set key bottom right opaque box font 'sans,8' samplen 2",
+              "set xtics rotate by 30 right font 'sans,7'", "set key bottom right opaque box font 'sans,7' samplen 2",
               "set datafile missing 'NaN'", "set offsets 0.3,0.3,0,0"]
     styles = ["lw 2 pt 7", "lw 1.5 pt 5", "lw 1.5 pt 9", "lw 1.5 pt 11", "lw 1.5 pt 13", "lw 1.5 pt 3",
               "lw 1.5 pt 4", "lw 1.5 pt 6", "lw 1.5 pt 8"]
-    for op, threads, data in panels:
-        script.append(f"set title '{op}, {threads} thread{'s' if threads > 1 else ''}'")
+    for op, regime, threads, data in panels:
+        script.append(f"set title '{op}, {regime}, {threads} thread{'s' if threads > 1 else ''}'")
         plots = []
         for i, s in enumerate(series):
-            style = "dt 2 lc rgb 'black' lw 1.5 pt 1" if s == "floor" else styles[i % len(styles)]
+            style = "dt 2 lc rgb 'black' lw 1.5 pt 1" if s == "roof" else styles[i % len(styles)]
             plots.append(f"'{data}' using 1:{i + 3}:xtic(2) with linespoints {style} title columnheader({i + 3})")
         script.append("plot " + ", \\\n     ".join(plots))
     script.append("unset multiplot")
@@ -367,47 +524,54 @@ def chart(rows, runs, columns, path, title):
     return True
 
 
+def slug_of(label):
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bench_json")
-    parser.add_argument("--out", default=None, help="directory for report.json/.md/.png (default: the JSON's)")
+    parser.add_argument("bench_json", nargs="+")
+    parser.add_argument("--out", default=None, help="directory for the report (default: the first JSON's)")
     parser.add_argument("--title", default="softxent benchmarks")
+    parser.add_argument("--cpu", default=None, help="the CPU's label (default: the run's cpu_model)")
+    parser.add_argument("--details", default="docs/benchmarks/README.md",
+                        help="where the README block links for the full report")
+    parser.add_argument("--readme", default=None, help="README to update with this CPU's block")
+    parser.add_argument("--command", default="", help="the command that made the run, for the report")
     args = parser.parse_args()
-    out = args.out or os.path.dirname(os.path.abspath(args.bench_json))
+    out = args.out or os.path.dirname(os.path.abspath(args.bench_json[0]))
     os.makedirs(out, exist_ok=True)
 
     runs, context = load(args.bench_json)
     repetitions = [len(m.seconds) for m in runs.values() if m.seconds]
     context["repetitions"] = max(repetitions) if repetitions else 0
+    cpu = args.cpu or context.get("cpu_model", "unknown CPU")
     rows, columns, main_impl = build_rows(runs, context)
     if not rows:
-        print("bench_report: no benchmark results in " + args.bench_json, file=sys.stderr)
+        print("bench_report: no benchmark results in " + " ".join(args.bench_json), file=sys.stderr)
         return 1
 
     chart_path = os.path.join(out, "report.png")
-    have_chart = chart(rows, runs, columns, chart_path,
-                       f"{args.title}: GB/s of minimum traffic (log scale) - {context.get('cpu_model', '')}")
-    header, body = table(rows, columns, main_impl)
+    have_chart = chart(rows, runs, columns, chart_path, f"{args.title}: GB/s of minimum traffic (log scale) - {cpu}")
+    header, body = table(rows, columns)
     print(text_table(header, body))
     print("\n" + "\n".join(summary(rows, main_impl)))
     warning = contention_warning(runs)
     if warning:
         print("\n" + warning)
-    floors = {k: v for k, v in runs.items() if k[0] == "floor" and v.median}
-    memory_shapes = [k[2] for k in floors if k[1] != "exp"]
-    largest = max(memory_shapes, key=lambda shape: shape_key(shape)[0] * shape_key(shape)[1], default=None)
-    shown = sorted((k for k in floors if k[1] == "exp" or k[2] == largest), key=lambda k: (k[1], k[3]))
-    if shown:
-        print("\nfloor: " + ", ".join(
-            f"{k[1]} {k[3]}t " + (f"{floors[k].elements / floors[k].median / 1e9:.2f} G exp/s" if k[1] == "exp"
-                                  else f"{k[2]} {floors[k].bytes / floors[k].median / 1e9:.1f} GB/s") for k in shown))
+    print("\nroof: " + "\n      ".join(roof_lines(runs, context)))
     with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump({"context": context, "implementations": columns, "rows": rows}, f, indent=1)
+        json.dump({"context": context, "cpu": cpu, "implementations": columns, "rows": rows}, f, indent=1)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(markdown(rows, columns, main_impl, context, args.title, "report.png" if have_chart else None,
-                         warning))
-    print(f"\nreport: {os.path.join(out, 'report.md')}, {os.path.join(out, 'report.json')}"
-          + (f", {chart_path}" if have_chart else ""))
+        f.write(markdown(rows, columns, main_impl, context, f"{args.title}: {cpu}, {context.get('date', '')[:10]}",
+                         "report.png" if have_chart else None, warning, runs, cpu, args.command))
+    block = readme_block(rows, main_impl, context, cpu, args.details, args.command)
+    with open(os.path.join(out, "readme.md"), "w") as f:
+        f.write(block)
+    if args.readme and update_readme(args.readme, slug_of(cpu), block):
+        print(f"\nupdated this CPU's speed table in {args.readme}")
+    print(f"\nreport: {os.path.join(out, 'report.md')}, {os.path.join(out, 'report.json')}, "
+          f"{os.path.join(out, 'readme.md')}" + (f", {chart_path}" if have_chart else ""))
     return 0
 
 
