@@ -83,8 +83,9 @@ struct logit_transform {
 };
 inline logit_transform transform_of(const cross_entropy_options& o) noexcept { return {o.logit_scale, o.softcap}; }
 
-// Rows that are not float without a transform go through L1 scratch, transform_piece elements at a time.
-constexpr std::size_t transform_piece = base_chunk;
+// Rows that are not float without a transform go through L1 scratch, transform_piece elements at a
+// time: 8 KiB per scratch array, so that the staged path's frames stay small on a worker's stack.
+constexpr std::size_t transform_piece = 2048;
 
 // Where one cross-entropy row comes from: its logits as the load kernel reads them (any dtype, with
 // cross-entropy's transform) and its target probabilities (any dtype; null for integer targets).
@@ -125,7 +126,8 @@ inline class_coefficients piece_coefficients(const kernel_table& k, const cross_
 // Statistics of the chunk [first, first + n) of a row, loaded piece by piece and merged in order.
 // y (the chunk's coefficients, without probabilities: they come from the source) null: max and
 // sum_exp only.
-inline chunk_stats transformed_stats_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
+// Not inlined: its scratch would otherwise sit in the frames of callers that take the direct path.
+__attribute__((noinline)) inline chunk_stats transformed_stats_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
                                            std::size_t n, const class_coefficients* y) noexcept {
   alignas(64) float z[transform_piece];
   alignas(64) float q[transform_piece];
@@ -146,7 +148,7 @@ inline chunk_stats transformed_stats_chunk(const kernel_table& k, const cross_en
 //   grad_j = (p_factor * exp(z_j - row_shift) - y_scale * y_j) * dz_j/dx_j
 // p_factor as cross_entropy_p_factor_of gives it; y: the chunk's coefficients (probabilities from
 // the source). x_end: the end of the caller's logits (what may be prefetched).
-inline void write_gradient_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
+__attribute__((noinline)) inline void write_gradient_chunk(const kernel_table& k, const cross_entropy_source& src, std::size_t first,
                                  std::size_t n, double p_factor, double row_shift, float y_scale,
                                  const class_coefficients& y, void* grad, dtype grad_type,
                                  const float* x_end) noexcept {
