@@ -18,6 +18,7 @@ const char* status_string(status s) noexcept {
     case status::invalid_option: return "invalid option: bad reduction, label smoothing, class weight, z_loss, logit_scale, softcap, thread count or ISA name";
     case status::unsupported_isa: return "unsupported instruction set: this build or CPU does not have it";
     case status::overlap: return "an output overlaps an input or another output (only exact in-place aliasing is allowed where stated)";
+    case status::workspace: return "workspace is NULL or smaller than its size query says";
   }
   return "unknown status";
 }
