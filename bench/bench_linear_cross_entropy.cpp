@@ -4,8 +4,10 @@
 //   products:     the three products alone, X W^T, G W and G^T X, on a rows x classes buffer;
 // all with the same BLAS as the library (its gemm door: BLIS, one thread per call) and the same
 // threads: each product cut into one piece per OpenMP thread, each piece one single-threaded GEMM.
-// Counters: the scratch each needs (fused: its workspace; the others: the logits), and the process's
-// peak resident memory so far (run one case per process, with --benchmark_filter, to read it alone).
+// Counters: the scratch each needs (fused: its workspace; the others: the logits), the process's
+// peak resident memory so far (run one case per process, with --benchmark_filter, to read it alone),
+// and the process's CPU seconds per call (with OMP_NUM_THREADS=1 the least disturbed measure on a
+// shared machine; with more threads it counts the fused call's waits between phases too).
 //
 //   softxent_bench_linear_cross_entropy [--benchmark_filter=...] [--benchmark_repetitions=N]
 // Shapes (rows, hidden, classes): (4096, 1024, 32000) and (2048, 2048, 128256); SOFTXENT_BENCH_QUICK=1
@@ -82,18 +84,27 @@ void three_products(problem& p, std::vector<float>& logits) {
                 p.inputs.data(), p.hidden, 1.0f, p.grad_weight.data(), p.hidden);
 }
 
-void report(benchmark::State& state, const problem& p, std::size_t scratch_bytes) {
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+void report(benchmark::State& state, const problem& p, std::size_t scratch_bytes, double cpu_start) {
   const double flops = 6.0 * static_cast<double>(p.rows) * static_cast<double>(p.hidden) * static_cast<double>(p.classes);
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["scratch_MiB"] = static_cast<double>(scratch_bytes) / (1024.0 * 1024.0);
   state.counters["peak_rss_MiB"] = peak_rss_mib();
   state.counters["threads"] = omp_get_max_threads();
+  state.counters["cpu_s"] = benchmark::Counter(cpu_seconds() - cpu_start, benchmark::Counter::kAvgIterations);
 }
 
 void fused(benchmark::State& state, std::size_t rows, std::size_t hidden, std::size_t classes) {
   problem p(rows, hidden, classes);
   std::vector<unsigned char> work(softxent::linear_cross_entropy_workspace_size(rows, hidden, classes));
   if (work.empty()) return state.SkipWithError("this build has no BLAS");
+  const double cpu_start = cpu_seconds();
   for (auto _ : state) {
     float loss = 0.0f;
     const softxent::status s = softxent::linear_cross_entropy(
@@ -106,12 +117,13 @@ void fused(benchmark::State& state, std::size_t rows, std::size_t hidden, std::s
     if (s != softxent::status::ok) return state.SkipWithError(softxent::status_string(s));
     benchmark::DoNotOptimize(loss);
   }
-  report(state, p, work.size());
+  report(state, p, work.size(), cpu_start);
 }
 
 void materialized(benchmark::State& state, std::size_t rows, std::size_t hidden, std::size_t classes) {
   problem p(rows, hidden, classes);
   std::vector<float> logits(rows * classes);
+  const double cpu_start = cpu_seconds();
   for (auto _ : state) {
     for (std::size_t r = 0; r < rows; ++r) std::memcpy(&logits[r * classes], p.bias.data(), classes * sizeof(float));
     parallel_gemm(false, transpose::no, transpose::yes, rows, classes, hidden, p.inputs.data(), hidden, p.weight.data(),
@@ -132,14 +144,15 @@ void materialized(benchmark::State& state, std::size_t rows, std::size_t hidden,
     }
     benchmark::DoNotOptimize(loss);
   }
-  report(state, p, logits.size() * sizeof(float));
+  report(state, p, logits.size() * sizeof(float), cpu_start);
 }
 
 void products(benchmark::State& state, std::size_t rows, std::size_t hidden, std::size_t classes) {
   problem p(rows, hidden, classes);
   std::vector<float> logits(rows * classes);
+  const double cpu_start = cpu_seconds();
   for (auto _ : state) three_products(p, logits);
-  report(state, p, logits.size() * sizeof(float));
+  report(state, p, logits.size() * sizeof(float), cpu_start);
 }
 
 void register_shape(std::size_t rows, std::size_t hidden, std::size_t classes) {

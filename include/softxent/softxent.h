@@ -180,16 +180,17 @@ softxent_status softxent_cross_entropy_shard_finish_f32(size_t rows, size_t shar
      workspace    workspace_size bytes, at least softxent_linear_cross_entropy_workspace_size(rows,
                   hidden, classes, exec) (at most 64 MiB for any shape; any alignment); NULL or
                   shorter: SOFTXENT_ERROR_WORKSPACE
-   The logits are produced a block at a time by cblas_sgemm (one single-threaded call per unit of
-   work) into the workspace, merged into each row's statistics, then turned into the gradient block G,
+   The logits are produced a block at a time by the BLAS (BLIS by default, or a CBLAS's cblas_sgemm:
+   one single-threaded call per unit of work) into the workspace, merged into each row's statistics, then turned into the gradient block G,
    whose products G * weight and G^T * inputs are accumulated into grad_inputs and grad_weight.
    Accuracy: cross-entropy's bounds on the exact logits, widened by the products' float error
    ((hidden + 2) * eps * (sum_k |inputs_rk weight_jk| + |bias_j|) per logit), and for grad_inputs /
    grad_weight by (classes + 2) * eps / (rows + 2) * eps times the sum of the absolute products.
    Bitwise identical for any thread count or host pool. Nothing allocated by softxent.
-   Errors (nothing written): mismatched or empty shapes, or a size or stride above INT_MAX (the BLAS's
-   int): INVALID_SHAPE; overlapping outputs (with each other, the inputs or the workspace): OVERLAP;
-   a build without a BLAS (CMake option SOFTXENT_BLAS=OFF): UNSUPPORTED_ISA, and a workspace size of 0.
+   Errors (nothing written): mismatched or empty shapes, or a size or stride beyond the BLAS's integers
+   (INT_MAX with a CBLAS build): INVALID_SHAPE; overlapping outputs (with each other, the inputs or the
+   workspace): OVERLAP; a build without a BLAS (CMake option SOFTXENT_BLAS=OFF): UNSUPPORTED_ISA, and a
+   workspace size of 0.
    rows == 0 is a no-op (pointers and workspace unchecked, options checked). */
 size_t softxent_linear_cross_entropy_workspace_size(size_t rows, size_t hidden, size_t classes,
                                                     const softxent_exec* exec);

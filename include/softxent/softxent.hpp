@@ -155,7 +155,7 @@ status cross_entropy_shard_finish(const_matrix logits, class_shard shard, const 
 
 // Fused linear + cross-entropy: the loss of logits = inputs * weight^T + bias and its gradients with
 // respect to inputs, weight and bias, without ever holding the rows x classes logits. The logits are
-// produced a block at a time by a BLAS (cblas_sgemm, one single-threaded call per unit of work) into
+// produced a block at a time by a BLAS (BLIS or a CBLAS, one single-threaded call per unit of work) into
 // the caller's workspace, merged into each row's statistics, turned into the gradient block G, and
 // the two gradient products accumulated: grad_inputs = G * weight, grad_weight += G^T * inputs.
 //
@@ -177,9 +177,10 @@ status cross_entropy_shard_finish(const_matrix logits, class_shard shard, const 
 // arithmetic takes them (an ignored row then still gets a zero gradient of its logits).
 // Bitwise identical for any thread count or host pool: the units of work, and the order in which
 // each output sums its parts, follow from the shape alone. Nothing is allocated by softxent; the
-// BLAS (serial OpenBLAS by default) keeps its own packing buffers from call to call.
+// BLAS (BLIS by default) keeps its own packing buffers from call to call.
 // Errors, with nothing written: a shape mismatch (inputs.cols != weight.cols, grads not of their
-// matrix's shape), hidden or classes 0, or a size or stride above the BLAS's INT_MAX: invalid_shape;
+// matrix's shape), hidden or classes 0, or a size or stride beyond the BLAS's integers (INT_MAX for a
+// CBLAS): invalid_shape;
 // outputs overlapping each other, the inputs or the workspace: overlap; a build without a BLAS
 // (SOFTXENT_BLAS=OFF): unsupported_isa. rows == 0 is a no-op (pointers and workspace unchecked).
 struct linear_layer {

@@ -52,7 +52,7 @@ constexpr std::size_t blocked_rows = 256;
 // cross-entropy task. Big enough that a GEMM packs its operands for a long run of work.
 constexpr std::size_t class_piece = 1024;
 constexpr std::size_t row_piece = 256;
-constexpr std::size_t hidden_piece = 256;
+constexpr std::size_t hidden_piece = 512;
 constexpr std::size_t weight_hidden_piece = 2048;
 constexpr std::size_t forward_tile_elements = std::size_t{1} << 20;
 constexpr std::size_t cross_entropy_task_elements = std::size_t{1} << 16;
