@@ -51,6 +51,14 @@ if(SOFTXENT_OPENMP)
     endif()
   endforeach()
 endif()
+# The BLAS of the fused linear cross-entropy: files by their path, flags as they are, Threads as -pthread.
+foreach(blas_item IN LISTS SOFTXENT_BLAS_LINK)
+  if(blas_item STREQUAL "Threads::Threads")
+    string(APPEND SOFTXENT_PC_DEPENDENCY_LIBS " -pthread")
+  elseif(NOT blas_item STREQUAL "m")  # -lm ends the line anyway
+    string(APPEND SOFTXENT_PC_DEPENDENCY_LIBS " ${blas_item}")
+  endif()
+endforeach()
 string(APPEND SOFTXENT_PC_DEPENDENCY_LIBS " -lstdc++ -lm")
 # Directories relative to the .pc file's own, so the install can move; absolute ones stay as given.
 if(IS_ABSOLUTE ${CMAKE_INSTALL_LIBDIR} OR IS_ABSOLUTE ${CMAKE_INSTALL_INCLUDEDIR})

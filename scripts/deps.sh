@@ -13,8 +13,9 @@ softxent_require_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# What every build needs.
-SOFTXENT_BUILD_PACKAGES=(cmake make g++ gcc pkg-config libxsimd-dev xtl-dev doctest-dev libbenchmark-dev libomp-dev)
+# What every build needs (libblis-pthread-dev: the BLAS of the fused linear cross-entropy, SOFTXENT_BLAS=BLIS).
+SOFTXENT_BUILD_PACKAGES=(cmake make g++ gcc pkg-config libxsimd-dev xtl-dev doctest-dev libbenchmark-dev libomp-dev
+                         libblis-pthread-dev)
 
 # What the whole test suite uses when present (examples: zlib, OpenBLAS, Fashion-MNIST, OpenMPI; consumer test:
 # pkg-config; emulated older CPUs: qemu-user).

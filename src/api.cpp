@@ -19,6 +19,7 @@ const char* status_string(status s) noexcept {
     case status::unsupported_isa: return "unsupported instruction set: this build or CPU does not have it";
     case status::overlap: return "an output overlaps an input or another output (only exact in-place aliasing is allowed where stated)";
     case status::unsupported_dtype: return "unsupported dtype: an element type outside F32, F16 and BF16";
+    case status::workspace: return "workspace is NULL or smaller than its size query says";
   }
   return "unknown status";
 }

@@ -211,6 +211,25 @@ softxent_status softxent_cross_entropy_shard_finish_f32(size_t rows, size_t shar
       reinterpret_cast<const softxent::shard_stats*>(merged), loss, matrix(grad, rows, shard_cols, grad_stride),
       to_cpp(options), to_cpp(exec)));
 }
+size_t softxent_linear_cross_entropy_workspace_size(size_t rows, size_t hidden, size_t classes,
+                                                    const softxent_exec* exec) {
+  return softxent::linear_cross_entropy_workspace_size(rows, hidden, classes, to_cpp(exec));
+}
+softxent_status softxent_linear_cross_entropy_f32(size_t rows, size_t hidden, size_t classes, const float* inputs,
+                                                  size_t inputs_stride, const float* weight, size_t weight_stride,
+                                                  const float* bias, const int64_t* targets,
+                                                  const softxent_cross_entropy_options* options, float* loss,
+                                                  float* grad_inputs, size_t grad_inputs_stride, float* grad_weight,
+                                                  size_t grad_weight_stride, float* grad_bias, void* workspace,
+                                                  size_t workspace_size, const softxent_exec* exec) {
+  const softxent::linear_layer layer{const_matrix(inputs, rows, hidden, inputs_stride),
+                                     const_matrix(weight, classes, hidden, weight_stride), bias};
+  const softxent::linear_gradients grads{matrix(grad_inputs, rows, hidden, grad_inputs_stride),
+                                         matrix(grad_weight, classes, hidden, grad_weight_stride), grad_bias};
+  return to_c(softxent::linear_cross_entropy(layer, targets, loss, grads, {workspace, workspace_size},
+                                             to_cpp(options), to_cpp(exec)));
+}
+
 const char* softxent_isa(const softxent_exec* exec) { return softxent::isa(to_cpp(exec)); }
 
 const char* softxent_version(void) { return softxent::version(); }

@@ -77,3 +77,31 @@ TEST_CASE("no operation allocates with operator new on any instruction set for s
       }
     }
 }
+
+TEST_CASE("the fused linear cross-entropy allocates nothing with operator new, whole rows and class blocks") {
+  random_source random(502);
+  for (const std::string& isa : available_isas())
+    for (std::size_t classes : sizes{300, 20000}) {
+      const std::size_t rows = 40, hidden = 24;
+      buffer inputs(rows, hidden), weight(classes, hidden), grad_inputs(rows, hidden), grad_weight(classes, hidden);
+      fill_uniform(inputs, random, -1.0f, 1.0f);
+      fill_uniform(weight, random, -1.0f, 1.0f);
+      grad_weight.fill_matrix(0.0f);
+      std::vector<float> bias(classes, 0.5f), grad_bias(classes, 0.0f), loss(1);
+      const std::vector<std::int64_t> targets = random_targets(rows, classes, random, 0.2);
+      std::vector<unsigned char> work(softxent::linear_cross_entropy_workspace_size(rows, hidden, classes));
+      if (work.empty()) return;  // a build without a BLAS
+      softxent::cross_entropy_options o;
+      o.label_smoothing = 0.1f;
+      auto exec = exec_for(isa, 2);
+      CAPTURE(isa);
+      CAPTURE(classes);
+      const auto call = [&] {
+        return softxent::linear_cross_entropy({inputs.cview(), weight.cview(), bias.data()}, targets.data(), loss.data(),
+                                              {grad_inputs.view(), grad_weight.view(), grad_bias.data()},
+                                              {work.data(), work.size()}, o, exec);
+      };
+      REQUIRE(call() == softxent::status::ok);  // warm up: the BLAS's own packing buffers, OpenMP's threads
+      expect_no_allocation("linear_cross_entropy", call);
+    }
+}

@@ -219,6 +219,67 @@ static void test_shards(void) {
          SOFTXENT_ERROR_INVALID_SHAPE);
 }
 
+/* The fused linear cross-entropy: with inputs = the identity (hidden = COLS) and weight = the logits
+   transposed, its loss and grad_inputs are those of cross-entropy on the logits; grad_weight and
+   grad_bias add up; NULL and short workspaces are SOFTXENT_ERROR_WORKSPACE. */
+static void test_linear(void) {
+  const int64_t targets[ROWS] = {4, -100, 1};
+  float inputs[ROWS * ROWS], weight[COLS * ROWS], bias[COLS], grad_inputs[ROWS * ROWS], grad_weight[COLS * ROWS];
+  float grad_bias[COLS], loss = 0.0f, whole_loss = 0.0f, whole_grad[ROWS * COLS];
+  static unsigned char work[1 << 16];
+  size_t size, r, j;
+  softxent_cross_entropy_options o;
+  softxent_cross_entropy_options_init(&o);
+  o.label_smoothing = 0.1f;
+  for (r = 0; r < ROWS; ++r)
+    for (j = 0; j < ROWS; ++j) inputs[r * ROWS + j] = r == j ? 1.0f : 0.0f;
+  for (j = 0; j < COLS; ++j) {
+    bias[j] = 0.0f;
+    grad_bias[j] = 1.0f;
+    for (r = 0; r < ROWS; ++r) {
+      weight[j * ROWS + r] = logits[r * COLS + j];
+      grad_weight[j * ROWS + r] = 0.0f;
+    }
+  }
+  EXPECT(softxent_cross_entropy_f32(ROWS, COLS, logits, COLS, targets, &o, &whole_loss, whole_grad, COLS, NULL) ==
+         SOFTXENT_OK);
+  size = softxent_linear_cross_entropy_workspace_size(ROWS, ROWS, COLS, NULL);
+  if (size == 0) { /* a build without a BLAS */
+    EXPECT(softxent_linear_cross_entropy_f32(ROWS, ROWS, COLS, inputs, ROWS, weight, ROWS, bias, targets, &o, &loss,
+                                             grad_inputs, ROWS, grad_weight, ROWS, grad_bias, work, sizeof work,
+                                             NULL) == SOFTXENT_ERROR_UNSUPPORTED_ISA);
+    return;
+  }
+  EXPECT(size <= sizeof work);
+  EXPECT(softxent_linear_cross_entropy_f32(ROWS, ROWS, COLS, inputs, ROWS, weight, ROWS, bias, targets, &o, &loss,
+                                           grad_inputs, ROWS, grad_weight, ROWS, grad_bias, NULL, size, NULL) ==
+         SOFTXENT_ERROR_WORKSPACE);
+  EXPECT(softxent_linear_cross_entropy_f32(ROWS, ROWS, COLS, inputs, ROWS, weight, ROWS, bias, targets, &o, &loss,
+                                           grad_inputs, ROWS, grad_weight, ROWS, grad_bias, work, size - 1, NULL) ==
+         SOFTXENT_ERROR_WORKSPACE);
+  EXPECT(loss == 0.0f);
+  EXPECT(softxent_linear_cross_entropy_f32(ROWS, ROWS, COLS, inputs, ROWS, weight, ROWS, bias, targets, &o, &loss,
+                                           grad_inputs, ROWS, grad_weight, ROWS, grad_bias, work, size, NULL) ==
+         SOFTXENT_OK);
+  EXPECT(close_to_scaled(loss, whole_loss, 10.0));
+  /* grad_inputs = G * weight = G * logits^T; grad_weight = G^T (G's columns); grad_bias = 1 + column sums */
+  for (j = 0; j < COLS; ++j) {
+    double column = 0.0;
+    for (r = 0; r < ROWS; ++r) {
+      EXPECT(close_to_scaled(grad_weight[j * ROWS + r], whole_grad[r * COLS + j], 10.0));
+      column += whole_grad[r * COLS + j];
+    }
+    EXPECT(close_to_scaled(grad_bias[j], 1.0 + column, 10.0));
+  }
+  for (r = 0; r < ROWS; ++r)
+    for (j = 0; j < ROWS; ++j) {
+      double dot = 0.0;
+      size_t c;
+      for (c = 0; c < COLS; ++c) dot += whole_grad[r * COLS + c] * logits[j * COLS + c];
+      EXPECT(fabs(grad_inputs[r * ROWS + j] - dot) <= 1e-5 * (1.0 + fabs(dot)));
+    }
+}
+
 static void test_statuses(void) {
   float x[ROWS * COLS], out[64], loss[4];
   float sentinel;
@@ -281,6 +342,7 @@ int main(void) {
   test_backward();
   test_cross_entropy();
   test_shards();
+  test_linear();
   test_statuses();
   if (failures != 0) {
     fprintf(stderr, "%d C API check(s) failed\n", failures);

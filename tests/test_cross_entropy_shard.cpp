@@ -9,49 +9,9 @@ using namespace sxtest;
 
 namespace {
 
-// Option sets: defaults; everything reduced; NONE with ignore_index and a scale; MEAN with weights,
-// smoothing and softcap; NONE with a strong softcap alone.
-constexpr std::size_t option_sets = 5;
-softxent::cross_entropy_options option_set(std::size_t which, const std::vector<float>& weights) {
-  softxent::cross_entropy_options o;
-  switch (which) {
-    case 1:
-      o.reduction = softxent::reduction::sum;
-      o.label_smoothing = 0.1f;
-      o.class_weights = weights.data();
-      o.z_loss = 1e-4f;
-      break;
-    case 2:
-      o.reduction = softxent::reduction::none;
-      o.ignore_index = 3;
-      o.label_smoothing = 0.05f;
-      o.z_loss = 1e-3f;
-      o.logit_scale = 0.5f;
-      break;
-    case 3:
-      o.class_weights = weights.data();
-      o.label_smoothing = 0.2f;
-      o.logit_scale = 1.3f;
-      o.softcap = 15.0f;
-      break;
-    case 4:
-      o.reduction = softxent::reduction::none;
-      o.softcap = 5.0f;
-      break;
-    default: break;
-  }
-  return o;
-}
-
 std::string label(const char* what, const std::string& isa, std::size_t rows, std::size_t cols, std::size_t set) {
   return std::string(what) + " isa=" + isa + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
          " options=" + std::to_string(set);
-}
-
-std::vector<float> random_weights(std::size_t cols, random_source& random) {
-  std::vector<float> weights(cols);
-  for (float& w : weights) w = random.uniform(0.25f, 2.0f);
-  return weights;
 }
 
 // Column boundaries of `shards` uneven shards of cols classes (each at least one column).
@@ -127,13 +87,13 @@ sharded_result run_sharded(const buffer& logits, const std::vector<std::int64_t>
 TEST_CASE("cross_entropy with logit_scale and softcap matches the reference on every instruction set, integer and probability targets") {
   random_source random(8101);
   for (std::size_t cols : sizes{1, 3, 16, 33, 100, 4097, 9000})
-    for (std::size_t set = 0; set < option_sets; ++set)
+    for (std::size_t set = 0; set < cross_entropy_option_sets; ++set)
       for (bool soft : {false, true}) {
         const std::size_t rows = sweep_rows(cols) + 2;
         buffer logits(rows, cols, cols + 1, 1);
         fill_mixed_logits(logits, random);
-        const std::vector<float> weights = random_weights(cols, random);
-        const softxent::cross_entropy_options o = option_set(set, weights);
+        const std::vector<float> weights = random_class_weights(cols, random);
+        const softxent::cross_entropy_options o = cross_entropy_option_set(set, weights);
         const std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.2, o.ignore_index);
         buffer probs(rows, cols);
         fill_distribution(probs, random);
@@ -174,7 +134,7 @@ TEST_CASE("the gradient through logit_scale and softcap agrees with finite diffe
   buffer logits(rows, cols);
   fill_uniform(logits, random, -4.0f, 4.0f);
   const std::vector<std::int64_t> targets{1, 4};
-  const std::vector<float> weights = random_weights(cols, random);
+  const std::vector<float> weights = random_class_weights(cols, random);
   softxent::cross_entropy_options o;
   o.reduction = softxent::reduction::sum;
   o.logit_scale = 1.5f;
@@ -207,12 +167,12 @@ TEST_CASE("the gradient through logit_scale and softcap agrees with finite diffe
 TEST_CASE("sharded cross-entropy: 1 to 4 uneven shards merged in any grouping equal the unsharded call, every option and instruction set") {
   random_source random(8103);
   for (std::size_t cols : sizes{7, 100, 4097, 10000})
-    for (std::size_t set = 0; set < option_sets; ++set) {
+    for (std::size_t set = 0; set < cross_entropy_option_sets; ++set) {
       const std::size_t rows = 6;
       buffer logits(rows, cols, cols + 5, 3);
       fill_mixed_logits(logits, random);
-      const std::vector<float> weights = random_weights(cols, random);
-      const softxent::cross_entropy_options o = option_set(set, weights);
+      const std::vector<float> weights = random_class_weights(cols, random);
+      const softxent::cross_entropy_options o = cross_entropy_option_set(set, weights);
       std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.2, o.ignore_index);
       targets[0] = 0;                                        // the first column
       targets[1] = static_cast<std::int64_t>(cols - 1);      // the last
@@ -244,9 +204,9 @@ TEST_CASE("sharded cross-entropy: NaN, +inf, all -inf, masked targets and ignore
   std::fill(logits.row(4), logits.row(4) + cols, nan_f);         // ignored: its logits do not matter
   std::fill(logits.row(5) + 10, logits.row(5) + cols, -inf);     // later shards all masked
   const std::vector<std::int64_t> targets{1, 0, 7, 5, -100, 3, 39};
-  for (std::size_t set = 0; set < option_sets; ++set) {
-    const std::vector<float> weights = random_weights(cols, random);
-    softxent::cross_entropy_options o = option_set(set, weights);
+  for (std::size_t set = 0; set < cross_entropy_option_sets; ++set) {
+    const std::vector<float> weights = random_class_weights(cols, random);
+    softxent::cross_entropy_options o = cross_entropy_option_set(set, weights);
     o.reduction = softxent::reduction::none;
     o.ignore_index = -100;
     for (const std::string& isa : available_isas()) {
@@ -280,8 +240,8 @@ TEST_CASE("sharded cross-entropy is bitwise identical across thread counts and h
   random_source random(8105);
   buffer logits(rows, cols);
   fill_logits(logits, random);
-  const std::vector<float> weights = random_weights(cols, random);
-  softxent::cross_entropy_options o = option_set(3, weights);
+  const std::vector<float> weights = random_class_weights(cols, random);
+  softxent::cross_entropy_options o = cross_entropy_option_set(3, weights);
   const std::vector<std::int64_t> targets = random_targets(rows, cols, random);
   for (const std::string& isa : available_isas()) {
     const sharded_result one = run_sharded(logits, targets, o, 3, 0, exec_for(isa, 1), isa);

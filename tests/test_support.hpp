@@ -679,6 +679,48 @@ inline std::size_t loss_count(softxent::reduction reduction, std::size_t rows) {
   return reduction == softxent::reduction::none ? rows : 1;
 }
 
+// Option sets covering every cross-entropy option between them: defaults; everything reduced; NONE
+// with ignore_index and a scale; MEAN with weights, smoothing and softcap; NONE with a strong softcap
+// alone. Class weights: random_class_weights' (cols values).
+inline constexpr std::size_t cross_entropy_option_sets = 5;
+inline softxent::cross_entropy_options cross_entropy_option_set(std::size_t which, const std::vector<float>& weights) {
+  softxent::cross_entropy_options o;
+  switch (which) {
+    case 1:
+      o.reduction = softxent::reduction::sum;
+      o.label_smoothing = 0.1f;
+      o.class_weights = weights.data();
+      o.z_loss = 1e-4f;
+      break;
+    case 2:
+      o.reduction = softxent::reduction::none;
+      o.ignore_index = 3;
+      o.label_smoothing = 0.05f;
+      o.z_loss = 1e-3f;
+      o.logit_scale = 0.5f;
+      break;
+    case 3:
+      o.class_weights = weights.data();
+      o.label_smoothing = 0.2f;
+      o.logit_scale = 1.3f;
+      o.softcap = 15.0f;
+      break;
+    case 4:
+      o.reduction = softxent::reduction::none;
+      o.softcap = 5.0f;
+      break;
+    default: break;
+  }
+  return o;
+}
+
+inline std::vector<float> random_class_weights(std::size_t cols, random_source& random) {
+  std::vector<float> weights(cols);
+  for (float& w : weights) w = random.uniform(0.25f, 2.0f);
+  return weights;
+}
+
+
 // ---------------------------------------------------------------------------------------------
 // The sweep of issue 3: row lengths, row counts, and layouts (extra stride, misaligned start)
 

@@ -43,7 +43,8 @@ typedef enum softxent_status {
   SOFTXENT_ERROR_INVALID_OPTION = 4, /* bad reduction, label smoothing outside [0,1], bad weight, threads < 0 */
   SOFTXENT_ERROR_UNSUPPORTED_ISA = 5,/* an instruction set this build or CPU does not have */
   SOFTXENT_ERROR_OVERLAP = 6,        /* an output partly overlaps an input (exact aliasing is allowed where stated) */
-  SOFTXENT_ERROR_UNSUPPORTED_DTYPE = 7 /* a dtype value outside softxent_dtype */
+  SOFTXENT_ERROR_UNSUPPORTED_DTYPE = 7, /* a dtype value outside softxent_dtype */
+  SOFTXENT_ERROR_WORKSPACE = 8       /* a workspace NULL or smaller than its size query says */
 } softxent_status;
 
 /* A short English description of a status; never NULL (unknown values give "unknown status"). */
@@ -232,6 +233,43 @@ softxent_status softxent_cross_entropy_soft(size_t rows, size_t cols, softxent_c
                                             softxent_const_matrix target_probs,
                                             const softxent_cross_entropy_options* options, float* loss,
                                             softxent_matrix grad, const softxent_exec* exec);
+/* Fused linear + cross-entropy (the logits are never materialized): cross-entropy of
+   logits = inputs * weight^T + bias (rows x classes), and its gradients.
+     inputs       rows x hidden, stride inputs_stride
+     weight       classes x hidden, stride weight_stride: PyTorch's nn.Linear layout
+     bias         classes values, or NULL
+     targets, options, loss: as softxent_cross_entropy_f32 (every option applies)
+     grad_inputs  rows x hidden, OVERWRITTEN with d loss / d inputs; or NULL
+     grad_weight  classes x hidden, ADDED TO (+=) so that micro-batches accumulate; or NULL
+     grad_bias    classes values, ADDED TO; or NULL
+     workspace    workspace_size bytes, at least softxent_linear_cross_entropy_workspace_size(rows,
+                  hidden, classes, exec) (at most 64 MiB for any shape; any alignment); NULL or
+                  shorter: SOFTXENT_ERROR_WORKSPACE
+   The logits are produced a block at a time by the BLAS (BLIS by default, or a CBLAS's cblas_sgemm:
+   one single-threaded call per unit of work) into the workspace, merged into each row's statistics, then turned into the gradient block G,
+   whose products G * weight and G^T * inputs are accumulated into grad_inputs and grad_weight.
+   Accuracy: cross-entropy's bounds on the exact logits, widened by the products' float error
+   ((hidden + 2) * eps * (sum_k |inputs_rk weight_jk| + |bias_j|) per logit), and for grad_inputs /
+   grad_weight by (classes + 2) * eps / (rows + 2) * eps times the sum of the absolute products.
+   Bitwise identical for any thread count or host pool. Nothing allocated by softxent.
+   Errors (nothing written): mismatched or empty shapes, or a size or stride beyond the BLAS's integers
+   (INT_MAX with a CBLAS build): INVALID_SHAPE; overlapping outputs (with each other, the inputs or the
+   workspace): OVERLAP; a build without a BLAS (CMake option SOFTXENT_BLAS=OFF): UNSUPPORTED_ISA, and a
+   workspace size of 0.
+   rows == 0 is a no-op (pointers and workspace unchecked, options checked). */
+size_t softxent_linear_cross_entropy_workspace_size(size_t rows, size_t hidden, size_t classes,
+                                                    const softxent_exec* exec);
+softxent_status softxent_linear_cross_entropy_f32(
+    size_t rows, size_t hidden, size_t classes,
+    const float* inputs, size_t inputs_stride,
+    const float* weight, size_t weight_stride,
+    const float* bias,
+    const int64_t* targets, const softxent_cross_entropy_options* options,
+    float* loss,
+    float* grad_inputs, size_t grad_inputs_stride,
+    float* grad_weight, size_t grad_weight_stride,
+    float* grad_bias,
+    void* workspace, size_t workspace_size, const softxent_exec* exec);
 
 /* The instruction set a call with this exec would use ("reference", "scalar", "sse2", "avx2",
    "avx512", "neon"), or NULL when the exec names an unknown or unsupported one. */

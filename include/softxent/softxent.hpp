@@ -36,6 +36,7 @@ enum class status : int {
   unsupported_isa = 5, // an instruction set this build or CPU does not have
   overlap = 6,         // an output partly overlaps an input or another output
   unsupported_dtype = 7, // a dtype value outside softxent::dtype
+  workspace = 8,       // a workspace that is null or smaller than its size query says
 };
 
 // A short English description of a status; never null.
@@ -232,6 +233,57 @@ status cross_entropy(const_any_matrix logits, const std::int64_t* targets, float
                      const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
 status cross_entropy_soft(const_any_matrix logits, const_any_matrix target_probs, float* loss, any_matrix grad,
                           const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
+// Fused linear + cross-entropy: the loss of logits = inputs * weight^T + bias and its gradients with
+// respect to inputs, weight and bias, without ever holding the rows x classes logits. The logits are
+// produced a block at a time by a BLAS (BLIS or a CBLAS, one single-threaded call per unit of work) into
+// the caller's workspace, merged into each row's statistics, turned into the gradient block G, and
+// the two gradient products accumulated: grad_inputs = G * weight, grad_weight += G^T * inputs.
+//
+//   layer.inputs   rows x hidden (any stride >= hidden)
+//   layer.weight   classes x hidden: PyTorch's nn.Linear layout
+//   layer.bias     classes values, or null
+//   targets        rows class indices in [0, classes) or options.ignore_index
+//   loss           as cross_entropy: rows values for reduction::none, else one
+//   grads.inputs   rows x hidden, OVERWRITTEN with d loss / d inputs; data null: not computed
+//   grads.weight   classes x hidden, ADDED TO (+=), so that micro-batches accumulate; data null: not computed
+//   grads.bias     classes values, ADDED TO; null: not computed
+//   work           linear_cross_entropy_workspace_size(rows, hidden, classes) bytes (at most 64 MiB for
+//                  any shape, any alignment); null or shorter: status::workspace
+// Every cross-entropy option applies (reductions, ignore_index, label smoothing, class weights,
+// z-loss, logit_scale, softcap), as cross_entropy on the exact logits. Accuracy: cross_entropy's bounds
+// widened by the products' float error, (hidden + 2) * eps * (sum_k |inputs_rk weight_jk| + |bias_j|)
+// per logit; grads.inputs and grads.weight by (classes + 2) * eps and (rows + 2) * eps times the sum of
+// the absolute products they add up. NaN and infinities in inputs or weight reach the products as IEEE
+// arithmetic takes them (an ignored row then still gets a zero gradient of its logits).
+// Bitwise identical for any thread count or host pool: the units of work, and the order in which
+// each output sums its parts, follow from the shape alone. Nothing is allocated by softxent; the
+// BLAS (BLIS by default) keeps its own packing buffers from call to call.
+// Errors, with nothing written: a shape mismatch (inputs.cols != weight.cols, grads not of their
+// matrix's shape), hidden or classes 0, or a size or stride beyond the BLAS's integers (INT_MAX for a
+// CBLAS): invalid_shape;
+// outputs overlapping each other, the inputs or the workspace: overlap; a build without a BLAS
+// (SOFTXENT_BLAS=OFF): unsupported_isa. rows == 0 is a no-op (pointers and workspace unchecked).
+struct linear_layer {
+  const_matrix inputs;
+  const_matrix weight;
+  const float* bias = nullptr;
+};
+struct linear_gradients {
+  matrix inputs;
+  matrix weight;
+  float* bias = nullptr;
+};
+struct workspace_view {
+  void* data = nullptr;
+  std::size_t size = 0;  // bytes
+};
+// The bytes of workspace a call of this shape needs: at most 64 MiB, 0 when the build has no BLAS or
+// the shape is empty or invalid. The same for any exec options.
+std::size_t linear_cross_entropy_workspace_size(std::size_t rows, std::size_t hidden, std::size_t classes,
+                                                const exec_options& exec = {}) noexcept;
+status linear_cross_entropy(const linear_layer& layer, const std::int64_t* targets, float* loss,
+                            const linear_gradients& grads, workspace_view work,
+                            const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
 
 // The instruction set a call with these options would use, or nullptr if it names an unknown or
 // unsupported one.

@@ -1,10 +1,6 @@
 // Cross-entropy over classes sharded across processes: the statistics of a shard's columns, their
-// merge, and the loss and gradient of a shard's columns from the merged statistics of whole rows.
-//
-// A row's loss is sum_j y_j (lse - z_j) with y_j = w_j * smoothing / C + [j == t] (1 - smoothing) w_t,
-// so with the row's (max, sum_exp) for lse, its target logit z_t and S = sum_j w_j z_j it is
-//   (1 - smoothing) w_t (lse - z_t) + (smoothing / C) (W lse - S),   W = sum_j w_j,
-// which is why four doubles per row are enough, and label smoothing is exact across shards.
+// merge, and the loss and gradient of a shard's columns from the merged statistics of whole rows
+// (the per-row pieces are in cross_entropy_blocks.hpp, shared with the fused linear cross-entropy).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +10,7 @@
 #include "driver/validate.hpp"
 #include "kernel_table.hpp"
 #include "kernels/row_math.hpp"
+#include "ops/cross_entropy_blocks.hpp"
 #include "ops/cross_entropy_common.hpp"
 #include "parallel.hpp"
 #include "softxent/softxent.hpp"
@@ -22,72 +19,9 @@ namespace softxent {
 namespace detail {
 namespace {
 
-constexpr double infinity = __builtin_inf();
-
-// The statistics of no columns: the identity of the merge, and an ignored row's.
-constexpr shard_stats no_columns{-infinity, 0.0, 0.0, 0.0};
-
-double shift_of_max(double max) noexcept { return max == -infinity ? 0.0 : max; }
-
 bool valid_shard(std::size_t shard_cols, const class_shard& shard) noexcept {
   return shard.total_cols != 0 && shard_cols != 0 && shard.offset <= shard.total_cols &&
          shard_cols <= shard.total_cols - shard.offset;
-}
-
-// The checks shared by both calls, before anything is read from the logits: options, the shard,
-// class weights and targets. Gives the denominators of MEAN: the counted rows and their target weights.
-struct target_summary {
-  status result;
-  std::size_t counted;
-  double weight_sum;
-};
-
-target_summary check_targets(std::size_t rows, const std::int64_t* targets, std::size_t total_cols,
-                             const cross_entropy_options& o) noexcept {
-  if (!valid_class_weights(o.class_weights, total_cols)) return {status::invalid_option, 0, 0.0};
-  std::size_t counted = 0;
-  double weight_sum = 0.0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::int64_t t = targets[r];
-    if (t == o.ignore_index) continue;
-    if (t < 0 || static_cast<std::uint64_t>(t) >= total_cols) return {status::invalid_target, 0, 0.0};
-    ++counted;
-    weight_sum += o.class_weights ? static_cast<double>(o.class_weights[static_cast<std::size_t>(t)]) : 1.0;
-  }
-  return {status::ok, counted, weight_sum};
-}
-
-// The statistics of row r's shard (not ignored).
-shard_stats row_stats(const kernel_table& k, const float* x, std::size_t cols, const class_shard& shard,
-                      std::size_t target, const cross_entropy_options& o, const float* x_end) noexcept {
-  const logit_transform transform = transform_of(o);
-  const float* weights = o.class_weights ? o.class_weights + shard.offset : nullptr;
-  const bool smoothing = o.label_smoothing > 0.0f;
-  const bool has_target = target >= shard.offset && target - shard.offset < cols;
-  const std::size_t local_target = target - shard.offset;
-  if (is_reference(&k)) {
-    const reference_row_stats s = reference_shard_stats(x, cols, o.logit_scale, o.softcap, weights);
-    return {s.max, s.sum_exp,
-            has_target ? reference_transformed_logit(x[local_target], o.logit_scale, o.softcap) : 0.0,
-            smoothing ? s.weighted_sum : 0.0};
-  }
-  // y_j = w_j: the chunk kernels' y_sum and y_dot are then W and sum_j w_j (z_j - shift).
-  const class_coefficients weighted{weights, nullptr, 0.0f, 1.0f, no_target, 0.0f, nullptr};
-  chunk_stats s{};
-  if (transform.active()) {
-    s = transformed_stats_chunk(k, source_of(x, dtype::f32, cols, o), 0, cols, smoothing ? &weighted : nullptr);
-  } else {
-    s = smoothing ? k.cross_entropy_stats_chunk(x, cols, weighted, nullptr, x_end)
-                  : k.exp_stats_chunk(x, cols, nullptr, x_end);
-  }
-  double target_logit = 0.0;
-  if (has_target) {
-    float z = x[local_target];
-    if (transform.active()) k.logit_transform_chunk(x + local_target, 1, transform.scale, transform.softcap, &z);
-    target_logit = z;
-  }
-  const double smoothing_sum = smoothing ? s.y_dot + static_cast<double>(s.shift) * s.y_sum : 0.0;
-  return {static_cast<double>(s.max), s.sum_exp, target_logit, smoothing_sum};
 }
 
 status run_shard_stats(const_matrix logits, const class_shard& shard, const std::int64_t* targets, shard_stats* stats,
@@ -113,33 +47,11 @@ status run_shard_stats(const_matrix logits, const class_shard& shard, const std:
     for (std::size_t r = first; r < end; ++r) {
       stats[r] = targets[r] == o.ignore_index
                      ? no_columns
-                     : row_stats(k, logits.row(r), cols, shard, static_cast<std::size_t>(targets[r]), o, x_end);
+                     : block_stats(k, logits.row(r), {shard.offset, cols, shard.total_cols},
+                                   static_cast<std::size_t>(targets[r]), o, x_end);
     }
   });
   return status::ok;
-}
-
-// What finish needs of a counted row: its lse, the sum of its coefficients y_sum and its loss.
-struct row_result {
-  double lse;
-  double y_sum;
-  double loss;  // without z-loss
-};
-
-row_result finish_row(const shard_stats& m, std::size_t target, std::size_t total_cols, double weight_total,
-                      const cross_entropy_options& o) noexcept {
-  const double target_weight = o.class_weights ? static_cast<double>(o.class_weights[target]) : 1.0;
-  const double target_coefficient = (1.0 - static_cast<double>(o.label_smoothing)) * target_weight;
-  const double smooth = static_cast<double>(o.label_smoothing) / static_cast<double>(total_cols);
-  const double y_sum = target_coefficient + smooth * weight_total;
-  if (std::isnan(m.sum_exp)) return {m.sum_exp, y_sum, m.sum_exp};  // NaN or +inf in the row
-  if (m.sum_exp == 0.0) return {-infinity, y_sum, y_sum > 0.0 ? infinity : 0.0};  // all masked
-  const double lse = shift_of_max(m.max) + std::log(m.sum_exp);
-  // Terms with a zero coefficient are skipped: a masked class that gets no weight costs nothing.
-  double loss = 0.0;
-  if (target_coefficient != 0.0) loss += target_coefficient * (lse - m.target_logit);
-  if (smooth != 0.0) loss += smooth * (weight_total * lse - m.smoothing_sum);
-  return {lse, y_sum, loss};
 }
 
 status run_shard_finish(const_matrix logits, const class_shard& shard, const std::int64_t* targets,
@@ -177,13 +89,8 @@ status run_shard_finish(const_matrix logits, const class_shard& shard, const std
     }
     return status::ok;
   }
-  const double grad_scale = mean ? 1.0 / summary.weight_sum : 1.0;
-  const double z_grad_scale = mean ? 1.0 / static_cast<double>(summary.counted) : 1.0;
-  double weight_total = static_cast<double>(shard.total_cols);
-  if (o.class_weights) {
-    weight_total = 0.0;
-    for (std::size_t j = 0; j < shard.total_cols; ++j) weight_total += static_cast<double>(o.class_weights[j]);
-  }
+  const gradient_scales scales = scales_of(o, summary);
+  const double weight_total = class_weight_total(o, shard.total_cols);
 
   // This shard's columns of the gradient, row by row: each row's bits depend on its own data alone.
   if (grad.data != nullptr) {
@@ -196,26 +103,8 @@ status run_shard_finish(const_matrix logits, const class_shard& shard, const std
           std::memset(grad.row(r), 0, cols * sizeof(float));
           continue;
         }
-        const auto t = static_cast<std::size_t>(targets[r]);
-        const row_result row = finish_row(merged[r], t, shard.total_cols, weight_total, o);
-        const double p_factor = cross_entropy_p_factor_of(merged[r].sum_exp, row.y_sum, row.lse, o.z_loss, grad_scale,
-                                                          z_grad_scale);
-        const double shift = shift_of_max(merged[r].max);
-        if (is_reference(call.table)) {
-          const bool has_target = t >= shard.offset && t - shard.offset < cols;
-          reference_shard_gradient(logits.row(r), cols, o.logit_scale, o.softcap, p_factor, shift, grad_scale,
-                                   o.class_weights ? o.class_weights + shard.offset : nullptr,
-                                   static_cast<double>(o.label_smoothing) / static_cast<double>(shard.total_cols),
-                                   has_target ? t - shard.offset : no_target,
-                                   (1.0 - static_cast<double>(o.label_smoothing)) *
-                                       (o.class_weights ? static_cast<double>(o.class_weights[t]) : 1.0),
-                                   grad.row(r));
-          continue;
-        }
-        write_gradient_chunk(k, source_of(logits.row(r), dtype::f32, cols, o), 0, cols, p_factor, shift,
-                             static_cast<float>(grad_scale),
-                             integer_target_coefficients(o, shard.total_cols, shard.offset, cols, t), grad.row(r),
-                             dtype::f32, x_end);
+        block_gradient(k, logits.row(r), {shard.offset, cols, shard.total_cols}, static_cast<std::size_t>(targets[r]),
+                       merged[r], weight_total, scales, o, grad.row(r), x_end);
       }
     });
   }
@@ -230,15 +119,12 @@ status run_shard_finish(const_matrix logits, const class_shard& shard, const std
     }
     const row_result row =
         finish_row(merged[r], static_cast<std::size_t>(targets[r]), shard.total_cols, weight_total, o);
-    const double z = o.z_loss == 0.0f ? 0.0 : static_cast<double>(o.z_loss) * row.lse * row.lse;
+    const double z = z_term(o, row);
     if (none) loss[r] = narrow_loss(row.loss + z);
     total += row.loss;
     z_total += z;
   }
-  if (!none) {
-    *loss = narrow_loss(mean ? total / summary.weight_sum + z_total / static_cast<double>(summary.counted)
-                             : total + z_total);
-  }
+  if (!none) *loss = reduced_loss(o, summary, total, z_total);
   return status::ok;
 }
 
