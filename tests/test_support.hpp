@@ -1,7 +1,7 @@
 // Shared helpers of the softxent test suite: the instruction sets to sweep, sentinel-guarded strided
-// buffers, random inputs, and an independent long double reference of every operation, written from
-// the textbook formulas and PyTorch's cross_entropy (not from the library's code), with the error
-// bounds of SPEC.md as tolerances.
+// buffers, random inputs, and an independent reference of every operation in long double (double on
+// AArch64: see real), written from the textbook formulas and PyTorch's cross_entropy (not from the
+// library's code), with the error bounds of SPEC.md as tolerances.
 #ifndef SOFTXENT_TESTS_TEST_SUPPORT_HPP
 #define SOFTXENT_TESTS_TEST_SUPPORT_HPP
 
@@ -206,7 +206,7 @@ inline std::vector<std::int64_t> random_targets(std::size_t rows, std::size_t co
 }
 
 // ---------------------------------------------------------------------------------------------
-// The independent reference, in long double
+// The independent reference, in real (long double on x86)
 
 // Statistics of one row: m = max, log_sum = log(sum_j exp(x_j - m)), lse = m + log_sum, and whether the
 // row is poisoned (NaN or +inf among its logits). x_j - lse is formed as (x_j - m) - log_sum: near 3e38,
