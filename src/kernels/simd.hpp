@@ -254,6 +254,9 @@ struct xsimd_ops {
 
   // W 16-bit elements at p decoded exactly to float (f16: IEEE binary16; bf16: bfloat16), and W floats
   // encoded to them, rounded to nearest even (overflow to infinity, NaN a NaN).
+  // Unoptimised g++ expands the conversion intrinsics as macros that cast their immediates and masks.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
   static vec load_f16(const std::uint16_t* p) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -333,6 +336,7 @@ struct xsimd_ops {
     v.store_aligned(buffer);
     for (std::size_t i = 0; i < width; ++i) p[i] = float_to_bf16(buffer[i]);
   }
+#pragma GCC diagnostic pop
   // The integer targets of the W rows of a column-major tile (count of them; lanes past count and
   // rows whose target is `ignore` are ignored): each row's logit at its target, its coefficient
   // keep * weights[t] (weights null: keep) and 1 or 0 for counted or ignored, built in registers
