@@ -282,13 +282,13 @@ TEST_CASE("softmax_backward and log_softmax_backward with y, dy and dx in every 
     for (bool log_space : {false, true})
       for (dtype y_type : all_dtypes)
         for (dtype dy_type : all_dtypes) {
-          const std::size_t rows = 3;
-          buffer x(rows, cols);
+          const std::size_t batch_rows = 3;
+          buffer x(batch_rows, cols);
           fill_logits(x, random);
-          buffer y_float(rows, cols);
+          buffer y_float(batch_rows, cols);
           fill_softmax_of(y_float, x, log_space);
-          typed_buffer y(y_type, rows, cols, 1), dy(dy_type, rows, cols, 2, 1);
-          for (std::size_t r = 0; r < rows; ++r)
+          typed_buffer y(y_type, batch_rows, cols, 1), dy(dy_type, batch_rows, cols, 2, 1);
+          for (std::size_t r = 0; r < batch_rows; ++r)
             for (std::size_t c = 0; c < cols; ++c) {
               y.set(r, c, y_float.at(r, c));
               dy.set(r, c, random.normal(0.0f, 1.0f));
@@ -297,14 +297,14 @@ TEST_CASE("softmax_backward and log_softmax_backward with y, dy and dx in every 
                                               : expected_softmax_backward(decoded(y), decoded(dy));
           for (const std::string& isa : available_isas())
             for (dtype dx_type : all_dtypes) {
-              typed_buffer dx(dx_type, rows, cols, 3, 2);
+              typed_buffer dx(dx_type, batch_rows, cols, 3, 2);
               const softxent::status s = log_space ? softxent::log_softmax_backward(y.cview(), dy.cview(), dx.view(), exec_for(isa))
                                                    : softxent::softmax_backward(y.cview(), dy.cview(), dx.view(), exec_for(isa));
               REQUIRE(s == softxent::status::ok);
               tally t(std::string(log_space ? "log_softmax_backward" : "softmax_backward") + " isa=" + isa + " " +
                       dtype_name(y_type) + "," + dtype_name(dy_type) + "->" + dtype_name(dx_type) + " cols=" +
                       std::to_string(cols));
-              for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t r = 0; r < batch_rows; ++r)
                 for (std::size_t c = 0; c < cols; ++c) {
                   const real e = exact.exact[r * cols + c];
                   const real bound = exact.bound[r * cols + c] < 0 ? 0 : exact.bound[r * cols + c];
@@ -324,15 +324,15 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
   for (std::size_t cols : sizes{3, 16, 33, 300, 4097})
     for (dtype logits_type : all_dtypes)
       for (bool soft : {false, true}) {
-        const std::size_t rows = 5;
-        typed_buffer logits(logits_type, rows, cols, 1);
-        for (std::size_t r = 0; r < rows; ++r)
+        const std::size_t batch_rows = 5;
+        typed_buffer logits(logits_type, batch_rows, cols, 1);
+        for (std::size_t r = 0; r < batch_rows; ++r)
           for (std::size_t c = 0; c < cols; ++c) logits.set(r, c, random.normal(0.0f, 3.0f));
         const dtype probs_type = all_dtypes[cols % 3];
-        typed_buffer probs(probs_type, rows, cols);
-        buffer distribution(rows, cols);
+        typed_buffer probs(probs_type, batch_rows, cols);
+        buffer distribution(batch_rows, cols);
         fill_distribution(distribution, random);
-        for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t r = 0; r < batch_rows; ++r)
           for (std::size_t c = 0; c < cols; ++c) probs.set(r, c, distribution.at(r, c));
         std::vector<float> weights(cols);
         for (float& w : weights) w = random.uniform(0.5f, 2.0f);
@@ -341,14 +341,14 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
         o.class_weights = weights.data();
         o.reduction = softxent::reduction::none;
         o.softcap = cols % 2 ? 10.0f : 0.0f;
-        const std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.2, o.ignore_index);
+        const std::vector<std::int64_t> targets = random_targets(batch_rows, cols, random, 0.2, o.ignore_index);
         const buffer logits_f = decoded(logits), probs_f = decoded(probs);
         const cross_entropy_result exact = reference_transformed_cross_entropy(
             make_problem(logits_f, soft ? nullptr : targets.data(), soft ? &probs_f : nullptr, o));
         for (const std::string& isa : available_isas())
           for (dtype grad_type : all_dtypes) {
-            typed_buffer grad(grad_type, rows, cols, 2, 1);
-            std::vector<float> loss(rows, sentinel());
+            typed_buffer grad(grad_type, batch_rows, cols, 2, 1);
+            std::vector<float> loss(batch_rows, sentinel());
             const softxent::status s =
                 soft ? softxent::cross_entropy_soft(logits.cview(), probs.cview(), loss.data(), grad.view(), o, exec_for(isa))
                      : softxent::cross_entropy(logits.cview(), targets.data(), loss.data(), grad.view(), o, exec_for(isa));
@@ -356,8 +356,8 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
             tally t(std::string(soft ? "cross_entropy_soft" : "cross_entropy") + " isa=" + isa + " logits " +
                     dtype_name(logits_type) + " probs " + dtype_name(probs_type) + " grad " + dtype_name(grad_type) +
                     " cols=" + std::to_string(cols));
-            for (std::size_t r = 0; r < rows; ++r) t.expect(r, 0, loss[r], exact.loss[r], exact.loss_bound[r]);
-            for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t r = 0; r < batch_rows; ++r) t.expect(r, 0, loss[r], exact.loss[r], exact.loss_bound[r]);
+            for (std::size_t r = 0; r < batch_rows; ++r)
               for (std::size_t c = 0; c < cols; ++c) {
                 const real g = exact.grad[r * cols + c];
                 if (g == 0) t.expect(r, c, static_cast<float>(grad.get(r, c)), 0, 0);
@@ -368,13 +368,13 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
             CHECK_MESSAGE(grad.outside_untouched(), t.label);
             if (grad_type == logits_type) {  // in place: the gradient over the logits, same bits
               typed_buffer work = logits;
-              std::vector<float> loss_again(rows);
+              std::vector<float> loss_again(batch_rows);
               const softxent::status again =
                   soft ? softxent::cross_entropy_soft(work.cview(), probs.cview(), loss_again.data(), work.view(), o, exec_for(isa))
                        : softxent::cross_entropy(work.cview(), targets.data(), loss_again.data(), work.view(), o, exec_for(isa));
               REQUIRE(again == softxent::status::ok);
               tally tp(t.label + " in place");
-              for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t r = 0; r < batch_rows; ++r)
                 for (std::size_t c = 0; c < cols; ++c) {
                   const real g = exact.grad[r * cols + c];
                   if (g == 0) tp.expect(r, c, static_cast<float>(work.get(r, c)), 0, 0);
