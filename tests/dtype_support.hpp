@@ -115,8 +115,8 @@ struct typed_buffer {
 
 // Half an ulp of an output type, relative, and the absolute floor of f16's subnormals (SPEC.md).
 inline real output_rounding(softxent::dtype t, real exact) {
-  if (t == softxent::dtype::f16) return std::fabs(exact) * std::ldexp(1.0L, -11) + std::ldexp(1.0L, -25);
-  if (t == softxent::dtype::bf16) return std::fabs(exact) * std::ldexp(1.0L, -8) + 1e-38L;
+  if (t == softxent::dtype::f16) return std::fabs(exact) * std::ldexp(real(1), -11) + std::ldexp(real(1), -25);
+  if (t == softxent::dtype::bf16) return std::fabs(exact) * std::ldexp(real(1), -8) + real(1e-38);
   return 0;
 }
 

@@ -155,9 +155,9 @@ TEST_CASE("the gradient through logit_scale and softcap agrees with finite diffe
           p.logits[r * cols + c] += delta;
           return reference_transformed_cross_entropy(p).loss[0];
         };
-        const real h = 1e-3L;
+        const real h = real(1e-3);
         const real numeric = (loss_at(h) - loss_at(-h)) / (2 * h);
-        CHECK_MESSAGE(std::fabs(static_cast<real>(grad.at(r, c)) - numeric) <= 1e-5L * (1 + std::fabs(numeric)),
+        CHECK_MESSAGE(std::fabs(static_cast<real>(grad.at(r, c)) - numeric) <= real(1e-5) * (1 + std::fabs(numeric)),
                       isa << " row " << r << " col " << c << ": gradient " << grad.at(r, c) << " vs finite difference "
                           << static_cast<double>(numeric));
       }

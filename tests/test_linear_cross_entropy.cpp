@@ -209,7 +209,7 @@ linear_expectation reference_linear(const linear_problem& p) {
         carried += g_bound[r * C + j] * std::fabs(w);
       }
       e.grad_inputs[r * H + k] = sum;
-      e.grad_inputs_bound[r * H + k] = carried + static_cast<real>(C + 2) * eps * magnitude + 1e-37L;
+      e.grad_inputs_bound[r * H + k] = carried + static_cast<real>(C + 2) * eps * magnitude + tiny_bound;
     }
   // sum_r G_rj factor(r) with its bound, for grad_weight (factor x_rk) and grad_bias (factor 1).
   const auto column_product = [&](std::size_t j, const auto& factor, real& value, real& bound) {
@@ -426,10 +426,10 @@ TEST_CASE("linear_cross_entropy: the gradients agree with finite differences of 
     return reference_linear(moved).loss[0];
   };
   // delta = 2^-10 is exact in float next to these values, so the step is what the reference sees.
-  const real h = 1.0L / 1024;
+  const real h = real(1) / 1024;
   const auto check = [&](float* parameter, float got, const char* what, std::size_t i, std::size_t k) {
     const real numeric = (loss_with(parameter, h) - loss_with(parameter, -h)) / (2 * h);
-    CHECK_MESSAGE(std::fabs(static_cast<real>(got) - numeric) <= 2e-4L * (1 + std::fabs(numeric)),
+    CHECK_MESSAGE(std::fabs(static_cast<real>(got) - numeric) <= real(2e-4) * (1 + std::fabs(numeric)),
                   what << " [" << i << "," << k << "]: gradient " << got << " vs finite difference "
                        << static_cast<double>(numeric));
   };
