@@ -59,6 +59,7 @@ class growing_pool {
 growing_pool<float> input_pool;
 growing_pool<float> output_pool;
 growing_pool<float> row_output_pool;
+growing_pool<float> evict_pool;
 std::map<std::size_t, growing_pool<std::int64_t>> target_pools;  // by cols
 
 void fill_unit_floats(float* p, std::size_t n) {
@@ -125,6 +126,7 @@ void reserve_buffers() {
     }
   input_pool.reserve(most.input_floats, fill_unit_floats);
   output_pool.reserve(most.output_floats, fill_zeros);
+  evict_pool.reserve(config().rotation_bytes / 2 / sizeof(float), fill_zeros);
   row_output_pool.reserve(most.row_output_floats, fill_zeros);
   for (const auto& [cols, count] : targets)
     if (count > 0)
@@ -168,6 +170,14 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
   state.counters["matrices_read"] = op.matrices_read;
   state.counters["matrices_written"] = op.matrices_written;
   state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
+}
+
+void evict_caches() {
+  const std::size_t floats = config().rotation_bytes / 2 / sizeof(float);
+  const float* data = evict_pool.reserve(floats, fill_zeros);
+  float sum = 0.0f;
+  for (std::size_t i = 0; i < floats; i += cache_line_floats) sum += data[i];
+  benchmark::DoNotOptimize(sum);
 }
 
 namespace {

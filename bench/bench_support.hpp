@@ -157,12 +157,18 @@ void time_calls(benchmark::State& state, Call&& call) {
   }
 }
 
+// Reads a buffer of half the rotation footprint, so that no buffer set is left in any cache: every
+// benchmark starts its sets at the same place in the shared pools, and the previous benchmark may have
+// left some of them in the last-level cache.
+void evict_caches();
+
 // Times run(set) over the buffer sets in turn, then sets the rate counters. The caller has just made an
-// untimed call on set 0: a hot benchmark (one set) then starts with its data where that call left it,
-// and a cold one starts from set 1.
+// untimed call on set 0: a hot benchmark (one set) then starts with its data where that call left it;
+// a cold one evicts the caches and starts from set 1.
 template <class Run>
 void time_rotating(benchmark::State& state, const operation_traits& op, const shape& s, const buffer_sets& sets,
                    Run&& run) {
+  if (sets.count() > 1) evict_caches();
   std::size_t set = sets.count() > 1 ? 1 : 0;
   time_calls(state, [&](std::size_t) {
     run(set);

@@ -54,11 +54,11 @@ echo "softxent: $cpu, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 google=(--benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true
         --benchmark_out_format=json)
 start=$(date +%s)
-echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/bench.log)"
-"$bin/softxent_bench" "${run[@]}" "${extra[@]}" "${google[@]}" --benchmark_out="$out/bench.json" \
-  >"$out/bench.log" 2>&1 || { tail -20 "$out/bench.log"; exit 1; }
-grep '^roof exp' "$out/bench.log" || true
-outputs=("$out/bench.json")
+echo "softxent: running softxent_bench ${run[*]} ${extra[*]} (log: $out/softxent_bench.log)"
+"$bin/softxent_bench" "${run[@]}" "${extra[@]}" "${google[@]}" --benchmark_out="$out/softxent_bench.json" \
+  >"$out/softxent_bench.log" 2>&1 || { tail -20 "$out/softxent_bench.log"; exit 1; }
+grep "^roof exp" "$out/softxent_bench.log" || true
+outputs=("$out/softxent_bench.json")
 if [ -x "$bin/softxent_bench_pytorch" ]; then
   levels=(default)
   grep -qw avx512f /proc/cpuinfo && levels+=(avx512)

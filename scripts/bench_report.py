@@ -91,6 +91,9 @@ def load(paths):
             data = json.load(f)
         for k, v in data.get("context", {}).items():
             context.setdefault(k, v)
+        # The one-minute load average as each process started: how busy the machine was along the run.
+        context.setdefault("process_loads", []).append(
+            (os.path.splitext(os.path.basename(path))[0], (data.get("context", {}).get("load_avg") or [None])[0]))
         for entry in data.get("benchmarks", []):
             if entry.get("run_type", "iteration") != "iteration":
                 continue  # medians are taken here, from the repetitions themselves
@@ -345,12 +348,16 @@ def roof_lines(runs, context):
     return lines
 
 
+def loads_text(context):
+    loads = [f"{name} {value:.1f}" for name, value in context.get("process_loads", []) if value is not None]
+    return "load average as each process started: " + ", ".join(loads) if loads else "load average unknown"
+
+
 def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu, command):
     header, body = table(rows, columns)
     out = [f"# {title}", ""]
-    load = [f"{v:.1f}" for v in context.get("load_avg", [])] or ["?"]
-    out.append(f"- Machine: {cpu}, {context.get('num_cpus', '?')} cores (host {context.get('host_name', '')}, load "
-               f"average {load[0]} when softxent_bench started); date: {context.get('date', '')}")
+    out.append(f"- Machine: {cpu}, {context.get('num_cpus', '?')} cores (host {context.get('host_name', '')}, "
+               f"{loads_text(context)}); date: {context.get('date', '')}")
     peers = ", ".join(display_name(c) for c in columns if is_peer(c)) or "none"
     out.append(f"- softxent {context.get('softxent_version', '')}, default instruction set "
                f"`{context.get('softxent_default_isa', '')}`; peers: {peers}"
@@ -424,9 +431,9 @@ def readme_block(rows, main, context, cpu, details, command):
     date = context.get("date", "")[:10]
     order = " · ".join("/".join(f"{g} {t}t" for t in threads) for g in REGIMES)
     out = [f"### {cpu}, {date}", ""]
-    load = f"{context['load_avg'][0]:.1f}" if context.get("load_avg") else "?"
-    out.append(f"`{command}` on {cpu} ({context.get('num_cpus', '?')} cores, load average {load} when "
-               f"softxent_bench started); medians of {context.get('repetitions', '?')} "
+    out.append(f"{'`' + command + '` on ' if command else ''}{cpu} ({context.get('num_cpus', '?')} cores, "
+               f"{loads_text(context)}); "
+               f"medians of {context.get('repetitions', '?')} "
                f"repetitions. Full tables, roof details and the chart: [{details}]({details}).")
     out.append("")
     out.append(f"Percent of the roof, {order} (SPEC.md's targets: 70% from 128 classes, 40% at 10):")
