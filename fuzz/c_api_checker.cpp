@@ -206,14 +206,16 @@ bool span_overflows(std::size_t rows, std::size_t cols, std::size_t stride, std:
   return cols > limit || (rows > 1 && stride > (limit - cols) / (rows - 1));
 }
 
-matrix_spec make_matrix_spec(std::size_t rows, std::size_t cols, std::uint8_t stride_byte, int dtype) {
+// short_stride: the stride too short for the call (cols - 1; sharded: one less than the widest shard).
+matrix_spec make_matrix_spec(std::size_t rows, std::size_t cols, std::uint8_t stride_byte, int dtype,
+                             std::size_t short_stride) {
   matrix_spec spec;
   spec.dtype = dtype;
   const std::size_t size = dtype_size(dtype);
   const int choice = stride_byte % 16;
   if (choice < 10) spec.stride = cols;
   else if (choice < 14) spec.stride = cols + 1 + (stride_byte >> 4) % 5;
-  else if (choice == 14) spec.stride = cols > 0 ? cols - 1 : 0;  // too short unless cols == 0
+  else if (choice == 14) spec.stride = short_stride;
   else spec.stride = size_max / size + 1 + (stride_byte >> 4);  // the byte count overflows
   if (rows == 0) {
     spec.elements = 0;
@@ -467,17 +469,9 @@ struct case_extension {
 };
 
 case_extension read_extension(byte_reader& in) {
-  case_extension e{};
-  for (std::uint8_t& b : e.dtype) b = in.byte();
-  e.form = in.byte();
-  e.ce_transform = in.byte();
-  for (std::uint8_t& b : e.transform) b = in.byte();
-  for (std::uint8_t& b : e.mask) b = in.byte();
-  e.heads = in.byte();
-  e.sinks = in.byte();
-  e.valid_cols = in.byte();
-  for (std::uint8_t& b : e.shards) b = in.byte();
-  return e;
+  // A braced list is evaluated in order: the bytes in the order of the fields.
+  return {{in.byte(), in.byte(), in.byte()}, in.byte(), in.byte(), {in.byte(), in.byte()}, {in.byte(), in.byte()},
+          in.byte(), in.byte(), in.byte(), {in.byte(), in.byte()}};
 }
 
 // Scale and softcap values (the last entry of each table is an invalid value picked by `selector`).
@@ -589,9 +583,10 @@ void fill_transform(fuzz_case& c, const case_extension& e, random_bits& bits) {
   encode_values(t.mask_values, t.mask_dtype, t.mask_bytes);
 }
 
-// The shards of a sharded case, drawn after the inputs' values.
-void fill_shards(fuzz_case& c, const case_extension& e, random_bits& bits) {
+// The shards of a sharded case (before the strides, which depend on them).
+void fill_shards(fuzz_case& c, const case_extension& e) {
   shard_case& s = c.shards;
+  random_bits bits{c.pool_seed ^ (static_cast<std::uint64_t>(e.shards[1]) << 40) ^ e.shards[0]};
   s.total_cols = c.cols;
   s.finish_without_logits = (e.shards[0] & 0x80) != 0;
   const int fault_choice = (e.shards[0] >> 2) % 32;
@@ -639,8 +634,7 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
     default: c.cols = raw % 8 == 0 ? size_max / 2 + 2 : 3 * 4096 + raw % 7; break;  // the first: overflow
   }
   if (c.cols > 2000 && c.rows > 3) c.rows = 1 + c.rows % 3;  // keep cases quick
-  std::uint8_t stride_bytes[3];
-  for (std::uint8_t& b : stride_bytes) b = in.byte();
+  const std::uint8_t stride_bytes[3] = {in.byte(), in.byte(), in.byte()};  // braces: read in order
   const std::uint8_t alias_byte = in.byte();
   const std::uint8_t null_byte = in.byte();
   const std::uint8_t exec_byte = in.byte();
@@ -652,11 +646,19 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.pool_seed = in.u32();
   const case_extension e = read_extension(in);
 
+  // A stride too short (unless cols == 0); for shards, too short for the widest one only, since shards
+  // of a row laid out with a stride below the row's length would overlap one another.
+  std::size_t short_stride = c.cols > 0 ? c.cols - 1 : 0;
+  if (c.op == op_cross_entropy_sharded) {
+    fill_shards(c, e);
+    short_stride = *std::max_element(c.shards.widths.begin(), c.shards.widths.end());
+    if (short_stride > 0) --short_stride;
+  }
   int dtypes[3];
   for (int i = 0; i < 3; ++i) dtypes[i] = c.has(trait_float_only) ? SOFTXENT_F32 : dtype_of_byte(e.dtype[i]);
-  c.in0 = make_matrix_spec(c.rows, c.cols, stride_bytes[0], dtypes[0]);
-  c.in1 = make_matrix_spec(c.rows, c.cols, stride_bytes[1], dtypes[1]);
-  c.out = make_matrix_spec(c.rows, c.cols, stride_bytes[2], dtypes[2]);
+  c.in0 = make_matrix_spec(c.rows, c.cols, stride_bytes[0], dtypes[0], short_stride);
+  c.in1 = make_matrix_spec(c.rows, c.cols, stride_bytes[1], dtypes[1], short_stride);
+  c.out = make_matrix_spec(c.rows, c.cols, stride_bytes[2], dtypes[2], short_stride);
   c.generic = (e.form & 1) != 0;
   c.alias = alias_byte % 8 < 5 ? alias_none : static_cast<int>(alias_byte >> 3) % alias_count;
   c.null_pointer = null_byte % 16 == 15 ? (null_byte >> 4) % 4 : -1;
@@ -739,7 +741,6 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   encode_values(c.values0, c.in0.dtype, c.bytes0);
   encode_values(c.values1, c.in1.dtype, c.bytes1);
   if (c.has(trait_softmax_options)) fill_transform(c, e, bits);
-  if (c.op == op_cross_entropy_sharded) fill_shards(c, e, bits);
 
   // Keep only the aliasings this operation has.
   const bool sharded = c.op == op_cross_entropy_sharded, matrix = c.has_matrix_output();
@@ -882,8 +883,8 @@ std::vector<unsigned char> bytes_of(const std::vector<T>& values) {
   return bytes;
 }
 
-// Places an output (of element size `size`, spanning `bytes`) in the storage at `offset`, growing it
-// with sentinels so that the output fits.
+// Places an output spanning `bytes` in the storage at `offset`, growing the storage with sentinels so
+// that the output fits.
 location place_in(call_buffers& b, int storage, std::size_t offset, std::size_t bytes) {
   std::vector<unsigned char>& s = b.storage[static_cast<std::size_t>(storage)];
   if (s.size() < offset + bytes) {
@@ -918,9 +919,10 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
 
   // The output the placements move: the matrix output, else lse / loss.
   const bool matrix = c.has_matrix_output();
+  const std::size_t loss_bytes = loss_count(c) * sizeof(float);
   const std::size_t out_size = matrix ? dtype_size(c.out.dtype) : sizeof(float);
   const std::size_t out_bytes =
-      matrix ? (c.out.overflow ? 1 : span_elements(c.rows, c.cols, c.out.stride)) * out_size : loss_count(c) * sizeof(float);
+      matrix ? (c.out.overflow ? 1 : span_elements(c.rows, c.cols, c.out.stride)) * out_size : loss_bytes;
   const std::size_t first_bytes = c.in0.overflow ? 0 : span_elements(c.rows, c.cols, c.in0.stride) * dtype_size(c.in0.dtype);
   location& moved = matrix ? b.output : b.loss;
   switch (c.alias) {
@@ -940,10 +942,11 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
       if (matrix) b.output_stride = c.in0.stride;
       moved = place_in(b, storage_first, out_size, out_bytes);
       break;
-    case alias_loss_in_input:
-      if (c.op == op_cross_entropy_sharded) b.loss = {storage_merged, b.storage[storage_merged].size() / 8 * 4};
-      else b.loss = {storage_first, b.storage[storage_first].size() / 8 * 4};
+    case alias_loss_in_input: {
+      const int inside = c.op == op_cross_entropy_sharded ? storage_merged : storage_first;
+      b.loss = place_in(b, inside, b.storage[static_cast<std::size_t>(inside)].size() / 8 * 4, loss_bytes);
       break;
+    }
     case alias_adjacent:  // the first aligned place after the first input's last element
       moved = place_in(b, storage_first, (first_bytes + out_size - 1) / out_size * out_size, out_bytes);
       break;
@@ -954,7 +957,7 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
       moved = place_in(b, storage_mask, 0, out_bytes);
       break;
     case alias_loss_in_output:
-      b.loss = {storage_output, b.storage[storage_output].size() / 8 * 4};
+      b.loss = place_in(b, storage_output, b.storage[storage_output].size() / 8 * 4, loss_bytes);
       break;
     default: break;
   }
@@ -1600,7 +1603,7 @@ softxent_status call_sharded(const fuzz_case& c, call_buffers& b, call_context& 
           b.output_stride, context.exec);
     });
     if (status != SOFTXENT_OK) return first_error != SOFTXENT_OK ? first_error : status;
-    if (i > 0 && std::memcmp(address(b, loss), address(b, b.loss), loss_count(c) * sizeof(float)) != 0)
+    if (i > 0 && rows > 0 && std::memcmp(address(b, loss), address(b, b.loss), loss_count(c) * sizeof(float)) != 0)
       context.problems += std::string(context.who) + " shard_finish[" + std::to_string(i) +
                           "]: the loss bits differ from shard 0's\n";
   }
@@ -1774,13 +1777,36 @@ struct known_defect {
   bool (*applies)(const fuzz_case& c);
 };
 
-// Some logit of the rows has scale * x beyond +-FLT_MAX under the softmax transform.
-bool scaled_logit_overflows(const fuzz_case& c) {
-  if (!c.transform.set()) return false;
+// Some finite logit of the rows leaves the float range under the softmax transform: scale * x, or
+// z + slope * mask (exactly).
+bool transformed_logit_overflows(const fuzz_case& c) {
+  const transform_case& t = c.transform;
+  if (!t.set()) return false;
+  for (std::size_t r = 0; r < c.rows; ++r) {
+    const std::size_t head = t.rows_per_head == 0 ? 0 : r / t.rows_per_head;
+    const long double slope = t.slopes.empty() ? 1 : t.slopes[std::min(head, t.slopes.size() - 1)];
+    for (std::size_t j = 0; j < c.cols; ++j) {
+      const float x = c.values0[r * c.in0.stride + j];
+      if (!std::isfinite(x)) continue;
+      long double z = static_cast<long double>(t.scale) * x;
+      if (std::fabs(z) > float_max) return true;
+      if (t.softcap != 0) z = t.softcap * std::tanh(z / t.softcap);
+      if (t.mask_kind != 0 && t.mask_rows > 0) {
+        const float m = t.mask_values[(r % t.mask_rows) * t.mask_stride + j];
+        if (std::isfinite(m) && std::fabs(z + slope * m) > float_max) return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Some finite logit has logit_scale * x beyond +-FLT_MAX, without softcap, in a cross-entropy call.
+bool cross_entropy_scaled_logit_overflows(const fuzz_case& c) {
+  if (c.options_null || c.options.softcap != 0) return false;
   for (std::size_t r = 0; r < c.rows; ++r)
     for (std::size_t j = 0; j < c.cols; ++j) {
       const float x = c.values0[r * c.in0.stride + j];
-      if (std::isfinite(x) && std::fabs(static_cast<double>(c.transform.scale) * x) > float_max) return true;
+      if (std::isfinite(x) && std::fabs(static_cast<double>(c.options.logit_scale) * x) > float_max) return true;
     }
   return false;
 }
@@ -1788,13 +1814,18 @@ bool scaled_logit_overflows(const fuzz_case& c) {
 // D1, D2, D4, D5 and D10 were listed here until their fixes (commits d56cf86 and f53b48d); see
 // test_regressions.cpp.
 const std::vector<known_defect> known_defects = {
-    // D11: the SIMD tables clamp scale * x to +-FLT_MAX in the softmax transform (the reference does
-    // not): log_softmax of {FLT_MAX, 1.68} at scale 2 gives {0, -FLT_MAX} and lse FLT_MAX, where the
-    // exact z are {6.8e38, 3.37}: -inf and +inf, as the reference gives.
-    {"D11", "tested ", nullptr, scaled_logit_overflows},
+    // D11: the SIMD tables compute the softmax transform's z in float: scale * x is clamped to
+    // +-FLT_MAX (log_softmax of {FLT_MAX, 1.68} at scale 2 gives {0, -FLT_MAX} and lse FLT_MAX where
+    // the exact z {6.8e38, 3.37} give -inf and +inf, as the reference does), and z + slope * mask
+    // beyond FLT_MAX becomes +inf, which makes the row NaN (the exact lse is +inf, softmax finite).
+    {"D11", "tested ", nullptr, transformed_logit_overflows},
     // D12: the SIMD tables' shard statistics of a row with NaN hold max = the largest other logit, not
     // NaN as softxent.h documents (sum_exp is NaN, so the loss is still NaN); the reference gives NaN.
     {"D12", "tested shard_stats[", "for a row with NaN or +inf", [](const fuzz_case&) { return true; }},
+    // D13: the reference does not hold logit_scale * x within +-FLT_MAX in cross-entropy (unsharded
+    // and sharded), as softxent.h says it is and the SIMD tables do: logits {3e38, 1, 3.4e38} at
+    // logit_scale 3e30 with target 0 give loss inf on the reference, log 2 elsewhere.
+    {"D13", "reference ", nullptr, cross_entropy_scaled_logit_overflows},
 };
 
 // Drops the problem lines a known defect explains; "" when nothing else is left.

@@ -494,8 +494,9 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
         tolerance = tolerance * derivative + std::fabs(value) * (o.softcap != 0 ? 8 * eps * o.logit_scale : 0);
         if (x == -infinity && o.softcap != 0) {
           // dz/dx of a masked class under a softcap: its limit 0, or the scale that keeps the chain rule
-          // of an unbounded logit; the contract names neither, so anything between the two is right.
-          tolerance += std::fabs(value * derivative) / 2;
+          // of an unbounded logit; the contract names neither, so anything between the two is right
+          // (and the scaled one rounded to a half output: 2^-8 of it covers both types' half ulp).
+          tolerance += std::fabs(value * derivative) * (0.5L + std::ldexp(1.0L, -8));
           value *= derivative / 2;
         } else {
           value *= derivative;
