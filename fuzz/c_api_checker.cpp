@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -823,12 +824,13 @@ enum storage_id : int {
   storage_stats,        // sharded: every shard's statistics
   storage_merged,       // sharded: the merged statistics finish reads
   storage_shard_loss,   // sharded: the losses of shards after the first
+  storage_unsharded,    // sharded: loss and gradient of the unsharded call on the same rows
   storage_count
 };
 const char* const storage_names[storage_count] = {"first input", "second input", "output",  "loss/lse",
                                                   "targets",     "weights",      "mask",    "slopes",
                                                   "sinks",       "valid_cols",   "stats",   "merged stats",
-                                                  "shard losses"};
+                                                  "shard losses", "unsharded outputs"};
 
 // A place in a buffer; storage < 0 is a NULL pointer.
 struct location {
@@ -911,6 +913,8 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
   b.storage[storage_stats] = sentinels(c.shards.offsets.size() * stats_bytes / 4, SOFTXENT_F32);
   b.storage[storage_merged] = sentinels(stats_bytes / 4, SOFTXENT_F32);
   b.storage[storage_shard_loss] = sentinels(c.shards.offsets.size() * loss_count(c), SOFTXENT_F32);
+  const bool sharded_grad = c.op == op_cross_entropy_sharded && c.with_grad && !c.in0.overflow;
+  b.storage[storage_unsharded] = sentinels(loss_count(c) + (sharded_grad ? c.rows * c.cols : 0), SOFTXENT_F32);
   b.first = {storage_first, 0};
   b.second = {storage_second, 0};
   b.output = {storage_output, 0};
@@ -1525,6 +1529,26 @@ std::string check_shard_stats(const fuzz_case& c, const call_buffers& b, const s
   return problems.str();
 }
 
+// The unsharded cross-entropy of the same rows (its loss, then its gradient with stride cols, in
+// storage_unsharded), which check_cross_entropy holds to the same bounds as the sharded result.
+void call_unsharded(const fuzz_case& c, call_buffers& b, call_context& context) {
+  call_arguments a;
+  a.label = "cross_entropy_f32 (unsharded)";
+  a.rows = c.rows;
+  a.cols = c.cols;
+  a.regions.push_back(matrix_region("logits", b.first, c.rows, c.cols, c.in0.stride, SOFTXENT_F32, false));
+  add_cross_entropy_options(c, c.cols, a);
+  const location loss{storage_unsharded, 0}, grad{storage_unsharded, loss_count(c) * sizeof(float)};
+  a.regions.push_back(as_output(vector_region("loss", loss, loss_count(c), 4)));
+  if (c.with_grad) a.regions.push_back(as_output(matrix_region("grad", grad, c.rows, c.cols, c.cols, SOFTXENT_F32, false)));
+  const softxent_cross_entropy_options options = cross_entropy_options_of(c, b);
+  invoke(context, b, a, [&] {
+    return softxent_cross_entropy_f32(c.rows, c.cols, float_at(b, b.first), c.in0.stride, targets_of(c, b),
+                                      c.options_null ? nullptr : &options, float_at(b, loss),
+                                      c.with_grad ? float_at(b, grad) : nullptr, c.cols, context.exec);
+  });
+}
+
 softxent_status call_sharded(const fuzz_case& c, call_buffers& b, call_context& context) {
   const shard_case& s = c.shards;
   const std::size_t rows = c.rows, stats_bytes = rows * sizeof(softxent_shard_stats);
@@ -1607,6 +1631,7 @@ softxent_status call_sharded(const fuzz_case& c, call_buffers& b, call_context& 
       context.problems += std::string(context.who) + " shard_finish[" + std::to_string(i) +
                           "]: the loss bits differ from shard 0's\n";
   }
+  if (first_error == SOFTXENT_OK && c.alias != alias_in_place) call_unsharded(c, b, context);
   return first_error;
 }
 
@@ -1668,6 +1693,12 @@ std::string check_cross_entropy(const fuzz_case& c, const call_buffers& b, const
   const int grad_type = c.op == op_cross_entropy_sharded ? SOFTXENT_F32 : c.out.dtype;
   if (c.with_grad)
     problems += compare((prefix + "grad").c_str(), address(b, b.output), grad_type, c.rows, c.cols, b.output_stride, e.grad);
+  if (c.op == op_cross_entropy_sharded && c.alias != alias_in_place) {  // the unsharded call, to the same bounds
+    const location loss{storage_unsharded, 0}, grad{storage_unsharded, loss_count(c) * sizeof(float)};
+    problems += compare((prefix + "unsharded loss").c_str(), float_at(b, loss), 1, e.loss.size(), e.loss.size(), e.loss);
+    if (c.with_grad)
+      problems += compare((prefix + "unsharded grad").c_str(), float_at(b, grad), c.rows, c.cols, c.cols, e.grad);
+  }
   return problems;
 }
 
@@ -1701,6 +1732,28 @@ std::string compare_output_bits(const fuzz_case& c, const call_buffers& a, const
          std::to_string(x.size()) + "\n";
 }
 
+// The calls around the operations: softxent_isa names the ISA of a usable exec and gives NULL for
+// an ISA error; softxent_status_string describes any value; softxent_version is MAJOR.MINOR.PATCH.
+std::string check_helpers(const fuzz_case& c, const softxent_exec* exec, const status_expectation& exec_expected) {
+  std::string problems;
+  const char* isa = softxent_isa(exec);
+  const bool isa_error = contains(exec_expected.definite, SOFTXENT_ERROR_UNSUPPORTED_ISA) ||
+                         (exec != nullptr && !isa_known(exec->isa));
+  if ((isa == nullptr) != isa_error)
+    problems += std::string("softxent_isa gives ") + (isa ? isa : "NULL") + " for this exec\n";
+  else if (isa != nullptr && (!isa_known(isa) || std::strcmp(isa, "auto") == 0))
+    problems += std::string("softxent_isa names no instruction set: ") + isa + "\n";
+  // (C++ cannot pass a value outside the enum's range, 0 to 7, without undefined behaviour.)
+  const auto any = static_cast<softxent_status>(c.pool_seed % 8);
+  if (softxent_status_string(any) == nullptr) problems += "softxent_status_string gave NULL\n";
+  unsigned major = 0, minor = 0, patch = 0;
+  char end = 0;
+  const char* version = softxent_version();
+  if (version == nullptr || std::sscanf(version, "%u.%u.%u%c", &major, &minor, &patch, &end) != 3)
+    problems += "softxent_version is not MAJOR.MINOR.PATCH\n";
+  return problems;
+}
+
 std::string run_case(const fuzz_case& c) {
   std::string problems;
   softxent_exec exec{};
@@ -1720,6 +1773,7 @@ std::string run_case(const fuzz_case& c) {
                               exec_errors(exec_ptr), ""};
   const softxent_status status = op.call(c, tested, tested_context);
   problems += tested_context.problems;
+  problems += check_helpers(c, exec_ptr, tested_context.exec_expected);
 
   // The reference, with the same exec checks but the reference ISA.
   softxent_exec reference_exec{};
