@@ -206,6 +206,7 @@ def transform_seeds(rng, seeds):
     t("scale", scale=6)
     t("scale-huge", op=LOG_SOFTMAX, scale=12, style=(1, 0))
     t("scale-tiny", op=LOGSUMEXP, scale=13, style=(3, 0))
+    t("scale-overflows", op=LOG_SOFTMAX, scale=8, style=(3, 0), rows=4)  # 2 * 3e38
     for i, name in enumerate(("zero", "negative", "nan", "inf")):
         t("scale-invalid-" + name, scale=15, selector=i)
     t("softcap", op=LOG_SOFTMAX, softcap=8, style=(1, 0))
