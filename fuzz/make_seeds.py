@@ -1,43 +1,99 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz/corpus: a few cases of every operation on every ISA, with each value
-style, stride kind and option kind. Its byte layout is the one c_api_checker.cpp's parse() reads.
-Run from the repository root: python3 fuzz/make_seeds.py (deterministic)."""
+style, stride kind and option kind; every dtype per operation; the softmax options, cross-entropy's
+logit transform and the sharded cross-entropy; and their edges. Its byte layout is the one
+c_api_checker.cpp's parse() reads. Run from anywhere: python3 fuzz/make_seeds.py (deterministic). It
+rewrites the seeds it names and leaves the found-* inputs alone."""
 import os
 import random
 import struct
 
-OPS = 9
+# op_slots[] of c_api_checker.cpp
+LOGSUMEXP, SOFTMAX, LOG_SOFTMAX, SOFTMAX_BWD, LOG_SOFTMAX_BWD = 0, 1, 2, 3, 4
+CE_LOSS, CE_GRAD, SOFT_LOSS, SOFT_GRAD, SHARD_LOSS, SHARD_GRAD = 5, 6, 7, 8, 9, 10
+SLOT_NAMES = ["lse", "softmax", "logsoftmax", "softmax-bwd", "logsoftmax-bwd", "ce-loss", "ce-grad", "soft-loss",
+              "soft-grad", "shard-loss", "shard-grad"]
+BACKWARD = (SOFTMAX_BWD, LOG_SOFTMAX_BWD)
+TRANSFORMED = (LOGSUMEXP, SOFTMAX, LOG_SOFTMAX)
+CROSS_ENTROPY = (CE_LOSS, CE_GRAD, SOFT_LOSS, SOFT_GRAD, SHARD_LOSS, SHARD_GRAD)
 ISA = {"null": 0, "auto": 1, "reference": 2, "scalar": 3, "sse2": 4, "avx2": 5, "avx512": 6, "neon": 7, "bogus": 8}
+# dtype_of_byte(): bytes for F32, F16, BF16 and the values outside the enum (3, -1, 1000).
+F32, F16, BF16 = 0, 7, 11
+INVALID = {"3": 15, "minus1": 15 | 16, "1000": 15 | 32}
+DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16"}
+# aliasing in c_api_checker.cpp
+IN_PLACE, IN_PLACE_SECOND, OTHER_STRIDE, SHIFTED, LOSS_IN_INPUT = 1, 2, 3, 4, 5
+ADJACENT, LAST_ELEMENT, IN_MASK, LOSS_IN_OUTPUT = 6, 7, 8, 9
+# cols words: the kind in the low 3 bits
+C7, C33, C300, C4097, C8193 = (7 << 3), (32 << 3) | 3, (300 << 3) | 4, (7 << 3) | 5, (8 << 3) | 6
+
+
+def alias_byte(mode):
+    return 0 if mode == 0 else 5 | (mode << 3)
+
+
+def null_byte(index, stats=False):
+    return 15 | (index << 4) | (0x40 if stats else 0)
+
+
+def transform(scale=0, softcap=0, selector=0, mask_kind=0, mask_dtype=0, mask_rows=0, mask_stride=0,
+              bad_mask_rows=False, per_head=0, slopes=0, sinks=0, valid=0, bad_valid=0, mode=2):
+    """The seven bytes of the softmax options: T0, T1, M0, M1, heads, sinks, valid_cols.
+    scale, softcap: table indices (15: the invalid value the selector picks); mask_kind 4 bias,
+    5 causal, 6 padding, 7 extremes; mask_dtype 0 f32, 3 f16, 5 bf16, 7 invalid; mask_rows 0: 1,
+    1: rows, 2: 2, 3: rows + 2; mask_stride 0: cols, 5: cols + 1, 6: cols + 3, 7: cols - 1;
+    per_head 0: 0, 2: 1, 3: 2, 4: 3, 5: rows, 6: rows + 5, 7: 4; slopes 4 ALiBi, 5 random,
+    6 special, 7 one invalid; sinks 4 normal, 5 +-50..100, 6 huge, 7 one invalid; valid 4 random,
+    5 all 0, 6 all cols, 7 one invalid (bad_valid: -1, cols + 1, INT64_MIN, INT64_MAX)."""
+    return [mode | (scale << 2), softcap | (selector << 4), mask_kind | (mask_dtype << 3) | (mask_rows << 6),
+            mask_stride | ((7 << 3) if bad_mask_rows else 0), per_head | (slopes << 3), sinks, valid | (bad_valid << 3)]
+
+
+def ce_transform(scale, softcap):
+    """logit_scale from {1, 0.5, 2, 30, 1e-3, 3e30, 0.125, invalid}, softcap from {0, 0, 30, 5, 1e-3,
+    1e30, -0, invalid} (invalid: picked by the transform's selector byte)."""
+    return 3 | (scale << 2) | (softcap << 5)
+
+
+def shards(count=1, fault=0, without_logits=False, seed=0):
+    """count 1-4; fault 1 no columns, 2 past the last column, 3 total_cols 0, 4 offset past the end."""
+    return [(count - 1) | ((27 + fault if fault else 0) << 2) | (0x80 if without_logits else 0), seed]
 
 
 def case(rng, op, isa, rows_byte, cols_word, strides=(0, 0, 0), alias=0, null=0, threads=1, pool=0,
-         options=None, style=(0, 0), overrides=()):
+         dtypes=(F32, F32, F32), generic=False, ce=0, softmax=None, shard=None, options=None, style=(0, 0),
+         overrides=(), prob_overrides=(), targets=None):
     b = bytearray()
     b += bytes([op, rows_byte]) + struct.pack("<H", cols_word)
-    b += bytes(strides) + bytes([alias, null, (threads + 1) << 3, isa, pool])
+    b += bytes(strides) + bytes([alias_byte(alias), null, (threads + 1) << 3, isa, pool])
     b += struct.pack("<I", rng.getrandbits(32))
+    # The extension: dtypes, form, cross-entropy transform, softmax options, shards.
+    b += bytes(dtypes) + bytes([1 if generic else 0, ce])
+    b += bytes(softmax if softmax is not None else [0] * 7)
+    b += bytes(shard if shard is not None else [0, 0])
     if options is None:
         b += bytes([0])
     else:
         b += bytes([1]) + bytes(options)  # reduction, ignore, smoothing, z, weight kind
     b += struct.pack("<II", rng.getrandbits(32), rng.getrandbits(32))
     rows = (rows_byte & 0x3F) if rows_byte & 0x80 else rows_byte % 5
-    b += bytes(rng.getrandbits(8) % 12 for _ in range(rows))  # valid targets
+    # Valid targets unless given (a byte of 14 or 15 mod 16 is an invalid one, 12 or 13 the ignore index).
+    b += bytes(targets) if targets is not None else bytes(rng.getrandbits(8) % 12 for _ in range(rows))
     b += bytes(style)
     b += bytes([len(overrides)])
-    for where, kind in overrides:
-        b += struct.pack("<H", where) + bytes([kind, 0])
+    for where, kind in overrides:  # backward: where, kind, which input; others: where, kind
+        b += struct.pack("<H", where) + bytes([kind] + ([rng.getrandbits(1)] if op in BACKWARD else []))
+    if op in (SOFT_LOSS, SOFT_GRAD):
+        b += bytes([len(prob_overrides)])
+        for where, kind in prob_overrides:
+            b += struct.pack("<H", where) + bytes([kind])
     return bytes(b)
 
 
-def main():
-    rng = random.Random(5)
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
-    os.makedirs(out, exist_ok=True)
-    seeds = {}
-    cols_words = {"c7": (7 << 3) | 0, "c33": (33 << 3) | 3, "c300": (300 << 3) | 4, "c4097": (7 << 3) | 5,
-                  "c8193": (8 << 3) | 6}
-    for op in range(OPS):
+def sweep(rng, seeds):
+    """Every operation on every ISA, with random shapes, layouts, dtypes and options."""
+    cols_words = {"c7": C7, "c33": C33, "c300": C300, "c4097": C4097, "c8193": C8193}
+    for op in range(11):
         for isa_name in ("null", "reference", "scalar", "sse2", "avx2", "avx512"):
             for cols_name, word in cols_words.items():
                 if rng.random() < 0.75:
@@ -45,37 +101,235 @@ def main():
                 style = (rng.randrange(8), rng.randrange(4))
                 options = [rng.randrange(6), rng.randrange(4), rng.randrange(6), rng.randrange(7), rng.randrange(7)]
                 rows_byte = rng.choice([1, 2, 3, 4, 0x80 | 9])
+                dtypes = (F32, F32, F32)
+                if op < SHARD_LOSS and rng.random() < 0.5:
+                    dtypes = tuple(rng.choice([F32, F16, BF16]) for _ in range(3))
+                softmax = None
+                if op in TRANSFORMED and rng.random() < 0.5:
+                    softmax = transform(scale=rng.choice([0, 6, 7, 8, 9]), softcap=rng.choice([0, 8, 10]),
+                                        mask_kind=rng.choice([0, 4, 5, 6]), mask_dtype=rng.choice([0, 3, 5]),
+                                        mask_rows=rng.randrange(4), per_head=rng.randrange(8),
+                                        slopes=rng.choice([0, 4, 5]), sinks=rng.choice([0, 4, 5]),
+                                        valid=rng.choice([0, 4]))
+                ce = ce_transform(rng.randrange(7), rng.randrange(7)) if op in CROSS_ENTROPY and rng.random() < 0.3 else 0
+                shard = shards(count=rng.randrange(1, 5), seed=rng.getrandbits(8)) if op >= SHARD_LOSS else None
                 seeds[f"op{op}-{isa_name}-{cols_name}-s{style[0]}"] = case(
                     rng, op, ISA[isa_name], rows_byte, word, strides=(rng.choice([0, 10, 11]), 0, rng.choice([0, 12])),
-                    threads=rng.choice([0, 1, 2]), pool=rng.choice([0, 3, 7]), options=options, style=style,
+                    threads=rng.choice([0, 1, 2]), pool=rng.choice([0, 3, 7]), dtypes=dtypes,
+                    generic=rng.random() < 0.3, ce=ce, softmax=softmax, shard=shard, options=options, style=style,
                     overrides=[(rng.getrandbits(16), rng.randrange(16)) for _ in range(rng.randrange(4))])
-    # Edges: rows == 0 with NULL pointers, invalid shapes and options, overlaps, specials.
-    seeds["edge-rows0-null"] = case(rng, 1, 0, 0, 5 << 3, null=15)
-    seeds["edge-cols0"] = case(rng, 2, 0, 2, 0 << 3 | 4)
-    seeds["edge-stride-short"] = case(rng, 0, 0, 3, 9 << 3, strides=(14, 0, 0))
-    seeds["edge-stride-overflow"] = case(rng, 3, 0, 3, 9 << 3, strides=(15, 0, 0))
-    seeds["edge-cols-overflow"] = case(rng, 1, 0, 2, 7)
-    seeds["edge-threads-negative"] = case(rng, 1, 0, 2, 9 << 3, threads=-1)
-    seeds["edge-isa-bogus"] = case(rng, 2, ISA["bogus"], 2, 9 << 3)
-    seeds["edge-isa-neon"] = case(rng, 5, ISA["neon"], 2, 9 << 3, options=[0, 0, 0, 0, 0])
-    seeds["edge-overlap-shifted"] = case(rng, 1, 0, 3, 20 << 3, alias=5 | (4 << 3))
-    seeds["edge-overlap-other-stride"] = case(rng, 2, 0, 3, 20 << 3, alias=5 | (3 << 3))
-    seeds["edge-in-place"] = case(rng, 1, 0, 3, 20 << 3, alias=5 | (1 << 3))
-    seeds["edge-ce-in-place"] = case(rng, 6, 0, 3, 20 << 3, alias=5 | (1 << 3), options=[2, 0, 3, 4, 4])
-    seeds["edge-bwd-in-place-dy"] = case(rng, 3, 0, 3, 20 << 3, alias=5 | (2 << 3))
-    seeds["edge-loss-in-logits"] = case(rng, 5, 0, 3, 20 << 3, alias=5 | (5 << 3), options=[2, 0, 0, 0, 0])
-    seeds["edge-bad-smoothing"] = case(rng, 6, 0, 3, 20 << 3, options=[0, 0, 8, 0, 0])
-    seeds["edge-bad-weight"] = case(rng, 6, 0, 3, 20 << 3, options=[0, 0, 0, 0, 7])
-    seeds["edge-bad-z"] = case(rng, 6, 0, 3, 20 << 3, options=[0, 0, 0, 6, 0])
-    seeds["edge-bad-reduction"] = case(rng, 8, 0, 3, 20 << 3, options=[6, 0, 0, 0, 0])
-    seeds["edge-huge-logits"] = case(rng, 2, 0, 4, 30 << 3, style=(3, 0), overrides=[(1, 3), (2, 4), (3, 5)])
-    seeds["edge-masked"] = case(rng, 6, 0, 4, 30 << 3, style=(5, 0), options=[0, 0, 3, 4, 4])
-    seeds["edge-all-masked-rows"] = case(rng, 8, 0, 4, 30 << 3, style=(6, 2), options=[1, 0, 3, 5, 0])
-    seeds["edge-nan-inf"] = case(rng, 6, 0, 0x80 | 12, 30 << 3, style=(7, 0), options=[0, 0, 0, 4, 5])
-    seeds["edge-denormals"] = case(rng, 1, 0, 4, 30 << 3, style=(4, 0))
-    seeds["edge-88-100"] = case(rng, 0, 0, 4, 30 << 3, style=(2, 0))
-    seeds["edge-pool-many-rows"] = case(rng, 6, 0, 0x80 | 40, 129 << 3 | 4, pool=3, options=[0, 0, 3, 0, 4])
-    seeds["edge-pool-long-row"] = case(rng, 1, 0, 1, 8 << 3 | 6, pool=7)
+
+
+def edges(rng, seeds):
+    """rows == 0 with NULL pointers, invalid shapes and options, overlaps, specials (float calls)."""
+    seeds["edge-rows0-null"] = case(rng, SOFTMAX, 0, 0, 5 << 3, null=15)
+    seeds["edge-cols0"] = case(rng, LOG_SOFTMAX, 0, 2, 0 << 3 | 4)
+    seeds["edge-stride-short"] = case(rng, LOGSUMEXP, 0, 3, 9 << 3, strides=(14, 0, 0))
+    seeds["edge-stride-overflow"] = case(rng, SOFTMAX_BWD, 0, 3, 9 << 3, strides=(15, 0, 0))
+    seeds["edge-cols-overflow"] = case(rng, SOFTMAX, 0, 2, 7)
+    seeds["edge-threads-negative"] = case(rng, SOFTMAX, 0, 2, 9 << 3, threads=-1)
+    seeds["edge-isa-bogus"] = case(rng, LOG_SOFTMAX, ISA["bogus"], 2, 9 << 3)
+    seeds["edge-isa-neon"] = case(rng, CE_LOSS, ISA["neon"], 2, 9 << 3, options=[0, 0, 0, 0, 0])
+    seeds["edge-overlap-shifted"] = case(rng, SOFTMAX, 0, 3, 20 << 3, alias=SHIFTED)
+    seeds["edge-overlap-other-stride"] = case(rng, LOG_SOFTMAX, 0, 3, 20 << 3, alias=OTHER_STRIDE)
+    seeds["edge-in-place"] = case(rng, SOFTMAX, 0, 3, 20 << 3, alias=IN_PLACE)
+    seeds["edge-ce-in-place"] = case(rng, CE_GRAD, 0, 3, 20 << 3, alias=IN_PLACE, options=[2, 0, 3, 4, 4])
+    seeds["edge-bwd-in-place-dy"] = case(rng, SOFTMAX_BWD, 0, 3, 20 << 3, alias=IN_PLACE_SECOND)
+    seeds["edge-loss-in-logits"] = case(rng, CE_LOSS, 0, 3, 20 << 3, alias=LOSS_IN_INPUT, options=[2, 0, 0, 0, 0])
+    seeds["edge-bad-smoothing"] = case(rng, CE_GRAD, 0, 3, 20 << 3, options=[0, 0, 8, 0, 0])
+    seeds["edge-bad-weight"] = case(rng, CE_GRAD, 0, 3, 20 << 3, options=[0, 0, 0, 0, 7])
+    seeds["edge-bad-z"] = case(rng, CE_GRAD, 0, 3, 20 << 3, options=[0, 0, 0, 6, 0])
+    seeds["edge-bad-reduction"] = case(rng, SOFT_GRAD, 0, 3, 20 << 3, options=[6, 0, 0, 0, 0])
+    seeds["edge-huge-logits"] = case(rng, LOG_SOFTMAX, 0, 4, 30 << 3, style=(3, 0), overrides=[(1, 3), (2, 4), (3, 5)])
+    seeds["edge-masked"] = case(rng, CE_GRAD, 0, 4, 30 << 3, style=(5, 0), options=[0, 0, 3, 4, 4])
+    seeds["edge-all-masked-rows"] = case(rng, SOFT_GRAD, 0, 4, 30 << 3, style=(6, 2), options=[1, 0, 3, 5, 0])
+    seeds["edge-nan-inf"] = case(rng, CE_GRAD, 0, 0x80 | 12, 30 << 3, style=(7, 0), options=[0, 0, 0, 4, 5])
+    seeds["edge-denormals"] = case(rng, SOFTMAX, 0, 4, 30 << 3, style=(4, 0))
+    seeds["edge-88-100"] = case(rng, LOGSUMEXP, 0, 4, 30 << 3, style=(2, 0))
+    seeds["edge-pool-many-rows"] = case(rng, CE_GRAD, 0, 0x80 | 40, 129 << 3 | 4, pool=3, options=[0, 0, 3, 0, 4])
+    seeds["edge-pool-long-row"] = case(rng, SOFTMAX, 0, 1, 8 << 3 | 6, pool=7)
+
+
+def dtype_seeds(rng, seeds):
+    """Each operation in a few dtype combinations; dtypes outside the enum; in place and overlaps
+    between operands of different dtypes."""
+    mixes = [(F16, F16, F16), (BF16, BF16, BF16), (F16, BF16, F32), (BF16, F32, F16), (F32, F16, BF16)]
+    for op in range(SHARD_LOSS):
+        for mix in rng.sample(mixes, 3):
+            name = "-".join(DTYPE_NAMES[d] for d in mix)
+            seeds[f"dtype-{SLOT_NAMES[op]}-{name}"] = case(
+                rng, op, rng.choice([0, 3, 5, 6]), rng.choice([2, 3, 0x80 | 9]), rng.choice([C7, C33, C300]),
+                strides=(rng.choice([0, 10]), 0, rng.choice([0, 11])), dtypes=mix, generic=True,
+                options=[rng.randrange(3), 0, rng.randrange(6), rng.randrange(6), rng.randrange(7)],
+                style=(rng.randrange(8), rng.randrange(4)))
+        for which, name in enumerate(("first", "second", "output")):
+            dtypes = [F32, F32, F32]
+            dtypes[which] = INVALID[rng.choice(list(INVALID))]
+            seeds[f"dtype-invalid-{name}-{SLOT_NAMES[op]}"] = case(rng, op, 0, 2, C7, dtypes=tuple(dtypes),
+                                                                  options=[0, 0, 0, 0, 0])
+    seeds["dtype-long-row-f16"] = case(rng, SOFTMAX, 0, 1, C4097, dtypes=(F16, F16, F16), style=(2, 0))
+    seeds["dtype-long-row-bf16-ce"] = case(rng, CE_GRAD, 0, 2, C4097, dtypes=(BF16, F32, BF16), options=[0, 0, 3, 4, 0])
+    seeds["dtype-huge-f16-output"] = case(rng, LOG_SOFTMAX, 0, 3, C33, dtypes=(F32, F32, F16), style=(3, 0))
+    seeds["dtype-f16-input-overflows"] = case(rng, SOFTMAX, 0, 3, C33, dtypes=(F16, F32, F32), style=(2, 0),
+                                              overrides=[(1, 3), (5, 4)])
+    seeds["dtype-in-place-f16"] = case(rng, SOFTMAX, 0, 3, C33, alias=IN_PLACE, dtypes=(F16, F32, F16))
+    seeds["dtype-in-place-bf16-ce"] = case(rng, CE_GRAD, 0, 3, C33, alias=IN_PLACE, dtypes=(BF16, F32, BF16),
+                                           options=[1, 0, 3, 0, 0])
+    seeds["dtype-in-place-dy-bf16"] = case(rng, LOG_SOFTMAX_BWD, 0, 3, C33, alias=IN_PLACE_SECOND,
+                                           dtypes=(F32, BF16, BF16))
+    seeds["dtype-in-place-cross-f16-f32"] = case(rng, LOG_SOFTMAX, 0, 3, C33, alias=IN_PLACE, dtypes=(F16, F32, F32))
+    seeds["dtype-in-place-cross-f16-bf16"] = case(rng, SOFTMAX_BWD, 0, 3, C33, alias=IN_PLACE, dtypes=(F16, F16, BF16))
+    seeds["dtype-grad-on-probs"] = case(rng, SOFT_GRAD, 0, 3, C33, alias=IN_PLACE_SECOND, dtypes=(F32, F16, F16),
+                                        options=[0, 0, 0, 0, 0])
+    seeds["dtype-adjacent-f16-f32"] = case(rng, SOFTMAX, 0, 3, C7, alias=ADJACENT, dtypes=(F16, F32, F32))
+    seeds["dtype-adjacent-lse-bf16"] = case(rng, LOGSUMEXP, 0, 3, (7 << 3), alias=ADJACENT, dtypes=(BF16, F32, F32))
+    seeds["dtype-last-element-f16-f32"] = case(rng, SOFTMAX, 0, 3, C7, alias=LAST_ELEMENT, dtypes=(F16, F32, F32))
+    seeds["dtype-last-element-f32-bf16"] = case(rng, LOG_SOFTMAX_BWD, 0, 3, C7, alias=LAST_ELEMENT,
+                                                dtypes=(F32, F32, BF16))
+    seeds["dtype-shifted-bf16"] = case(rng, CE_GRAD, 0, 2, C33, alias=SHIFTED, dtypes=(BF16, F32, BF16),
+                                       options=[0, 0, 0, 0, 0])
+    seeds["dtype-loss-in-grad"] = case(rng, CE_GRAD, 0, 2, C33, alias=LOSS_IN_OUTPUT, dtypes=(F16, F32, F16),
+                                       options=[2, 0, 0, 0, 0])
+    seeds["dtype-stride-overflow-f16"] = case(rng, SOFTMAX, 0, 3, C7, strides=(15, 0, 0), dtypes=(F16, F32, F16))
+    seeds["dtype-cols-overflow-bf16"] = case(rng, LOGSUMEXP, 0, 2, 7, dtypes=(BF16, F32, F32))
+    seeds["dtype-loss-only-garbage-grad"] = case(rng, CE_LOSS, 0, 3, C33, strides=(0, 0, 14), generic=True,
+                                                 dtypes=(F16, F32, INVALID["1000"]), options=[1, 0, 0, 0, 0])
+    seeds["dtype-null-first-invalid"] = case(rng, SOFTMAX, 0, 2, C7, null=null_byte(0), dtypes=(INVALID["3"], F32, F32))
+
+
+def transform_seeds(rng, seeds):
+    """The softmax options: each field, valid and not, and the rows they make all masked."""
+    def t(name, op=SOFTMAX, rows=3, cols=C33, dtypes=(F32, F32, F32), alias=0, style=(0, 0), **fields):
+        seeds["transform-" + name] = case(rng, op, rng.choice([0, 2, 5, 6]), rows, cols, alias=alias, dtypes=dtypes,
+                                          softmax=transform(**fields), style=style)
+    t("defaults-only", op=LOG_SOFTMAX, mode=1)
+    t("scale", scale=6)
+    t("scale-huge", op=LOG_SOFTMAX, scale=12, style=(1, 0))
+    t("scale-tiny", op=LOGSUMEXP, scale=13, style=(3, 0))
+    t("scale-overflows", op=LOG_SOFTMAX, scale=8, style=(3, 0), rows=4)  # 2 * 3e38
+    for i, name in enumerate(("zero", "negative", "nan", "inf")):
+        t("scale-invalid-" + name, scale=15, selector=i)
+    t("softcap", op=LOG_SOFTMAX, softcap=8, style=(1, 0))
+    t("softcap-tiny", softcap=12, style=(3, 0))
+    t("softcap-huge", op=LOGSUMEXP, softcap=13, scale=10)
+    t("softcap-minus-zero", softcap=14)
+    for i, name in enumerate(("negative", "nan", "inf", "minus-inf")):
+        t("softcap-invalid-" + name, softcap=15, selector=i << 2)
+    t("softcap-nan-inf-rows", softcap=10, style=(7, 0), rows=0x80 | 8)
+    t("mask-bias-f32", mask_kind=4)
+    t("mask-bias-f16", op=LOG_SOFTMAX, mask_kind=4, mask_dtype=3, dtypes=(F16, F32, F16))
+    t("mask-bias-bf16", op=LOGSUMEXP, mask_kind=4, mask_dtype=5, dtypes=(BF16, F32, F32))
+    t("mask-causal", op=LOG_SOFTMAX, mask_kind=5, mask_rows=1, rows=4)
+    t("mask-causal-broadcast", mask_kind=5, mask_rows=0, rows=4)
+    t("mask-padding-all-masked-rows", op=LOG_SOFTMAX, mask_kind=6, mask_rows=3, rows=0x80 | 6)
+    t("mask-padding-all-masked-sinks", op=LOGSUMEXP, mask_kind=6, mask_rows=1, sinks=4, rows=4)
+    t("mask-extremes", mask_kind=7, mask_dtype=5, scale=7)
+    t("mask-stride", op=LOG_SOFTMAX, mask_kind=4, mask_stride=6)
+    t("mask-stride-short", mask_kind=4, mask_stride=7)
+    t("mask-rows-zero", mask_kind=4, bad_mask_rows=True)
+    t("mask-rows-zero-rows0", mask_kind=4, bad_mask_rows=True, rows=0)
+    t("mask-dtype-invalid", op=LOGSUMEXP, mask_kind=4, mask_dtype=7)
+    t("mask-null-garbage", op=LOG_SOFTMAX, mask_kind=0, mask_dtype=7, bad_mask_rows=True, mask_stride=7)
+    t("mask-output-inside", mask_kind=4, alias=IN_MASK)
+    t("mask-lse-inside", op=LOGSUMEXP, mask_kind=5, alias=IN_MASK)
+    t("alibi", op=LOG_SOFTMAX, mask_kind=4, per_head=2, slopes=4, rows=0x80 | 8)
+    t("alibi-heads-of-3", mask_kind=5, per_head=4, slopes=4, rows=0x80 | 7)
+    t("slopes-special", op=LOGSUMEXP, mask_kind=7, per_head=3, slopes=6, rows=4)
+    t("slopes-zero-masked", mask_kind=5, slopes=6, per_head=5)
+    t("slopes-invalid", mask_kind=4, per_head=2, slopes=7, rows=4)
+    t("sinks", op=LOG_SOFTMAX, per_head=3, sinks=4, rows=4)
+    t("sinks-large", op=LOGSUMEXP, per_head=6, sinks=5)
+    t("sinks-huge", sinks=6, per_head=2, rows=4)
+    t("sinks-invalid", op=LOG_SOFTMAX, sinks=7, per_head=2, rows=4)
+    t("sinks-nan-rows", sinks=4, style=(7, 0), rows=0x80 | 10)
+    t("valid-cols-random", op=LOG_SOFTMAX, valid=4, rows=0x80 | 6)
+    t("valid-cols-zero", op=LOGSUMEXP, valid=5)
+    t("valid-cols-zero-sinks", op=LOGSUMEXP, valid=5, sinks=4, per_head=2, rows=4)
+    t("valid-cols-zero-softmax", valid=5, sinks=5)
+    t("valid-cols-all", op=LOG_SOFTMAX, valid=6, scale=8)
+    t("valid-cols-nan-padding", valid=4, style=(7, 0), rows=0x80 | 8)
+    for i, name in enumerate(("negative", "past-cols", "min", "max")):
+        t("valid-cols-invalid-" + name, valid=7, bad_valid=i)
+    t("everything", op=LOG_SOFTMAX, scale=9, softcap=10, mask_kind=4, mask_dtype=3, mask_rows=3, per_head=3,
+      slopes=5, sinks=4, valid=4, rows=4, dtypes=(BF16, F32, F16))
+    t("everything-long-row", op=SOFTMAX, scale=7, softcap=9, mask_kind=6, mask_rows=1, sinks=4, valid=4, rows=2,
+      cols=C4097, dtypes=(F16, F32, BF16))
+    t("in-place-transformed", op=LOG_SOFTMAX, scale=6, mask_kind=4, alias=IN_PLACE, dtypes=(BF16, F32, BF16))
+
+
+def cross_entropy_transform_seeds(rng, seeds):
+    """logit_scale and softcap: each value on each cross-entropy call, and the invalid ones."""
+    for scale, softcap, name in ((1, 0, "half"), (2, 2, "double-softcap30"), (6, 3, "softcap5"), (3, 4, "softcap-tiny"),
+                                 (5, 0, "scale-huge"), (4, 5, "softcap-huge"), (0, 6, "softcap-minus-zero")):
+        for op in (CE_GRAD, SOFT_GRAD, CE_LOSS):
+            seeds[f"ce-transform-{name}-{SLOT_NAMES[op]}"] = case(
+                rng, op, rng.choice([0, 2, 5, 6]), rng.choice([3, 0x80 | 7]), rng.choice([C33, C300]),
+                dtypes=rng.choice([(F32, F32, F32), (BF16, F16, F16)]), ce=ce_transform(scale, softcap),
+                options=[rng.randrange(3), rng.randrange(4), rng.randrange(6), rng.choice([0, 4, 5]), rng.randrange(7)],
+                style=(rng.choice([0, 1, 3, 5, 7]), rng.randrange(4)))
+    for i, name in enumerate(("zero", "negative", "nan", "inf")):
+        seeds[f"ce-transform-invalid-scale-{name}"] = case(rng, CE_GRAD, 0, 2, C7, ce=ce_transform(7, 0),
+                                                           softmax=[0, i << 4, 0, 0, 0, 0, 0], options=[0, 0, 0, 0, 0])
+        seeds[f"ce-transform-invalid-softcap-{name}"] = case(rng, SOFT_LOSS, 0, 2, C7, ce=ce_transform(0, 7),
+                                                             softmax=[0, (i << 2) << 4, 0, 0, 0, 0, 0],
+                                                             options=[0, 0, 0, 0, 0])
+    seeds["ce-transform-masked-smoothing"] = case(rng, CE_GRAD, 0, 4, C33, ce=ce_transform(2, 3), style=(5, 0),
+                                                  options=[1, 0, 3, 0, 0])
+    seeds["ce-transform-long-row"] = case(rng, CE_GRAD, 0, 1, C8193, ce=ce_transform(6, 2), options=[0, 0, 4, 4, 4],
+                                          dtypes=(F16, F32, BF16))
+
+
+def shard_seeds(rng, seeds):
+    """Sharded cross-entropy: shard counts, options, faults, NULL pointers, aliasing and edge rows."""
+    def s(name, op=SHARD_GRAD, rows=3, cols=C33, options=(0, 0, 0, 0, 0), style=(0, 0), ce=0, alias=0, null=0,
+          targets=None, **shard_fields):
+        seeds["shard-" + name] = case(rng, op, rng.choice([0, 2, 3, 5, 6]), rows, cols, alias=alias, null=null, ce=ce,
+                                      shard=shards(seed=rng.getrandbits(8), **shard_fields), options=list(options),
+                                      style=style, pool=rng.choice([0, 3, 7]), threads=rng.choice([0, 1, 2]),
+                                      targets=targets)
+    for count in (1, 2, 3, 4):
+        s(f"count{count}", count=count, options=(rng.randrange(3), rng.randrange(4), 0, 0, 0))
+        s(f"count{count}-loss", op=SHARD_LOSS, count=count, options=(2, 0, 0, 0, 0))
+    s("smoothing-weights-z", count=3, options=(0, 0, 3, 4, 4))
+    s("smoothing-one-sum", count=2, options=(1, 1, 5, 5, 5), rows=0x80 | 6)
+    s("zero-weights", count=3, options=(0, 0, 0, 0, 6))
+    s("ignored-rows", count=2, options=(2, 2, 0, 0, 0), rows=0x80 | 8)
+    s("transform", count=3, ce=ce_transform(2, 3), options=(0, 0, 3, 4, 0))
+    s("transform-huge-scale", count=2, ce=ce_transform(5, 0), options=(2, 0, 0, 0, 0), style=(3, 0))
+    s("nan-inf-rows", count=3, style=(7, 0), rows=0x80 | 10, options=(2, 0, 0, 0, 0))
+    s("masked-rows", count=4, style=(6, 0), rows=0x80 | 8, options=(1, 0, 3, 0, 0))
+    s("huge-logits", count=2, style=(3, 0), options=(2, 0, 4, 0, 0))
+    s("long-row", count=4, cols=C8193, rows=1, options=(0, 0, 3, 0, 4))
+    s("long-row-4097", count=2, cols=C4097, rows=2, options=(2, 0, 0, 4, 0))
+    s("in-place", count=3, alias=IN_PLACE, options=(1, 0, 3, 0, 0))
+    s("other-stride", count=2, alias=OTHER_STRIDE)
+    s("loss-in-merged", count=2, alias=LOSS_IN_INPUT)
+    s("finish-without-logits", op=SHARD_LOSS, count=3, without_logits=True, options=(2, 0, 3, 0, 0))
+    s("null-logits", count=2, null=null_byte(0))
+    s("null-targets", count=2, null=null_byte(1))
+    s("null-merged", count=2, null=null_byte(2))
+    s("null-stats", count=2, null=null_byte(2, stats=True))
+    s("null-loss", count=2, null=null_byte(3))
+    for fault, name in ((1, "no-columns"), (2, "past-the-end"), (3, "total-zero"), (4, "offset-past-total")):
+        s("fault-" + name, fault=fault, count=2)
+    s("fault-rows0", fault=2, rows=0)
+    s("bad-target", count=2, options=(0, 0, 0, 0, 0), rows=3, targets=[1, 14, 12])
+    s("bad-target-minus1", op=SHARD_LOSS, count=3, options=(2, 0, 0, 0, 0), rows=3, targets=[30, 2, 14])
+    s("bad-weight", count=2, options=(0, 0, 0, 0, 7))
+    s("bad-softcap", count=2, ce=ce_transform(0, 7), options=(0, 0, 0, 0, 0))
+
+
+def main():
+    rng = random.Random(5)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    os.makedirs(out, exist_ok=True)
+    seeds = {}
+    sweep(rng, seeds)
+    edges(rng, seeds)
+    dtype_seeds(rng, seeds)
+    transform_seeds(rng, seeds)
+    cross_entropy_transform_seeds(rng, seeds)
+    shard_seeds(rng, seeds)
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)

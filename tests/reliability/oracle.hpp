@@ -3,7 +3,8 @@
 // tests and the fuzzer (fuzz/), which check both the library and its "reference" ISA against it.
 //
 // This is deliberately independent of src/reference: a defect in the reference shows up as the
-// reference disagreeing with these formulas.
+// reference disagreeing with these formulas. The 16-bit element types are decoded and rounded here
+// from their definitions, not with the library's converters.
 #ifndef SOFTXENT_TESTS_RELIABILITY_ORACLE_HPP
 #define SOFTXENT_TESTS_RELIABILITY_ORACLE_HPP
 
@@ -30,6 +31,29 @@ struct expected {
 // must round to an infinity), or lies within the tolerance of the exact value.
 bool acceptable(float got, const expected& e) noexcept;
 
+// Element types (SPEC.md version 2). A dtype is passed as the int the C enum holds, so that values
+// outside the enum can be described too.
+bool valid_dtype(int dtype) noexcept;
+std::size_t dtype_size(int dtype) noexcept;  // 4 for F32 and for values outside the enum
+const char* dtype_name(int dtype) noexcept;
+// IEEE binary16 and bfloat16 from their bit patterns, exactly.
+long double decode_f16(std::uint16_t bits) noexcept;
+long double decode_bf16(std::uint16_t bits) noexcept;
+// The nearest value of the type, ties to even, beyond the largest finite value plus half an ulp an
+// infinity; NaN stays NaN. F32 gives the float's bits.
+std::uint16_t encode_f16(long double value) noexcept;
+std::uint16_t encode_bf16(long double value) noexcept;
+// Element index of a matrix of dtype (F32 for values outside the enum), decoded / stored rounded.
+long double load_element(const void* data, int dtype, std::size_t index) noexcept;
+void store_element(void* data, int dtype, std::size_t index, long double value) noexcept;
+// value rounded once to the type.
+long double round_to(int dtype, long double value) noexcept;
+
+// The same for a value stored in an output of the given type (decoded exactly): SPEC's bound plus half
+// an ulp of the type (relative 2^-11 for F16 with 2^-25 absolute, 2^-8 for BF16); an infinity where
+// the exact value rounds to one, or where the bound reaches the type's overflow threshold.
+bool acceptable(long double got, const expected& e, int dtype) noexcept;
+
 // A matrix argument as the C API sees it.
 struct matrix_in {
   const float* data;
@@ -43,11 +67,34 @@ struct matrix_in {
 std::vector<expected> expect_logsumexp(const matrix_in& x);
 std::vector<expected> expect_softmax(const matrix_in& x);
 std::vector<expected> expect_log_softmax(const matrix_in& x);
+
+// The softmax family's logit transform (softxent_softmax_options), with the mask already decoded to
+// float: z = scale * x, softcap, + slope(head) * mask[r % mask_rows][j] (-inf masks), classes from
+// valid_cols[r] on masked; each head's sink joins the normalizer. The bounds are SPEC's on z, widened
+// by 4 eps (|z_j| + max_k |z_k|) where the transform computes (scale, softcap, mask).
+struct softmax_transform {
+  float scale = 1.0f;
+  float softcap = 0.0f;
+  const float* mask = nullptr;  // mask_rows x cols, stride mask_stride; nullptr: none
+  std::size_t mask_rows = 0;
+  std::size_t mask_stride = 0;
+  std::size_t rows_per_head = 0;  // 0: one head
+  const float* slopes = nullptr;  // per head; nullptr: slope 1
+  const float* sinks = nullptr;   // per head; nullptr: none
+  const std::int64_t* valid_cols = nullptr;  // per row; nullptr: all
+};
+std::vector<expected> expect_logsumexp(const matrix_in& x, const softmax_transform& t);
+std::vector<expected> expect_softmax(const matrix_in& x, const softmax_transform& t);
+std::vector<expected> expect_log_softmax(const matrix_in& x, const softmax_transform& t);
 std::vector<expected> expect_softmax_backward(const matrix_in& y, const matrix_in& dy);
 std::vector<expected> expect_log_softmax_backward(const matrix_in& y, const matrix_in& dy);
 
 // Cross-entropy with integer targets (targets != nullptr) or probability targets (probs.data).
-// options == nullptr means the defaults. The options must be valid.
+// options == nullptr means the defaults. The options must be valid. With logit_scale or softcap the
+// loss is taken on z = softcap(logit_scale * x) (without softcap, logit_scale * x held within
+// +-FLT_MAX for finite x, as softxent.h states) and the gradient is with respect to x; the bounds are
+// those on z widened as for the softmax transform, and the chain's factor dz/dx adds 8 eps * scale of
+// the gradient with respect to z (the float evaluation of 1 - tanh^2).
 struct cross_entropy_expectation {
   std::vector<expected> loss;  // rows values for NONE, else one
   std::vector<expected> grad;  // rows x cols dense
@@ -56,10 +103,16 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
                                                const matrix_in* probs,
                                                const softxent_cross_entropy_options* options);
 
+// z of one logit under cross-entropy's transform (see expect_cross_entropy), exactly.
+long double cross_entropy_logit(float x, float logit_scale, float softcap) noexcept;
+
 // Compares a computed output (rows x cols with a stride) with its expectation. Returns "" when every
 // element is acceptable, else a description of the first few offending elements.
 std::string compare(const char* what, const float* got, std::size_t rows, std::size_t cols, std::size_t stride,
                     const std::vector<expected>& want);
+// The same for an output of any dtype (elements of that type from got).
+std::string compare(const char* what, const void* got, int dtype, std::size_t rows, std::size_t cols,
+                    std::size_t stride, const std::vector<expected>& want);
 
 // Bit-exact comparison of two outputs (rows x cols with a stride); "" when identical.
 std::string compare_bits(const char* what, const float* a, const float* b, std::size_t rows, std::size_t cols,
