@@ -7,6 +7,7 @@
 
 #include "kernel_table.hpp"
 #include "kernels/convert.hpp"
+#include "select_table.hpp"
 
 namespace softxent::detail {
 namespace {
@@ -175,6 +176,7 @@ const kernel_table table = {
     log_softmax_backward_rows,
     cross_entropy_rows,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    nullptr,
 };
 
 }  // namespace
@@ -240,6 +242,8 @@ void store_rounded(void* y, dtype type, std::size_t j, double v) {
 }
 
 }  // namespace
+
+double reference_logit(const row_load& row, std::size_t j) noexcept { return row_logit(row, j); }
 
 void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
                            void* y, dtype y_type) noexcept {

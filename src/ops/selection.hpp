@@ -1,0 +1,218 @@
+// What top-k and sampling share: their argument checks, candidate sets, the segments a row is cut
+// into, and the driver that runs a row's passes either row by row or, for a few long rows, segment by
+// segment across threads. A row's results are the same either way: the segments and their order of
+// merging depend on cols alone, and candidate sets keep the exact best keys whatever order they are
+// offered in.
+#ifndef SOFTXENT_SRC_OPS_SELECTION_HPP
+#define SOFTXENT_SRC_OPS_SELECTION_HPP
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "driver/plan.hpp"
+#include "driver/validate.hpp"
+#include "kernel_table.hpp"
+#include "kernels/row_math.hpp"
+#include "ops/cross_entropy_common.hpp"
+#include "ops/logit_transform.hpp"
+#include "parallel.hpp"
+#include "select_table.hpp"
+#include "softxent/softxent.hpp"
+
+namespace softxent::detail {
+
+// The checks every selection call starts with, in the order of the other calls: exec, dtype, shape
+// (class indices are 32-bit inside), then the transform.
+inline status check_selection_call(const call_setup& call, const const_any_matrix& logits,
+                                   const softmax_options& transform) noexcept {
+  if (call.result != status::ok) return call.result;
+  if (!valid_dtype(logits.dtype)) return status::unsupported_dtype;
+  if (logits.rows > 0 && (logits.cols == 0 || logits.cols > 0xffffffffu)) return status::invalid_shape;
+  return check_softmax_options(logits.rows, logits.cols, transform);
+}
+
+// A row's segments: chunks of the library's chunk length, grouped so that a row has at most
+// max_segments of them (the per-segment records of a row live on the stack).
+constexpr std::size_t max_segments = 64;
+struct row_segments {
+  std::size_t length;
+  std::size_t count;
+  std::size_t first(std::size_t segment) const noexcept { return segment * length; }
+  std::size_t size(std::size_t segment, std::size_t cols) const noexcept {
+    return segment + 1 < count ? length : cols - segment * length;
+  }
+};
+inline row_segments segments_of(std::size_t cols) noexcept {
+  std::size_t length = chunk_length(cols);
+  const std::size_t fewest = (cols + max_segments - 1) / max_segments;
+  if (length < fewest) length = (fewest + 63) / 64 * 64;
+  return {length, (cols + length - 1) / length};
+}
+
+// Keeps the best keep keys of all it is offered, exactly (keys are unique and totally ordered), in
+// room for 2 * keep: when the room fills, the best keep stay and the floor rises to the last of them,
+// an O(keep) selection every keep offers at most.
+constexpr std::size_t max_candidates = 2 * max_top_k;
+class candidate_set {
+ public:
+  void reset(std::size_t keep) noexcept {
+    sink_ = {keys_, 0, 2 * keep, keep, -float_infinity, &make_room};
+    floor_key_ = 0;
+  }
+  // The kernels' view, for classes offered in ascending index (one scan of one segment).
+  candidate_sink* sink() noexcept { return &sink_; }
+  std::size_t size() const noexcept { return sink_.count; }
+  std::size_t keep() const noexcept { return sink_.keep; }
+  const candidate_key* keys() const noexcept { return keys_; }
+  // Adds the keys of another set, in any order (another segment's scan).
+  void merge(const candidate_set& other) noexcept {
+    for (std::size_t i = 0; i < other.size(); ++i) {
+      if (sink_.count == sink_.capacity) prune();
+      if (other.keys_[i] > floor_key_) keys_[sink_.count++] = other.keys_[i];
+    }
+  }
+  // The best keys, at most keep of them, sorted descending; returns how many.
+  std::size_t best() noexcept {
+    if (sink_.count > sink_.keep) prune();
+    std::sort(keys_, keys_ + sink_.count, std::greater<candidate_key>());
+    return sink_.count;
+  }
+
+ private:
+  static void make_room(candidate_sink& sink) noexcept {
+    // The sink is the first member of a standard-layout class: its address is the set's.
+    reinterpret_cast<candidate_set*>(&sink)->prune();
+  }
+  void prune() noexcept {
+    const std::size_t keep = sink_.keep;
+    std::nth_element(keys_, keys_ + (keep - 1), keys_ + sink_.count, std::greater<candidate_key>());
+    sink_.count = keep;
+    floor_key_ = keys_[keep - 1];
+    sink_.floor = key_value(floor_key_);
+  }
+
+  candidate_sink sink_;
+  candidate_key floor_key_;
+  candidate_key keys_[max_candidates];
+};
+
+// A lock for the merges of a row's segments into its one candidate set, when threads share the row.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    while (flag_.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
+
+// Runs work(sink) over one segment with the row's candidate set: offered straight into it when the
+// segment has the row to itself, else into a local set merged under the row's lock (null sink when
+// the row collects nothing).
+template <class Work>
+void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, bool shared, const Work& work) noexcept {
+  if (!collecting || !shared) {
+    work(collecting ? row_set.sink() : nullptr);
+    return;
+  }
+  candidate_set local;
+  local.reset(row_set.keep());
+  work(local.sink());
+  lock.lock();
+  row_set.merge(local);
+  lock.unlock();
+}
+
+// per_piece(first_col, n, z) over columns [first, first + n) of a row, a piece of at most
+// transform_piece columns at a time loaded into z by the table's load_chunk and multiplied by factor
+// (1: not at all; else kept within +-FLT_MAX, infinities and NaN unchanged).
+template <class PerPiece>
+void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n, float factor,
+                const PerPiece& per_piece) noexcept {
+  alignas(64) float z[transform_piece];
+  for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
+    const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
+    k.load_chunk(row, p0, m, z);
+    if (factor != 1.0f) k.logit_transform_chunk(z, m, factor, 0.0f, z);
+    per_piece(p0, m, z);
+  }
+}
+
+// The scan of a row, segment by segment: each segment's max (and, when summing, its shift and
+// sum_exp) and whether it holds NaN or +inf, with the classes above the sink's floor offered to it.
+struct row_scan {
+  chunk_stats segment[max_segments];
+  bool poisoned[max_segments];
+
+  void run(const kernel_table& k, const row_load& row, std::size_t segment_index, std::size_t first, std::size_t n,
+           float factor, candidate_sink* sink, bool sums) noexcept {
+    chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
+    bool nan_or_infinity = false;
+    for_pieces(k, row, first, n, factor, [&](std::size_t p0, std::size_t m, const float* z) {
+      const float max = k.select->scan_chunk(z, m, p0, sink, &nan_or_infinity);
+      if (!sums) {
+        stats.max = max > stats.max ? max : stats.max;
+        return;
+      }
+      const float shift = shift_of(max);
+      const chunk_stats piece{max, shift, k.select->exp_sum_chunk(z, m, shift), 0.0, 0.0};
+      stats = p0 == first ? piece : merge_stats(stats, piece);
+    });
+    segment[segment_index] = stats;
+    poisoned[segment_index] = nan_or_infinity;
+  }
+  bool any_poisoned(std::size_t count) const noexcept {
+    return std::any_of(poisoned, poisoned + count, [](bool p) { return p; });
+  }
+  // The row's statistics, merged in segment order (max alone when the scan did not sum).
+  chunk_stats merged(std::size_t count) const noexcept {
+    chunk_stats row = segment[0];
+    for (std::size_t c = 1; c < count; ++c) row = merge_stats(row, segment[c]);
+    return row;
+  }
+};
+
+// Runs a job over every row. A job has a state type (one row's), start(state, row), more(state)
+// (another pass over the row's segments is needed), segment(state, segment, shared) (one pass over one
+// segment; shared: other threads may run other segments of the same row meanwhile) and finish(state)
+// (after a pass over every segment: merge in segment order, decide, write the row's outputs once
+// done). Many rows: one row at a time per unit of rows. A few long rows: one row at a time, its
+// segments across threads.
+template <class Job>
+void for_selection_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t segments, Job& job) noexcept {
+  using state = typename Job::state;
+  if (rows >= few_rows || segments == 1 || !ex.can_run_in_parallel()) {
+    for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+      state s;
+      for (std::size_t r = first; r < end; ++r) {
+        job.start(s, r);
+        while (job.more(s)) {
+          for (std::size_t segment = 0; segment < segments; ++segment) job.segment(s, segment, false);
+          job.finish(s);
+        }
+      }
+    });
+    return;
+  }
+  state s;
+  for (std::size_t r = 0; r < rows; ++r) {
+    job.start(s, r);
+    while (job.more(s)) {
+      auto pass = [&](std::size_t first, std::size_t end) {
+        for (std::size_t segment = first; segment < end; ++segment) job.segment(s, segment, true);
+      };
+      ex.run(segments, pass);  // a host pool serves the first pass of the call; later ones stay here
+      job.finish(s);
+    }
+  }
+}
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_OPS_SELECTION_HPP
