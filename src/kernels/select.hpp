@@ -42,7 +42,8 @@ struct select_ops<xsimd_ops<Arch>> {
   static mask greater(const vec& v, float t) noexcept { return v > vec(t); }
   static mask at_least(const vec& v, float t) noexcept { return v >= vec(t); }
   static mask below(const vec& v, float t) noexcept { return v < vec(t); }
-  static mask is_nan(const vec& v) noexcept { return v != v; }
+  // Not v != v: xsimd 8.1's != is an ordered compare on AVX and AVX-512, false for NaN.
+  static mask is_nan(const vec& v) noexcept { return xsimd::isnan(v); }
   static mask both(const mask& a, const mask& b) noexcept { return a && b; }
   static mask either(const mask& a, const mask& b) noexcept { return a || b; }
   static mask none() noexcept { return mask(false); }
