@@ -61,7 +61,8 @@ struct candidate_sink {
 
 // One pass of a threshold search over a value bracket [lo, hi) (bracket_chunk): for each threshold
 // t[i] (descending, t[i] >= lo), the exp-mass and the count of the classes with t[i] <= z < hi, with
-// exp(z - shift) as a class's mass (shift: the row's max, so that it cannot overflow).
+// exp(z - shift) as a class's mass (shift: the row's max, so that it cannot overflow); and the classes
+// of a window [window_lo, window_hi) inside the bracket offered to the sink.
 constexpr std::size_t max_thresholds = 6;
 struct bracket_pass {
   float shift;
@@ -69,23 +70,29 @@ struct bracket_pass {
   float hi;
   std::size_t threshold_count;  // at most max_thresholds
   float thresholds[max_thresholds];
+  float window_lo;
+  float window_hi;
 };
 struct bracket_sums {
   double mass[max_thresholds];
   double count[max_thresholds];
 };
 
+// The kernels read a piece of a row x[0, n) (the logits themselves, or load_chunk's transformed
+// copy), and take z' = x * factor (the temperature; 1: x itself), kept within +-FLT_MAX where x is
+// finite: infinities and NaN unchanged.
 struct select_kernel_table {
-  // max_j z_j over z[0, n) (-inf for n == 0); sets *poisoned when a z_j is NaN or +inf; offers every
-  // z_j > sink->floor as class first + j (sink may be null).
-  float (*scan_chunk)(const float* z, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned);
-  // sum_j exp(z_j - shift), shift >= every z_j (in double, accurate for any n).
-  double (*exp_sum_chunk)(const float* z, std::size_t n, float shift);
-  // e_j = exp(z_j - shift), shift >= every z_j; e may be z.
-  void (*exp_chunk)(const float* z, std::size_t n, float shift, float* e);
-  // Adds the masses and counts of the classes of z[0, n) in the bracket to sums (see bracket_pass),
-  // and offers those above sink->floor to the sink as class first + j (sink may be null).
-  void (*bracket_chunk)(const float* z, std::size_t n, std::size_t first, const bracket_pass& pass,
+  // max_j z'_j over x[0, n) (-inf for n == 0); sets *poisoned when a z'_j is NaN or +inf; offers every
+  // z'_j > sink->floor as class first + j (sink may be null).
+  float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
+                      bool* poisoned);
+  // sum_j exp(z'_j - shift), shift >= every z'_j (in double, accurate for any n).
+  double (*exp_sum_chunk)(const float* x, std::size_t n, float factor, float shift);
+  // e_j = exp(z'_j - shift), shift >= every z'_j; e may be x.
+  void (*exp_chunk)(const float* x, std::size_t n, float factor, float shift, float* e);
+  // Adds the masses and counts of the classes of x[0, n) in the bracket to sums (see bracket_pass),
+  // and offers those of the window above sink->floor to the sink as class first + j (sink may be null).
+  void (*bracket_chunk)(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& pass,
                         bracket_sums& sums, candidate_sink* sink);
 };
 

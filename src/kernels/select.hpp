@@ -6,16 +6,19 @@
 #define SOFTXENT_SRC_KERNELS_SELECT_HPP
 
 #include <cstddef>
+#include <type_traits>
 
 #include "kernels/reduce.hpp"
 #include "kernels/row_math.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/softmax.hpp"
+#include "kernels/transform.hpp"
 #include "select_table.hpp"
 
 namespace softxent::detail {
 
-// Lane masks for the selection kernels, over a vector of W floats or one float.
+// Lane masks for the selection kernels, over a vector of W floats or one float, and compress: the
+// lanes of v where in is set, stored packed from out (which has room for a whole vector there).
 template <class Ops>
 struct select_ops;
 
@@ -32,6 +35,10 @@ struct select_ops<scalar_ops> {
   static mask none() noexcept { return false; }
   static bool any(mask m) noexcept { return m; }
   static vec where(mask m, vec v) noexcept { return m ? v : 0.0f; }
+  static std::size_t compress(vec v, mask in, float* out) noexcept {
+    *out = v;
+    return in ? 1 : 0;
+  }
 };
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
@@ -39,6 +46,7 @@ template <class Arch>
 struct select_ops<xsimd_ops<Arch>> {
   using vec = xsimd::batch<float, Arch>;
   using mask = xsimd::batch_bool<float, Arch>;
+  static constexpr std::size_t W = vec::size;
   static mask greater(const vec& v, float t) noexcept { return v > vec(t); }
   static mask at_least(const vec& v, float t) noexcept { return v >= vec(t); }
   static mask below(const vec& v, float t) noexcept { return v < vec(t); }
@@ -49,6 +57,25 @@ struct select_ops<xsimd_ops<Arch>> {
   static mask none() noexcept { return mask(false); }
   static bool any(const mask& m) noexcept { return xsimd::any(m); }
   static vec where(const mask& m, const vec& v) noexcept { return xsimd::select(m, v, vec(0.0f)); }
+  static std::size_t compress(const vec& v, const mask& in, float* out) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (xsimd_ops<Arch>::is_avx512) {
+      // The register form: the memory form of vcompressps is microcoded and slow on AMD cores.
+      _mm512_storeu_ps(out, _mm512_maskz_compress_ps(in, v));
+      return static_cast<std::size_t>(__builtin_popcount(static_cast<unsigned>(static_cast<__mmask16>(in))));
+    }
+#endif
+    alignas(64) float lanes[W];
+    alignas(64) bool kept[W];
+    v.store_aligned(lanes);
+    in.store_aligned(kept);
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < W; ++i) {
+      out[count] = lanes[i];
+      count += kept[i] ? 1 : 0;
+    }
+    return count;
+  }
 };
 #endif
 
@@ -60,9 +87,24 @@ struct select_kernels {
   static constexpr std::size_t W = Ops::width;
   static constexpr float minus_inf = -float_infinity;
 
-  // Offers the lanes of v (classes first .. first + count - 1) above the sink's floor and, when
-  // bounded, inside [lo, hi), in ascending index: the slow path, taken only by vectors with a lane
-  // above the floor.
+  // z' = x * factor, kept within +-FLT_MAX where x is finite (the temperature: see transform.hpp).
+  template <bool Scaled>
+  static vec scaled(const vec& x, float factor) noexcept {
+    if constexpr (Scaled) return transform_kernels<Ops>::transform(x, factor, 0.0f);
+    return x;
+  }
+  template <bool Scaled>
+  static vec load_scaled(const float* x, std::size_t j, std::size_t count, float pad, float factor) noexcept {
+    return scaled<Scaled>(R::load_n(x + j, count, pad), factor);
+  }
+  // Runs body.template operator()<Scaled>() with Scaled = (factor != 1).
+  template <class Body>
+  static auto with_factor(float factor, const Body& body) noexcept {
+    return factor != 1.0f ? body(std::true_type{}) : body(std::false_type{});
+  }
+
+  // Offers the lanes of v (classes first .. first + count - 1) above the sink's floor and inside
+  // [lo, hi), in ascending index: the slow path, taken only by vectors with such a lane.
   static void offer(const vec& v, std::size_t count, std::size_t first, candidate_sink& sink, float lo,
                     float hi) noexcept {
     alignas(64) float lanes[W];
@@ -80,8 +122,9 @@ struct select_kernels {
 
   // One sweep: the max, NaN or +inf, and the candidates (see select_kernel_table::scan_chunk). Four
   // vectors at a time, and the sink is looked at only when their max passes its floor.
-  static float scan_chunk(const float* z, std::size_t n, std::size_t first, candidate_sink* sink,
-                          bool* poisoned) noexcept {
+  template <bool Scaled>
+  static float scan(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
+                    bool* poisoned) noexcept {
     vec m0 = Ops::splat(minus_inf), m1 = m0, m2 = m0, m3 = m0;
     auto nan = S::none();
     const auto offer_all = [&](const vec& v, std::size_t j, std::size_t count) {
@@ -89,8 +132,8 @@ struct select_kernels {
     };
     std::size_t j = 0;
     for (; j + 4 * W <= n; j += 4 * W) {
-      const vec v0 = Ops::load(z + j), v1 = Ops::load(z + j + W), v2 = Ops::load(z + j + 2 * W),
-                v3 = Ops::load(z + j + 3 * W);
+      const vec v0 = load_scaled<Scaled>(x, j, W, 0.0f, factor), v1 = load_scaled<Scaled>(x, j + W, W, 0.0f, factor),
+                v2 = load_scaled<Scaled>(x, j + 2 * W, W, 0.0f, factor), v3 = load_scaled<Scaled>(x, j + 3 * W, W, 0.0f, factor);
       m0 = Ops::max(m0, v0);
       m1 = Ops::max(m1, v1);
       m2 = Ops::max(m2, v2);
@@ -105,7 +148,7 @@ struct select_kernels {
     }
     for (; j < n; j += W) {
       const std::size_t count = n - j < W ? n - j : W;
-      const vec v = R::load_n(z + j, count, minus_inf);  // -inf lanes: below any floor, not a max
+      const vec v = load_scaled<Scaled>(x, j, count, minus_inf, factor);  // -inf lanes: below any floor, not a max
       m0 = Ops::max(m0, v);
       nan = S::either(nan, S::is_nan(v));
       if (sink != nullptr) offer_all(v, j, count);
@@ -114,46 +157,55 @@ struct select_kernels {
     if (S::any(nan) || max == float_infinity) *poisoned = true;
     return max;
   }
-
-  static double exp_sum_chunk(const float* z, std::size_t n, float shift) noexcept {
-    return softmax_kernels<Ops>::exp_sum_chunk(z, n, shift, nullptr, z + n);
+  static float scan_chunk(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
+                          bool* poisoned) noexcept {
+    return with_factor(factor, [&](auto s) { return scan<decltype(s)::value>(x, n, first, factor, sink, poisoned); });
   }
 
-  static void exp_chunk(const float* z, std::size_t n, float shift, float* e) noexcept {
+  static double exp_sum_chunk(const float* x, std::size_t n, float factor, float shift) noexcept {
     const vec s = Ops::splat(shift);
-    R::for_each(n, [&](std::size_t j, std::size_t count) {
-      R::store_n(e + j, count, Ops::exp_nonpositive(R::load_n(z + j, count, minus_inf) - s));
+    return with_factor(factor, [&](auto scaled_type) {
+      constexpr bool Scaled = decltype(scaled_type)::value;
+      return R::sum_of(n, [&](std::size_t j, std::size_t count) {
+        R::prefetch_ahead(x, j, x + n);
+        return Ops::exp_nonpositive(load_scaled<Scaled>(x, j, count, minus_inf, factor) - s);
+      });
     });
   }
 
-  // Masses and counts of a bracket pass with T thresholds, in float lanes folded into double every
-  // fold_vectors vectors (a lane adds at most that many terms <= 1). Vectors with no lane in the
-  // bracket cost a compare: a narrow bracket's pass is mostly a read.
+  static void exp_chunk(const float* x, std::size_t n, float factor, float shift, float* e) noexcept {
+    const vec s = Ops::splat(shift);
+    with_factor(factor, [&](auto scaled_type) {
+      constexpr bool Scaled = decltype(scaled_type)::value;
+      R::for_each(n, [&](std::size_t j, std::size_t count) {
+        R::store_n(e + j, count, Ops::exp_nonpositive(load_scaled<Scaled>(x, j, count, minus_inf, factor) - s));
+      });
+      return 0;
+    });
+  }
+
+  // A bracket pass over one piece. The classes in the bracket are packed into a buffer first (most of
+  // a narrow bracket's vectors then cost a load and two compares), and the buffer's masses and
+  // counts are taken a full vector at a time: exp(z' - shift), then for each of T thresholds a masked
+  // sum. Float lanes, folded into double every fold_vectors vectors of the buffer (a lane adds at
+  // most that many terms <= 1).
+  static constexpr std::size_t packed_room = 64 * W;
   static constexpr std::size_t fold_vectors = 32;
   template <std::size_t T>
-  static void bracket_sums_of(const float* z, std::size_t n, std::size_t first, const bracket_pass& p,
-                              bracket_sums& sums, candidate_sink* sink) noexcept {
+  static void bracket_sums_of(const float* packed, std::size_t n, const bracket_pass& p, bracket_sums& sums) noexcept {
     const vec shift = Ops::splat(p.shift), one = Ops::splat(1.0f);
-    std::size_t j = 0;
-    while (j < n) {
+    for (std::size_t j = 0; j < n;) {
       const std::size_t end = n - j > fold_vectors * W ? j + fold_vectors * W : n;
       vec mass[T > 0 ? T : 1], count[T > 0 ? T : 1];
       for (std::size_t i = 0; i < T; ++i) mass[i] = count[i] = Ops::splat(0.0f);
       for (; j < end; j += W) {
         const std::size_t lanes = end - j < W ? end - j : W;
-        // NaN pads: in no bracket (a poisoned row never gets here; its NaN would fail every compare too).
-        const vec v = R::load_n(z + j, lanes, __builtin_nanf(""));
-        const auto in = S::both(S::at_least(v, p.lo), S::below(v, p.hi));
-        if (!S::any(in)) continue;
-        const vec e = S::where(in, Ops::exp_nonpositive(v - shift));
-        const vec present = S::where(in, one);
+        const vec v = R::load_n(packed + j, lanes, __builtin_nanf(""));  // NaN pads: above no threshold
+        const vec e = Ops::exp_nonpositive(v - shift);
         for (std::size_t i = 0; i < T; ++i) {
           const auto above = S::at_least(v, p.thresholds[i]);
           mass[i] = mass[i] + S::where(above, e);
-          count[i] = count[i] + S::where(above, present);
-        }
-        if (sink != nullptr && S::any(S::both(in, S::greater(v, sink->floor)))) {
-          offer(v, lanes, first + j, *sink, p.lo, p.hi);
+          count[i] = count[i] + S::where(above, one);
         }
       }
       for (std::size_t i = 0; i < T; ++i) {
@@ -162,18 +214,45 @@ struct select_kernels {
       }
     }
   }
-
-  static void bracket_chunk(const float* z, std::size_t n, std::size_t first, const bracket_pass& p,
-                            bracket_sums& sums, candidate_sink* sink) noexcept {
+  static void packed_sums(const float* packed, std::size_t n, const bracket_pass& p, bracket_sums& sums) noexcept {
     switch (p.threshold_count) {
-      case 0: bracket_sums_of<0>(z, n, first, p, sums, sink); break;
-      case 1: bracket_sums_of<1>(z, n, first, p, sums, sink); break;
-      case 2: bracket_sums_of<2>(z, n, first, p, sums, sink); break;
-      case 3: bracket_sums_of<3>(z, n, first, p, sums, sink); break;
-      case 4: bracket_sums_of<4>(z, n, first, p, sums, sink); break;
-      case 5: bracket_sums_of<5>(z, n, first, p, sums, sink); break;
-      default: bracket_sums_of<max_thresholds>(z, n, first, p, sums, sink); break;
+      case 0: bracket_sums_of<0>(packed, n, p, sums); break;
+      case 1: bracket_sums_of<1>(packed, n, p, sums); break;
+      case 2: bracket_sums_of<2>(packed, n, p, sums); break;
+      case 3: bracket_sums_of<3>(packed, n, p, sums); break;
+      case 4: bracket_sums_of<4>(packed, n, p, sums); break;
+      case 5: bracket_sums_of<5>(packed, n, p, sums); break;
+      default: bracket_sums_of<max_thresholds>(packed, n, p, sums); break;
     }
+  }
+  template <bool Scaled>
+  static void bracket(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& p,
+                      bracket_sums& sums, candidate_sink* sink) noexcept {
+    alignas(64) float packed[packed_room + W];
+    std::size_t held = 0;
+    for (std::size_t j = 0; j < n; j += W) {
+      const std::size_t lanes = n - j < W ? n - j : W;
+      // NaN pads: in no bracket (a poisoned row never gets here; its NaN would fail every compare too).
+      const vec v = load_scaled<Scaled>(x, j, lanes, __builtin_nanf(""), factor);
+      const auto in = S::both(S::at_least(v, p.lo), S::below(v, p.hi));
+      if (!S::any(in)) continue;
+      held += S::compress(v, in, packed + held);
+      if (held >= packed_room) {
+        packed_sums(packed, held, p, sums);
+        held = 0;
+      }
+      if (sink != nullptr && S::any(S::both(in, S::greater(v, sink->floor)))) {
+        offer(v, lanes, first + j, *sink, p.window_lo, p.window_hi);
+      }
+    }
+    packed_sums(packed, held, p, sums);
+  }
+  static void bracket_chunk(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& p,
+                            bracket_sums& sums, candidate_sink* sink) noexcept {
+    with_factor(factor, [&](auto s) {
+      bracket<decltype(s)::value>(x, n, first, factor, p, sums, sink);
+      return 0;
+    });
   }
 
   static constexpr select_kernel_table table{scan_chunk, exp_sum_chunk, exp_chunk, bracket_chunk};

@@ -42,7 +42,11 @@ constexpr float infinity = std::numeric_limits<float>::infinity();
 // The scan's candidates when no top_k bounds the kept classes: enough for a peaked distribution's
 // top_p, few enough that keeping them costs little. A search pass collects more of its bracket.
 constexpr std::size_t scan_candidates = 64;
-constexpr std::size_t bracket_candidates = 256;
+constexpr std::size_t window_candidates = max_top_k;
+// The scan keeps a sample of at most this many classes (every step-th) when top_p may need a search:
+// the first search pass puts its thresholds where the sample says the threshold likely lies.
+constexpr std::size_t sample_capacity = 2048;
+constexpr std::size_t estimate_bins = 1024;
 // exp(z' - max) is 0 in float below max - 104 on every ISA: such classes carry no mass.
 constexpr float massless_below = 104.0f;
 
@@ -98,12 +102,15 @@ struct sample_job {
     double sum;
     double target;  // top_p: p times the total
     float min_p_floor;
+    float floor;  // search: the lowest z' that can matter (min_p's floor, or where masses round to 0)
     bracket_pass pass;
     candidate_set candidates;
     spin_lock lock;
     row_scan scan;
     bracket_sums segment_sums[max_segments];
     double base[max_segments];  // search: the mass of each segment's classes with z' >= pass.hi
+    std::size_t sample_step;    // 0: no sample
+    float sample[sample_capacity];
   };
 
   std::size_t segment_of(std::size_t index) const noexcept { return index / segments.length; }
@@ -120,6 +127,7 @@ struct sample_job {
     }
     s.collecting = plan.candidates > 0;
     if (s.collecting) s.candidates.reset(plan.candidates);
+    s.sample_step = plan.top_p && plan.top_k == 0 ? (logits.cols + sample_capacity - 1) / sample_capacity : 0;
   }
   bool more(const state& s) const noexcept { return s.next != stage::done; }
 
@@ -127,12 +135,13 @@ struct sample_job {
     const std::size_t first = segments.first(segment), n = segments.size(segment, logits.cols);
     with_candidates(s.candidates, s.lock, s.collecting, shared, [&](candidate_sink* sink) {
       if (s.next == stage::scan) {
-        s.scan.run(table, s.load, segment, first, n, plan.factor, sink, plan.sums);
+        s.scan.run(table, s.load, segment, first, n, plan.factor, sink, plan.sums,
+                   s.sample_step != 0 ? s.sample : nullptr, s.sample_step);
         return;
       }
       bracket_sums sums{};
-      for_pieces(table, s.load, first, n, plan.factor, [&](std::size_t p0, std::size_t m, const float* z) {
-        table.select->bracket_chunk(z, m, p0, s.pass, sums, sink);
+      for_pieces(table, s.load, first, n, [&](std::size_t p0, std::size_t m, const float* x) {
+        table.select->bracket_chunk(x, m, p0, plan.factor, s.pass, sums, sink);
       });
       s.segment_sums[segment] = sums;
     });
@@ -159,7 +168,7 @@ struct sample_job {
   std::size_t candidate_masses(state& s, float* values, float* masses) const noexcept {
     const std::size_t found = s.candidates.best();
     for (std::size_t i = 0; i < found; ++i) values[i] = key_value(s.candidates.keys()[i]);
-    table.select->exp_chunk(values, found, s.max, masses);
+    table.select->exp_chunk(values, found, 1.0f, s.max, masses);
     return found;
   }
 
@@ -224,8 +233,8 @@ struct sample_job {
     // Beyond the candidates: a search over value brackets.
     s.min_p_floor = plan.min_p ? float_at_least(static_cast<double>(s.max) + plan.log_min_p) : -infinity;
     if (!plan.top_p) {  // min_p alone: one pass for each segment's mass above its floor
-      s.collecting = false;
-      s.pass = bracket_pass{s.max, s.min_p_floor, infinity, 1, {s.min_p_floor}};
+      s.collecting = false;  // and an empty window
+      s.pass = bracket_pass{s.max, s.min_p_floor, infinity, 1, {s.min_p_floor}, s.min_p_floor, s.min_p_floor};
       s.next = stage::search;
       return;
     }
@@ -233,43 +242,113 @@ struct sample_job {
     // The candidates above the last one's value are all the classes there: they make the base.
     const float last = values[found - 1];
     std::fill(s.base, s.base + segments.count, 0.0);
-    for (std::size_t i = 0; i < found && values[i] > last; ++i) s.base[segment_of(key_index(s.candidates.keys()[i]))] += masses[i];
-    const float lowest = std::min(std::max(s.min_p_floor, s.max - massless_below), last);
-    start_pass(s, lowest, next_above(last), true);
+    double above_hi = 0.0;
+    for (std::size_t i = 0; i < found && values[i] > last; ++i) {
+      s.base[segment_of(key_index(s.candidates.keys()[i]))] += masses[i];
+      above_hi += masses[i];
+    }
+    s.floor = std::min(std::max(s.min_p_floor, s.max - massless_below), last);
+    const float hi = next_above(last);
+    float lo = s.floor, inside[max_thresholds];
+    std::size_t count = 0;
+    float window_lo = lo, window_hi = hi;
+    if (!estimate_thresholds(s, hi, above_hi, inside, count, lo, window_lo, window_hi)) {
+      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add_threshold(inside, count, hi - step, lo, hi);
+    }
+    start_pass(s, lo, hi, inside, count, window_lo, window_hi);
   }
 
-  // A search pass over [lo, hi) with thresholds inside it: a ladder below hi for the first pass (the
-  // threshold is likely near the top), else equal steps; lo itself is always the last threshold.
-  void start_pass(state& s, float lo, float hi, bool ladder) const noexcept {
+  // Adds t to the descending thresholds inside (lo, hi), unless it is out of order or outside.
+  static void add_threshold(float* inside, std::size_t& count, float t, float lo, float hi) noexcept {
+    if (t > lo && t < hi && (count == 0 || t < inside[count - 1]) && count + 1 < max_thresholds) inside[count++] = t;
+  }
+
+  // The first search pass from the scan's sample (every sample_step-th class): in bins of z' below
+  // hi, the estimated mass above each bin's lower edge is above_hi plus sample_step times the sampled
+  // masses above it. With L = sum - target, the mass top_p leaves out, thresholds go where the
+  // estimate leaves out L times 4, 2, 1.25, 0.8 and 0.5 (a few heavy classes make the sample's
+  // estimate coarse), the bracket's bottom lo where it leaves out L / 4 (at the floor when the sample
+  // does not reach so far), and the window, which the pass collects, from 1.25 L to 0.8 L.
+  // False when no sampled class lies in [floor, hi).
+  bool estimate_thresholds(state& s, float hi, double above_hi, float* inside, std::size_t& count, float& lo,
+                           float& window_lo, float& window_hi) const noexcept {
+    const std::size_t sampled = (logits.cols + s.sample_step - 1) / s.sample_step;
+    const auto in_range = [&](float v) { return v >= s.floor && v < hi; };
+    alignas(64) float masses[sample_capacity];
+    table.select->exp_chunk(s.sample, sampled, 1.0f, s.max, masses);
+    float lowest = hi;
+    for (std::size_t i = 0; i < sampled; ++i)
+      if (in_range(s.sample[i]) && s.sample[i] < lowest) lowest = s.sample[i];
+    if (lowest == hi) return false;
+    const double width = (static_cast<double>(hi) - static_cast<double>(lowest)) * (1.0 + 0x1p-20);
+    float mass[estimate_bins] = {};
+    for (std::size_t i = 0; i < sampled; ++i) {
+      if (!in_range(s.sample[i])) continue;
+      mass[static_cast<std::size_t>((static_cast<double>(hi) - s.sample[i]) / width * estimate_bins)] += masses[i];
+    }
+    // Each level's threshold: the lower edge of the first bin where the estimate reaches it. Levels
+    // beyond the sampled range get none.
+    const double step = static_cast<double>(s.sample_step), left_out = s.sum - s.target;
+    constexpr std::size_t levels = 6;
+    const double level[levels] = {4.0, 2.0, 1.25, 0.8, 0.5, 0.25};
+    float edge[levels];
+    std::size_t reached = 0;
+    double estimate = above_hi;
+    for (std::size_t b = 0; b < estimate_bins && reached < levels; ++b) {
+      estimate += step * mass[b];
+      while (reached < levels && estimate >= s.sum - level[reached] * left_out) {
+        edge[reached++] = static_cast<float>(static_cast<double>(hi) - static_cast<double>(b + 1) * width / estimate_bins);
+      }
+    }
+    if (reached == levels && edge[levels - 1] > s.floor) lo = edge[levels - 1];
+    for (std::size_t i = 0; i < reached && i + 1 < levels; ++i) add_threshold(inside, count, edge[i], lo, hi);
+    // The window's ends are thresholds (or the bracket's ends): the pass gives the mass above them.
+    window_hi = reached > 2 && edge[2] > lo && edge[2] < hi ? edge[2] : hi;  // 1.25 L and 0.8 L
+    window_lo = reached > 3 && edge[3] > lo && edge[3] < window_hi ? edge[3] : lo;
+    return true;
+  }
+
+  // A search pass over [lo, hi) with the thresholds inside it (descending), lo itself after them,
+  // collecting the best classes of the window [window_lo, window_hi) (each end a threshold or the
+  // bracket's).
+  void start_pass(state& s, float lo, float hi, const float* inside, std::size_t count, float window_lo,
+                  float window_hi) const noexcept {
     bracket_pass& p = s.pass;
     p.shift = s.max;
     p.lo = lo;
     p.hi = hi;
-    p.threshold_count = 0;
-    constexpr std::size_t inside = max_thresholds - 1;
-    const auto add = [&](float t) {
-      if (t > lo && t < hi && (p.threshold_count == 0 || t < p.thresholds[p.threshold_count - 1])) {
-        p.thresholds[p.threshold_count++] = t;
-      }
-    };
-    if (ladder) {
-      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add(hi - step);
-    } else {
-      const double span = static_cast<double>(hi) - static_cast<double>(lo);
-      for (std::size_t i = 1; i <= inside; ++i) {
-        add(static_cast<float>(static_cast<double>(hi) - span * static_cast<double>(i) / static_cast<double>(inside + 1)));
-      }
-      if (p.threshold_count == 0) {  // a few floats apart: split their keys instead
-        const std::uint32_t low = ordered_bits(lo), span_keys = ordered_bits(hi) - low;
-        for (std::uint32_t i = 1; i <= inside && i < span_keys; ++i) {
-          add(value_of_ordered_bits(low + static_cast<std::uint32_t>(static_cast<std::uint64_t>(span_keys) * (inside + 1 - i) / (inside + 1))));
-        }
+    std::copy(inside, inside + count, p.thresholds);
+    p.thresholds[count] = lo;
+    p.threshold_count = count + 1;
+    p.window_lo = window_lo;
+    p.window_hi = window_hi;
+    s.collecting = true;
+    s.candidates.reset(window_candidates);
+    s.next = stage::search;
+  }
+
+  // A later pass, the whole bracket as the window: steps of [lo, hi) that double from hi down when
+  // it is wide (the mass lies mostly near hi: it shrinks by e for every unit below the max), else
+  // equal steps (of its floats' keys when the values are a few floats apart).
+  void split_pass(state& s, float lo, float hi, double classes) const noexcept {
+    float inside[max_thresholds];
+    std::size_t count = 0;
+    constexpr std::size_t parts = max_thresholds;
+    const double span = static_cast<double>(hi) - static_cast<double>(lo);
+    for (std::size_t i = 1; i < parts; ++i) {
+      const double below = span > 4.0 ? span * std::ldexp(1.0, static_cast<int>(i) - static_cast<int>(parts))
+                                      : span * static_cast<double>(i) / parts;
+      add_threshold(inside, count, static_cast<float>(static_cast<double>(hi) - below), lo, hi);
+    }
+    if (count == 0) {
+      const std::uint32_t low = ordered_bits(lo), keys = ordered_bits(hi) - low;
+      for (std::uint32_t i = 1; i < parts && i < keys; ++i) {
+        add_threshold(inside, count, value_of_ordered_bits(low + static_cast<std::uint32_t>(static_cast<std::uint64_t>(keys) * (parts - i) / parts)), lo, hi);
       }
     }
-    p.thresholds[p.threshold_count++] = lo;
-    s.collecting = true;
-    s.candidates.reset(bracket_candidates);
-    s.next = stage::search;
+    // The window: the whole bracket when it fits the collection, else its top steps.
+    const float window_lo = classes <= static_cast<double>(window_candidates) || count < 2 ? lo : inside[1];
+    start_pass(s, lo, hi, inside, count, window_lo, hi);
   }
 
   void finish_search(state& s) const noexcept {
@@ -282,46 +361,50 @@ struct sample_job {
       draw(s, kept_mass, floor, nullptr);
       return;
     }
-    double above_hi = 0.0;
+    // The mass above hi and above each threshold, merged in segment order.
+    double above_hi = 0.0, above[max_thresholds];
     for (std::size_t c = 0; c < segments.count; ++c) above_hi += s.base[c];
-    alignas(64) float values[2 * bracket_candidates], masses[2 * bracket_candidates];
+    for (std::size_t i = 0; i < p.threshold_count; ++i) {
+      above[i] = above_hi;
+      for (std::size_t c = 0; c < segments.count; ++c) above[i] += s.segment_sums[c].mass[i];
+    }
+    const auto level_of = [&](float t) {  // the threshold t is, or threshold_count for hi
+      std::size_t i = 0;
+      while (i < p.threshold_count && p.thresholds[i] != t) ++i;
+      return i;
+    };
+    const std::size_t window_level = p.window_hi == p.hi ? p.threshold_count : level_of(p.window_hi);
+    const double window_top = window_level == p.threshold_count ? above_hi : above[window_level];
+    const auto mass_above_window = [&](std::size_t c) {
+      return s.base[c] + (window_level == p.threshold_count ? 0.0 : s.segment_sums[c].mass[window_level]);
+    };
+
+    // The window's best classes, walked down from its top: the threshold may be among them.
+    alignas(64) float values[max_candidates], masses[max_candidates];
     const std::size_t found = candidate_masses(s, values, masses);
-    double before = above_hi;
+    double before = window_top;
     std::size_t taken = 0;
     while (taken < found && before < s.target) before += masses[taken++];
-
-    const std::size_t lo_level = p.threshold_count - 1;
-    const auto keep_all_from_lo = [&] {
-      for (std::size_t c = 0; c < segments.count; ++c) kept_mass[c] = s.base[c] + s.segment_sums[c].mass[lo_level];
-      kept_classes from_lo;
-      from_lo.above = p.lo;
-      draw(s, kept_mass, from_lo, nullptr);
-    };
-    if (before >= s.target) {  // the threshold is among the collected classes: they are kept up to it
-      std::copy(s.base, s.base + segments.count, kept_mass);
-      std::uint32_t extra[2 * bracket_candidates];
+    if (window_top < s.target && before >= s.target) {  // kept: all above the window, and these
+      std::uint32_t extra[max_candidates];
+      for (std::size_t c = 0; c < segments.count; ++c) kept_mass[c] = mass_above_window(c);
       for (std::size_t i = 0; i < taken; ++i) {
         extra[i] = static_cast<std::uint32_t>(key_index(s.candidates.keys()[i]));
         kept_mass[segment_of(extra[i])] += masses[i];
       }
       std::sort(extra, extra + taken);
       kept_classes kept;
-      kept.above = p.hi;
+      kept.above = p.window_hi;
       kept.extra = extra;
       kept.extra_count = taken;
       draw(s, kept_mass, kept, nullptr);
       return;
     }
-    // The bracket's classes all fit the collection and all are kept (the threshold lies at or below
-    // lo: min_p's floor, where the search started, or a rounding's width away).
-    if (found < s.candidates.keep()) {
-      keep_all_from_lo();
-      return;
-    }
-    // A single value with more ties than the collection holds: the first r of them in row order.
+    const std::size_t lo_level = p.threshold_count - 1;
+    // A single value with more ties than the window holds: the first r of them in row order.
     if (next_above(p.lo) == p.hi) {
       float tie_mass;
-      table.select->exp_chunk(&p.lo, 1, s.max, &tie_mass);
+      table.select->exp_chunk(&p.lo, 1, 1.0f, s.max, &tie_mass);
       double ties = 0.0, tie_count[max_segments];
       for (std::size_t c = 0; c < segments.count; ++c) ties += tie_count[c] = s.segment_sums[c].count[lo_level];
       const double needed = std::ceil((s.target - above_hi) / static_cast<double>(tie_mass));
@@ -340,32 +423,39 @@ struct sample_job {
       return;
     }
     // Narrow to the step between two thresholds where the mass above first reaches the target.
-    double above[max_thresholds];
     std::size_t level = 0;
-    for (std::size_t i = 0; i < p.threshold_count; ++i) {
-      above[i] = above_hi;
-      for (std::size_t c = 0; c < segments.count; ++c) above[i] += s.segment_sums[c].mass[i];
-    }
     while (level < p.threshold_count && above[level] < s.target) ++level;
-    if (level == p.threshold_count) {  // even lo falls short: min_p's floor, or rounding
-      keep_all_from_lo();
+    if (level == p.threshold_count && p.lo > s.floor) {  // below the estimate's bracket: search under it
+      for (std::size_t c = 0; c < segments.count; ++c) s.base[c] += s.segment_sums[c].mass[lo_level];
+      split_pass(s, s.floor, p.lo, static_cast<double>(logits.cols));
+      return;
+    }
+    if (level == p.threshold_count) {
+      // Even the floor falls short (min_p's floor, or rounding): all from there are kept.
+      for (std::size_t c = 0; c < segments.count; ++c) kept_mass[c] = s.base[c] + s.segment_sums[c].mass[lo_level];
+      kept_classes from_lo;
+      from_lo.above = p.lo;
+      draw(s, kept_mass, from_lo, nullptr);
       return;
     }
     float hi = level == 0 ? p.hi : p.thresholds[level - 1];
     const float lo = p.thresholds[level];
-    if (level > 0) {
-      for (std::size_t c = 0; c < segments.count; ++c) s.base[c] += s.segment_sums[c].mass[level - 1];
+    double classes = 0.0;  // in [lo, hi)
+    for (std::size_t c = 0; c < segments.count; ++c) {
+      classes += s.segment_sums[c].count[level] - (level > 0 ? s.segment_sums[c].count[level - 1] : 0.0);
+      if (level > 0) s.base[c] += s.segment_sums[c].mass[level - 1];
     }
-    // Every class of the bracket above the last collected one was collected: those below hi join the
-    // base, and the bracket ends at the last collected value.
-    const float above_last = next_above(values[found - 1]);
-    if (above_last < hi && above_last > lo) {
-      for (std::size_t i = 0; i < found && values[i] >= above_last; ++i) {
-        if (values[i] < hi) s.base[segment_of(key_index(s.candidates.keys()[i]))] += masses[i];
+    // Every class from just above the last collected one (the window's bottom, when it all fit) up to
+    // the window's top was collected. When that reaches hi, those below hi join the base and the
+    // bracket ends where they do.
+    const float collected_down_to = found == s.candidates.keep() ? next_above(values[found - 1]) : p.window_lo;
+    if (p.window_hi >= hi && collected_down_to < hi && collected_down_to > lo) {
+      for (std::size_t i = 0; i < found && values[i] >= collected_down_to; ++i) {
+        if (values[i] < hi) s.base[segment_of(key_index(s.candidates.keys()[i]))] += masses[i], classes -= 1.0;
       }
-      hi = above_last;
+      hi = collected_down_to;
     }
-    start_pass(s, lo, hi, false);
+    split_pass(s, lo, hi, classes);
   }
 
   // The token among the candidates kept (their first `kept`, best first): the draw in index order.
@@ -415,11 +505,16 @@ struct sample_job {
     std::int64_t token = -1;
     float token_value = nan_value;
     bool found = false;
-    for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols), plan.factor,
-               [&](std::size_t first, std::size_t n, const float* z) {
+    for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols),
+               [&](std::size_t first, std::size_t n, const float* x) {
                  if (found) return;
-                 alignas(64) float e[transform_piece];
-                 table.select->exp_chunk(z, n, s.max, e);
+                 alignas(64) float e[transform_piece], scaled[transform_piece];
+                 table.select->exp_chunk(x, n, plan.factor, s.max, e);
+                 const float* z = x;  // z' as the kernels have it
+                 if (plan.factor != 1.0f) {
+                   table.logit_transform_chunk(x, n, plan.factor, 0.0f, scaled);
+                   z = scaled;
+                 }
                  for (std::size_t j = 0; j < n; ++j) {
                    bool is_kept = z[j] >= kept.above && z[j] > -infinity;
                    if (extra != extra_end && *extra == first + j) {

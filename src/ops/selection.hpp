@@ -129,39 +129,59 @@ void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, b
   lock.unlock();
 }
 
-// per_piece(first_col, n, z) over columns [first, first + n) of a row, a piece of at most
-// transform_piece columns at a time loaded into z by the table's load_chunk and multiplied by factor
-// (1: not at all; else kept within +-FLT_MAX, infinities and NaN unchanged).
+// per_piece(first_col, n, x) over columns [first, first + n) of a row, a piece of at most
+// transform_piece columns at a time: the row's own floats when it is f32 without a transform over
+// those columns, else load_chunk's transformed copy in an L1 scratch. Either way the same values.
 template <class PerPiece>
-void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n, float factor,
+void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n,
                 const PerPiece& per_piece) noexcept {
+  const bool direct = row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
+                      row.valid_cols >= first + n;
   alignas(64) float z[transform_piece];
   for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
     const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
+    if (direct) {
+      per_piece(p0, m, static_cast<const float*>(row.x) + p0);
+      continue;
+    }
     k.load_chunk(row, p0, m, z);
-    if (factor != 1.0f) k.logit_transform_chunk(z, m, factor, 0.0f, z);
-    per_piece(p0, m, z);
+    per_piece(p0, m, static_cast<const float*>(z));
   }
 }
 
+// z' = x * factor as the kernels take it (select_table.hpp), for one value: kept within +-FLT_MAX
+// where x is finite.
+inline float scaled_value(float x, float factor) noexcept {
+  if (factor == 1.0f || !(x - x == 0.0f)) return x;
+  const float v = x * factor;
+  constexpr float largest = 3.40282347e38f;
+  return v < -largest ? -largest : (v > largest ? largest : v);
+}
+
 // The scan of a row, segment by segment: each segment's max (and, when summing, its shift and
-// sum_exp) and whether it holds NaN or +inf, with the classes above the sink's floor offered to it.
+// sum_exp) and whether it holds NaN or +inf, with the classes above the sink's floor offered to it;
+// and, when asked, a sample of the row: sample[i] = z of class i * sample_step.
 struct row_scan {
   chunk_stats segment[max_segments];
   bool poisoned[max_segments];
 
   void run(const kernel_table& k, const row_load& row, std::size_t segment_index, std::size_t first, std::size_t n,
-           float factor, candidate_sink* sink, bool sums) noexcept {
+           float factor, candidate_sink* sink, bool sums, float* sample = nullptr, std::size_t sample_step = 1) noexcept {
     chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
     bool nan_or_infinity = false;
-    for_pieces(k, row, first, n, factor, [&](std::size_t p0, std::size_t m, const float* z) {
-      const float max = k.select->scan_chunk(z, m, p0, sink, &nan_or_infinity);
+    for_pieces(k, row, first, n, [&](std::size_t p0, std::size_t m, const float* x) {
+      if (sample != nullptr) {
+        for (std::size_t j = (p0 + sample_step - 1) / sample_step * sample_step; j < p0 + m; j += sample_step) {
+          sample[j / sample_step] = scaled_value(x[j - p0], factor);
+        }
+      }
+      const float max = k.select->scan_chunk(x, m, p0, factor, sink, &nan_or_infinity);
       if (!sums) {
         stats.max = max > stats.max ? max : stats.max;
         return;
       }
       const float shift = shift_of(max);
-      const chunk_stats piece{max, shift, k.select->exp_sum_chunk(z, m, shift), 0.0, 0.0};
+      const chunk_stats piece{max, shift, k.select->exp_sum_chunk(x, m, factor, shift), 0.0, 0.0};
       stats = p0 == first ? piece : merge_stats(stats, piece);
     });
     segment[segment_index] = stats;
