@@ -60,9 +60,9 @@ struct candidate_sink {
 };
 
 // One pass of a threshold search over a value bracket [lo, hi) (bracket_chunk): for each threshold
-// t[i] (descending, t[i] >= lo), the exp-mass and the count of the classes with t[i] <= z < hi, with
-// exp(z - shift) as a class's mass (shift: the row's max, so that it cannot overflow); and the classes
-// of a window [window_lo, window_hi) inside the bracket offered to the sink.
+// t[i] (descending, t[i] >= lo), the mass and the count of the classes with t[i] <= x < hi, with
+// exp((x - shift) * factor) as a class's mass (shift: the row's max); and the classes of a window
+// [window_lo, window_hi) inside the bracket offered to the sink.
 constexpr std::size_t max_thresholds = 6;
 struct bracket_pass {
   float shift;
@@ -79,16 +79,16 @@ struct bracket_sums {
 };
 
 // The kernels read a piece of a row x[0, n) (the logits themselves, or load_chunk's transformed
-// copy), and take z' = x * factor (the temperature; 1: x itself), kept within +-FLT_MAX where x is
-// finite: infinities and NaN unchanged.
+// copy). Order, maxima and brackets are those of x; the temperature only enters the masses, as
+// exp((x - shift) * factor) with factor = 1 / temperature and shift >= every x (so that nothing
+// overflows).
 struct select_kernel_table {
-  // max_j z'_j over x[0, n) (-inf for n == 0); sets *poisoned when a z'_j is NaN or +inf; offers every
-  // z'_j > sink->floor as class first + j (sink may be null).
-  float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
-                      bool* poisoned);
-  // sum_j exp(z'_j - shift), shift >= every z'_j (in double, accurate for any n).
+  // max_j x_j over x[0, n) (-inf for n == 0); sets *poisoned when an x_j is NaN or +inf; offers every
+  // x_j > sink->floor as class first + j (sink may be null).
+  float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned);
+  // sum_j exp((x_j - shift) * factor) (in double, accurate for any n).
   double (*exp_sum_chunk)(const float* x, std::size_t n, float factor, float shift);
-  // e_j = exp(z'_j - shift), shift >= every z'_j; e may be x.
+  // e_j = exp((x_j - shift) * factor); e may be x.
   void (*exp_chunk)(const float* x, std::size_t n, float factor, float shift, float* e);
   // Adds the masses and counts of the classes of x[0, n) in the bracket to sums (see bracket_pass),
   // and offers those of the window above sink->floor to the sink as class first + j (sink may be null).

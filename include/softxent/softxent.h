@@ -258,7 +258,7 @@ softxent_status softxent_top_k(size_t rows, size_t cols, softxent_const_matrix l
 /* Hugging Face's sampling filters, applied in this order, each on the distribution renormalized over
    the classes the previous ones kept; ties at a threshold keep lower indices first. */
 typedef struct softxent_sampling_options {
-  float temperature; /* default 1; finite >= 0: z' = z / temperature (kept within +-FLT_MAX); 0 is greedy:
+  float temperature; /* default 1; finite >= 0: z' = z / temperature; 0 is greedy:
                         the argmax (lowest index on ties), no draw, and the filters do not matter */
   size_t top_k;      /* default 0 = off: keep the top_k most probable classes (>= cols: off; else at
                         most SOFTXENT_MAX_TOP_K) */

@@ -12,7 +12,6 @@
 #include "kernels/row_math.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/softmax.hpp"
-#include "kernels/transform.hpp"
 #include "select_table.hpp"
 
 namespace softxent::detail {
@@ -35,6 +34,7 @@ struct select_ops<scalar_ops> {
   static mask none() noexcept { return false; }
   static bool any(mask m) noexcept { return m; }
   static vec where(mask m, vec v) noexcept { return m ? v : 0.0f; }
+  static std::uint32_t bits(mask m) noexcept { return m ? 1u : 0u; }
   static std::size_t compress(vec v, mask in, float* out) noexcept {
     *out = v;
     return in ? 1 : 0;
@@ -57,6 +57,23 @@ struct select_ops<xsimd_ops<Arch>> {
   static mask none() noexcept { return mask(false); }
   static bool any(const mask& m) noexcept { return xsimd::any(m); }
   static vec where(const mask& m, const vec& v) noexcept { return xsimd::select(m, v, vec(0.0f)); }
+  // Lane i of m as bit i.
+  static std::uint32_t bits(const mask& m) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (xsimd_ops<Arch>::is_avx512) {
+      return static_cast<std::uint32_t>(static_cast<__mmask16>(m));
+    } else if constexpr (W == 8) {
+      return static_cast<std::uint32_t>(_mm256_movemask_ps(m));
+    } else if constexpr (W == 4) {
+      return static_cast<std::uint32_t>(_mm_movemask_ps(m));
+    }
+#endif
+    alignas(64) bool lanes[W];
+    m.store_aligned(lanes);
+    std::uint32_t b = 0;
+    for (std::size_t i = 0; i < W; ++i) b |= lanes[i] ? 1u << i : 0u;
+    return b;
+  }
   static std::size_t compress(const vec& v, const mask& in, float* out) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (xsimd_ops<Arch>::is_avx512) {
@@ -87,98 +104,87 @@ struct select_kernels {
   static constexpr std::size_t W = Ops::width;
   static constexpr float minus_inf = -float_infinity;
 
-  // z' = x * factor, kept within +-FLT_MAX where x is finite (the temperature: see transform.hpp).
+  // exp((x - shift) * factor): x <= shift, so that it cannot overflow, whatever the factor.
   template <bool Scaled>
-  static vec scaled(const vec& x, float factor) noexcept {
-    if constexpr (Scaled) return transform_kernels<Ops>::transform(x, factor, 0.0f);
-    return x;
+  static vec mass_of(const vec& x, const vec& shift, const vec& factor) noexcept {
+    if constexpr (Scaled) return Ops::exp_nonpositive((x - shift) * factor);
+    return Ops::exp_nonpositive(x - shift);
   }
-  template <bool Scaled>
-  static vec load_scaled(const float* x, std::size_t j, std::size_t count, float pad, float factor) noexcept {
-    return scaled<Scaled>(R::load_n(x + j, count, pad), factor);
-  }
-  // Runs body.template operator()<Scaled>() with Scaled = (factor != 1).
+  // body(std::integral_constant<bool, factor != 1>): the unscaled loops lose the multiply.
   template <class Body>
   static auto with_factor(float factor, const Body& body) noexcept {
     return factor != 1.0f ? body(std::true_type{}) : body(std::false_type{});
   }
 
-  // Offers the lanes of v (classes first .. first + count - 1) above the sink's floor and inside
-  // [lo, hi), in ascending index: the slow path, taken only by vectors with such a lane.
-  static void offer(const vec& v, std::size_t count, std::size_t first, candidate_sink& sink, float lo,
-                    float hi) noexcept {
-    alignas(64) float lanes[W];
-    Ops::store(lanes, v);
-    for (std::size_t i = 0; i < count; ++i) {
-      const float value = lanes[i];
-      if (!(value > sink.floor && value >= lo && value < hi)) continue;
+  // Offers the lanes of v in `lanes` (bit i: class first + i) to the sink, in ascending index: the
+  // slow path, taken only by vectors with a lane above the floor. A lane may fall below the floor
+  // the room's making raises.
+  static void offer(const vec& v, std::uint32_t lanes, std::size_t first, candidate_sink& sink) noexcept {
+    alignas(64) float values[W];
+    Ops::store(values, v);
+    for (; lanes != 0; lanes &= lanes - 1) {
+      const auto i = static_cast<std::size_t>(__builtin_ctz(lanes));
       if (sink.count == sink.capacity) {
         sink.make_room(sink);
-        if (!(value > sink.floor)) continue;
+        if (!(values[i] > sink.floor)) continue;
       }
-      sink.keys[sink.count++] = make_key(value, first + i);
+      sink.keys[sink.count++] = make_key(values[i], first + i);
     }
   }
 
   // One sweep: the max, NaN or +inf, and the candidates (see select_kernel_table::scan_chunk). Four
   // vectors at a time, and the sink is looked at only when their max passes its floor.
-  template <bool Scaled>
-  static float scan(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
-                    bool* poisoned) noexcept {
+  static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink,
+                          bool* poisoned) noexcept {
     vec m0 = Ops::splat(minus_inf), m1 = m0, m2 = m0, m3 = m0;
     auto nan = S::none();
-    const auto offer_all = [&](const vec& v, std::size_t j, std::size_t count) {
-      if (S::any(S::greater(v, sink->floor))) offer(v, count, first + j, *sink, minus_inf, float_infinity);
+    const auto offer_all = [&](const vec& v, std::size_t j) {
+      if (const std::uint32_t lanes = S::bits(S::greater(v, sink->floor))) offer(v, lanes, first + j, *sink);
     };
     std::size_t j = 0;
     for (; j + 4 * W <= n; j += 4 * W) {
-      const vec v0 = load_scaled<Scaled>(x, j, W, 0.0f, factor), v1 = load_scaled<Scaled>(x, j + W, W, 0.0f, factor),
-                v2 = load_scaled<Scaled>(x, j + 2 * W, W, 0.0f, factor), v3 = load_scaled<Scaled>(x, j + 3 * W, W, 0.0f, factor);
+      const vec v0 = Ops::load(x + j), v1 = Ops::load(x + j + W), v2 = Ops::load(x + j + 2 * W),
+                v3 = Ops::load(x + j + 3 * W);
       m0 = Ops::max(m0, v0);
       m1 = Ops::max(m1, v1);
       m2 = Ops::max(m2, v2);
       m3 = Ops::max(m3, v3);
       nan = S::either(nan, S::either(S::either(S::is_nan(v0), S::is_nan(v1)), S::either(S::is_nan(v2), S::is_nan(v3))));
       if (sink != nullptr && S::any(S::greater(Ops::max(Ops::max(v0, v1), Ops::max(v2, v3)), sink->floor))) {
-        offer_all(v0, j, W);
-        offer_all(v1, j + W, W);
-        offer_all(v2, j + 2 * W, W);
-        offer_all(v3, j + 3 * W, W);
+        offer_all(v0, j);
+        offer_all(v1, j + W);
+        offer_all(v2, j + 2 * W);
+        offer_all(v3, j + 3 * W);
       }
     }
     for (; j < n; j += W) {
       const std::size_t count = n - j < W ? n - j : W;
-      const vec v = load_scaled<Scaled>(x, j, count, minus_inf, factor);  // -inf lanes: below any floor, not a max
+      const vec v = R::load_n(x + j, count, minus_inf);  // -inf pads: not a max
       m0 = Ops::max(m0, v);
       nan = S::either(nan, S::is_nan(v));
-      if (sink != nullptr) offer_all(v, j, count);
+      if (sink != nullptr) offer_all(v, j);  // the -inf pads are above no floor
     }
     const float max = Ops::horizontal_max(Ops::max(Ops::max(m0, m1), Ops::max(m2, m3)));
     if (S::any(nan) || max == float_infinity) *poisoned = true;
     return max;
   }
-  static float scan_chunk(const float* x, std::size_t n, std::size_t first, float factor, candidate_sink* sink,
-                          bool* poisoned) noexcept {
-    return with_factor(factor, [&](auto s) { return scan<decltype(s)::value>(x, n, first, factor, sink, poisoned); });
-  }
-
   static double exp_sum_chunk(const float* x, std::size_t n, float factor, float shift) noexcept {
-    const vec s = Ops::splat(shift);
+    const vec s = Ops::splat(shift), f = Ops::splat(factor);
     return with_factor(factor, [&](auto scaled_type) {
       constexpr bool Scaled = decltype(scaled_type)::value;
       return R::sum_of(n, [&](std::size_t j, std::size_t count) {
         R::prefetch_ahead(x, j, x + n);
-        return Ops::exp_nonpositive(load_scaled<Scaled>(x, j, count, minus_inf, factor) - s);
+        return mass_of<Scaled>(R::load_n(x + j, count, minus_inf), s, f);
       });
     });
   }
 
   static void exp_chunk(const float* x, std::size_t n, float factor, float shift, float* e) noexcept {
-    const vec s = Ops::splat(shift);
+    const vec s = Ops::splat(shift), f = Ops::splat(factor);
     with_factor(factor, [&](auto scaled_type) {
       constexpr bool Scaled = decltype(scaled_type)::value;
       R::for_each(n, [&](std::size_t j, std::size_t count) {
-        R::store_n(e + j, count, Ops::exp_nonpositive(load_scaled<Scaled>(x, j, count, minus_inf, factor) - s));
+        R::store_n(e + j, count, mass_of<Scaled>(R::load_n(x + j, count, minus_inf), s, f));
       });
       return 0;
     });
@@ -186,14 +192,15 @@ struct select_kernels {
 
   // A bracket pass over one piece. The classes in the bracket are packed into a buffer first (most of
   // a narrow bracket's vectors then cost a load and two compares), and the buffer's masses and
-  // counts are taken a full vector at a time: exp(z' - shift), then for each of T thresholds a masked
-  // sum. Float lanes, folded into double every fold_vectors vectors of the buffer (a lane adds at
+  // counts are taken a full vector at a time: exp((x - shift) * factor), then for each of T
+  // thresholds a masked sum. Float lanes, folded into double every fold_vectors vectors of the buffer (a lane adds at
   // most that many terms <= 1).
   static constexpr std::size_t packed_room = 64 * W;
   static constexpr std::size_t fold_vectors = 32;
-  template <std::size_t T>
-  static void bracket_sums_of(const float* packed, std::size_t n, const bracket_pass& p, bracket_sums& sums) noexcept {
-    const vec shift = Ops::splat(p.shift), one = Ops::splat(1.0f);
+  template <std::size_t T, bool Scaled>
+  static void bracket_sums_of(const float* packed, std::size_t n, float factor, const bracket_pass& p,
+                              bracket_sums& sums) noexcept {
+    const vec shift = Ops::splat(p.shift), f = Ops::splat(factor), one = Ops::splat(1.0f);
     for (std::size_t j = 0; j < n;) {
       const std::size_t end = n - j > fold_vectors * W ? j + fold_vectors * W : n;
       vec mass[T > 0 ? T : 1], count[T > 0 ? T : 1];
@@ -201,7 +208,7 @@ struct select_kernels {
       for (; j < end; j += W) {
         const std::size_t lanes = end - j < W ? end - j : W;
         const vec v = R::load_n(packed + j, lanes, __builtin_nanf(""));  // NaN pads: above no threshold
-        const vec e = Ops::exp_nonpositive(v - shift);
+        const vec e = mass_of<Scaled>(v, shift, f);
         for (std::size_t i = 0; i < T; ++i) {
           const auto above = S::at_least(v, p.thresholds[i]);
           mass[i] = mass[i] + S::where(above, e);
@@ -214,15 +221,17 @@ struct select_kernels {
       }
     }
   }
-  static void packed_sums(const float* packed, std::size_t n, const bracket_pass& p, bracket_sums& sums) noexcept {
+  template <bool Scaled>
+  static void packed_sums(const float* packed, std::size_t n, float factor, const bracket_pass& p,
+                          bracket_sums& sums) noexcept {
     switch (p.threshold_count) {
-      case 0: bracket_sums_of<0>(packed, n, p, sums); break;
-      case 1: bracket_sums_of<1>(packed, n, p, sums); break;
-      case 2: bracket_sums_of<2>(packed, n, p, sums); break;
-      case 3: bracket_sums_of<3>(packed, n, p, sums); break;
-      case 4: bracket_sums_of<4>(packed, n, p, sums); break;
-      case 5: bracket_sums_of<5>(packed, n, p, sums); break;
-      default: bracket_sums_of<max_thresholds>(packed, n, p, sums); break;
+      case 0: bracket_sums_of<0, Scaled>(packed, n, factor, p, sums); break;
+      case 1: bracket_sums_of<1, Scaled>(packed, n, factor, p, sums); break;
+      case 2: bracket_sums_of<2, Scaled>(packed, n, factor, p, sums); break;
+      case 3: bracket_sums_of<3, Scaled>(packed, n, factor, p, sums); break;
+      case 4: bracket_sums_of<4, Scaled>(packed, n, factor, p, sums); break;
+      case 5: bracket_sums_of<5, Scaled>(packed, n, factor, p, sums); break;
+      default: bracket_sums_of<max_thresholds, Scaled>(packed, n, factor, p, sums); break;
     }
   }
   template <bool Scaled>
@@ -233,19 +242,20 @@ struct select_kernels {
     for (std::size_t j = 0; j < n; j += W) {
       const std::size_t lanes = n - j < W ? n - j : W;
       // NaN pads: in no bracket (a poisoned row never gets here; its NaN would fail every compare too).
-      const vec v = load_scaled<Scaled>(x, j, lanes, __builtin_nanf(""), factor);
+      const vec v = R::load_n(x + j, lanes, __builtin_nanf(""));
       const auto in = S::both(S::at_least(v, p.lo), S::below(v, p.hi));
-      if (!S::any(in)) continue;
+      if (!S::any(in)) continue;  // measured: cheaper than packing nothing, even at 3 in 4 vectors taken
       held += S::compress(v, in, packed + held);
       if (held >= packed_room) {
-        packed_sums(packed, held, p, sums);
+        packed_sums<Scaled>(packed, held, factor, p, sums);
         held = 0;
       }
-      if (sink != nullptr && S::any(S::both(in, S::greater(v, sink->floor)))) {
-        offer(v, lanes, first + j, *sink, p.window_lo, p.window_hi);
+      if (sink != nullptr) {
+        const auto offered = S::both(S::both(S::at_least(v, p.window_lo), S::below(v, p.window_hi)), S::greater(v, sink->floor));
+        if (const std::uint32_t bits = S::bits(offered)) offer(v, bits, first + j, *sink);
       }
     }
-    packed_sums(packed, held, p, sums);
+    packed_sums<Scaled>(packed, held, factor, p, sums);
   }
   static void bracket_chunk(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& p,
                             bracket_sums& sums, candidate_sink* sink) noexcept {

@@ -47,7 +47,8 @@ constexpr std::size_t window_candidates = max_top_k;
 // the first search pass puts its thresholds where the sample says the threshold likely lies.
 constexpr std::size_t sample_capacity = 2048;
 constexpr std::size_t estimate_bins = 1024;
-// exp(z' - max) is 0 in float below max - 104 on every ISA: such classes carry no mass.
+// exp((z - max) / temperature) is 0 in float when (z - max) / temperature < -104, on every ISA: such
+// classes carry no mass.
 constexpr float massless_below = 104.0f;
 
 // The options, checked and folded into what the passes need.
@@ -102,7 +103,8 @@ struct sample_job {
     double sum;
     double target;  // top_p: p times the total
     float min_p_floor;
-    float floor;  // search: the lowest z' that can matter (min_p's floor, or where masses round to 0)
+    float floor;  // search: the lowest z that can matter (min_p's floor, or where masses round to 0)
+    float known;  // search: the highest z known to have the target's mass at and above it (or floor)
     bracket_pass pass;
     candidate_set candidates;
     spin_lock lock;
@@ -160,20 +162,25 @@ struct sample_job {
     s.next = stage::done;
     tokens[s.row] = token;
     if (log_probs == nullptr) return;
-    log_probs[s.row] = token < 0 ? nan_value
-                                 : static_cast<float>((static_cast<double>(value) - s.max) - std::log(s.sum));
+    const double scaled = (static_cast<double>(value) - static_cast<double>(s.max)) * static_cast<double>(plan.factor);
+    log_probs[s.row] = token < 0 ? nan_value : static_cast<float>(scaled - std::log(s.sum));
+  }
+
+  // min_p keeps p >= min_p * max p: (z - max) / temperature >= log(min_p).
+  double min_p_floor_of(const state& s) const noexcept {
+    return static_cast<double>(s.max) + plan.log_min_p / static_cast<double>(plan.factor);
   }
 
   // The best candidates' values and masses exp(z' - max), descending; returns how many.
   std::size_t candidate_masses(state& s, float* values, float* masses) const noexcept {
     const std::size_t found = s.candidates.best();
     for (std::size_t i = 0; i < found; ++i) values[i] = key_value(s.candidates.keys()[i]);
-    table.select->exp_chunk(values, found, 1.0f, s.max, masses);
+    table.select->exp_chunk(values, found, plan.factor, s.max, masses);
     return found;
   }
 
   void finish_scan(state& s) const noexcept {
-    const chunk_stats row = s.scan.merged(segments.count);
+    const chunk_stats row = s.scan.merged(segments.count, plan.factor);
     s.max = row.max;
     s.sum = row.sum_exp;  // relative to row.shift, which is the max when it is finite
     if (s.scan.any_poisoned(segments.count) || s.max == -infinity) {  // NaN or +inf, or every class masked
@@ -188,7 +195,7 @@ struct sample_job {
     if (!s.collecting) {  // plain sampling: every class is kept
       double kept_mass[max_segments];
       for (std::size_t c = 0; c < segments.count; ++c) {
-        kept_mass[c] = s.scan.segment[c].sum_exp * chunk_weight(s.scan.segment[c], row);
+        kept_mass[c] = s.scan.segment[c].sum_exp * scaled_weight(s.scan.segment[c], row.shift, plan.factor);
       }
       kept_classes all;
       all.above = -infinity;
@@ -219,7 +226,7 @@ struct sample_job {
       }
     }
     if (plan.min_p) {
-      const double floor = static_cast<double>(s.max) + plan.log_min_p;
+      const double floor = min_p_floor_of(s);
       std::size_t i = 0;
       while (i < found && static_cast<double>(values[i]) >= floor) ++i;
       if (i < found) within = true;
@@ -231,7 +238,7 @@ struct sample_job {
     }
 
     // Beyond the candidates: a search over value brackets.
-    s.min_p_floor = plan.min_p ? float_at_least(static_cast<double>(s.max) + plan.log_min_p) : -infinity;
+    s.min_p_floor = plan.min_p ? float_at_least(min_p_floor_of(s)) : -infinity;
     if (!plan.top_p) {  // min_p alone: one pass for each segment's mass above its floor
       s.collecting = false;  // and an empty window
       s.pass = bracket_pass{s.max, s.min_p_floor, infinity, 1, {s.min_p_floor}, s.min_p_floor, s.min_p_floor};
@@ -247,13 +254,14 @@ struct sample_job {
       s.base[segment_of(key_index(s.candidates.keys()[i]))] += masses[i];
       above_hi += masses[i];
     }
-    s.floor = std::min(std::max(s.min_p_floor, s.max - massless_below), last);
+    s.floor = std::min(std::max(s.min_p_floor, s.max - massless_below / plan.factor), last);
+    s.known = s.floor;
     const float hi = next_above(last);
     float lo = s.floor, inside[max_thresholds];
     std::size_t count = 0;
     float window_lo = lo, window_hi = hi;
     if (!estimate_thresholds(s, hi, above_hi, inside, count, lo, window_lo, window_hi)) {
-      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add_threshold(inside, count, hi - step, lo, hi);
+      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add_threshold(inside, count, hi - step / plan.factor, lo, hi);
     }
     start_pass(s, lo, hi, inside, count, window_lo, window_hi);
   }
@@ -268,14 +276,17 @@ struct sample_job {
   // masses above it. With L = sum - target, the mass top_p leaves out, thresholds go where the
   // estimate leaves out L times 4, 2, 1.25, 0.8 and 0.5 (a few heavy classes make the sample's
   // estimate coarse), the bracket's bottom lo where it leaves out L / 4 (at the floor when the sample
-  // does not reach so far), and the window, which the pass collects, from 1.25 L to 0.8 L.
-  // False when no sampled class lies in [floor, hi).
+  // does not reach so far), and the window, which the pass collects, from 1.25 L to 0.8 L. lo: in,
+  // the bracket's lowest possible bottom; out, its bottom. False when no sampled class lies in
+  // [lo, hi) (the sample is only taken when top_p may need a search).
   bool estimate_thresholds(state& s, float hi, double above_hi, float* inside, std::size_t& count, float& lo,
                            float& window_lo, float& window_hi) const noexcept {
+    if (s.sample_step == 0) return false;
     const std::size_t sampled = (logits.cols + s.sample_step - 1) / s.sample_step;
-    const auto in_range = [&](float v) { return v >= s.floor && v < hi; };
+    const float bottom = lo;
+    const auto in_range = [&](float v) { return v >= bottom && v < hi; };
     alignas(64) float masses[sample_capacity];
-    table.select->exp_chunk(s.sample, sampled, 1.0f, s.max, masses);
+    table.select->exp_chunk(s.sample, sampled, plan.factor, s.max, masses);
     float lowest = hi;
     for (std::size_t i = 0; i < sampled; ++i)
       if (in_range(s.sample[i]) && s.sample[i] < lowest) lowest = s.sample[i];
@@ -300,7 +311,7 @@ struct sample_job {
         edge[reached++] = static_cast<float>(static_cast<double>(hi) - static_cast<double>(b + 1) * width / estimate_bins);
       }
     }
-    if (reached == levels && edge[levels - 1] > s.floor) lo = edge[levels - 1];
+    if (reached == levels && edge[levels - 1] > bottom) lo = edge[levels - 1];
     for (std::size_t i = 0; i < reached && i + 1 < levels; ++i) add_threshold(inside, count, edge[i], lo, hi);
     // The window's ends are thresholds (or the bracket's ends): the pass gives the mass above them.
     window_hi = reached > 2 && edge[2] > lo && edge[2] < hi ? edge[2] : hi;  // 1.25 L and 0.8 L
@@ -327,26 +338,39 @@ struct sample_job {
     s.next = stage::search;
   }
 
-  // A later pass, the whole bracket as the window: steps of [lo, hi) that double from hi down when
-  // it is wide (the mass lies mostly near hi: it shrinks by e for every unit below the max), else
-  // equal steps (of its floats' keys when the values are a few floats apart).
+  // A later pass over [lo, hi). A wide bracket (the masses shrink by e for every temperature below
+  // the max: they lie mostly near hi) is searched from hi down, steps of 0.5 to 8 temperatures, in
+  // [hi - 16 temperatures, hi); should the threshold lie lower still, the next pass looks there. A
+  // narrow one gets equal steps (of its floats' keys when the values are a few floats apart). The
+  // window: the whole bracket when its classes fit the collection, else its top steps.
   void split_pass(state& s, float lo, float hi, double classes) const noexcept {
     float inside[max_thresholds];
     std::size_t count = 0;
     constexpr std::size_t parts = max_thresholds;
-    const double span = static_cast<double>(hi) - static_cast<double>(lo);
-    for (std::size_t i = 1; i < parts; ++i) {
-      const double below = span > 4.0 ? span * std::ldexp(1.0, static_cast<int>(i) - static_cast<int>(parts))
-                                      : span * static_cast<double>(i) / parts;
-      add_threshold(inside, count, static_cast<float>(static_cast<double>(hi) - below), lo, hi);
+    const double span = static_cast<double>(hi) - static_cast<double>(lo), unit = 1.0 / plan.factor;
+    if (span > 16.0 * unit) {
+      // The sample again, now that the mass above hi is known exactly.
+      double above_hi = 0.0;
+      for (std::size_t c = 0; c < segments.count; ++c) above_hi += s.base[c];
+      float window_lo = lo, window_hi = hi;
+      if (estimate_thresholds(s, hi, above_hi, inside, count, lo, window_lo, window_hi)) {
+        start_pass(s, lo, hi, inside, count, window_lo, window_hi);
+        return;
+      }
+      for (double step : {0.5, 1.0, 2.0, 4.0, 8.0}) add_threshold(inside, count, static_cast<float>(hi - step * unit), lo, hi);
+      lo = std::max(lo, static_cast<float>(hi - 16.0 * unit));
+      classes = static_cast<double>(logits.cols);
+    } else {
+      for (std::size_t i = 1; i < parts; ++i) {
+        add_threshold(inside, count, static_cast<float>(static_cast<double>(hi) - span * static_cast<double>(i) / parts), lo, hi);
+      }
     }
-    if (count == 0) {
+    if (count == 0) {  // a few floats apart
       const std::uint32_t low = ordered_bits(lo), keys = ordered_bits(hi) - low;
       for (std::uint32_t i = 1; i < parts && i < keys; ++i) {
         add_threshold(inside, count, value_of_ordered_bits(low + static_cast<std::uint32_t>(static_cast<std::uint64_t>(keys) * (parts - i) / parts)), lo, hi);
       }
     }
-    // The window: the whole bracket when it fits the collection, else its top steps.
     const float window_lo = classes <= static_cast<double>(window_candidates) || count < 2 ? lo : inside[1];
     start_pass(s, lo, hi, inside, count, window_lo, hi);
   }
@@ -386,13 +410,15 @@ struct sample_job {
     std::size_t taken = 0;
     while (taken < found && before < s.target) before += masses[taken++];
     if (window_top < s.target && before >= s.target) {  // kept: all above the window, and these
+      std::uint64_t order[max_candidates], scratch[max_candidates];
       std::uint32_t extra[max_candidates];
       for (std::size_t c = 0; c < segments.count; ++c) kept_mass[c] = mass_above_window(c);
       for (std::size_t i = 0; i < taken; ++i) {
-        extra[i] = static_cast<std::uint32_t>(key_index(s.candidates.keys()[i]));
-        kept_mass[segment_of(extra[i])] += masses[i];
+        order[i] = key_index(s.candidates.keys()[i]);
+        kept_mass[segment_of(order[i])] += masses[i];
       }
-      std::sort(extra, extra + taken);
+      sort_keys(order, taken, scratch);
+      for (std::size_t i = 0; i < taken; ++i) extra[i] = static_cast<std::uint32_t>(order[i]);
       kept_classes kept;
       kept.above = p.window_hi;
       kept.extra = extra;
@@ -404,7 +430,7 @@ struct sample_job {
     // A single value with more ties than the window holds: the first r of them in row order.
     if (next_above(p.lo) == p.hi) {
       float tie_mass;
-      table.select->exp_chunk(&p.lo, 1, 1.0f, s.max, &tie_mass);
+      table.select->exp_chunk(&p.lo, 1, plan.factor, s.max, &tie_mass);
       double ties = 0.0, tie_count[max_segments];
       for (std::size_t c = 0; c < segments.count; ++c) ties += tie_count[c] = s.segment_sums[c].count[lo_level];
       const double needed = std::ceil((s.target - above_hi) / static_cast<double>(tie_mass));
@@ -425,9 +451,9 @@ struct sample_job {
     // Narrow to the step between two thresholds where the mass above first reaches the target.
     std::size_t level = 0;
     while (level < p.threshold_count && above[level] < s.target) ++level;
-    if (level == p.threshold_count && p.lo > s.floor) {  // below the estimate's bracket: search under it
+    if (level == p.threshold_count && p.lo > s.known) {  // below this bracket: search under it
       for (std::size_t c = 0; c < segments.count; ++c) s.base[c] += s.segment_sums[c].mass[lo_level];
-      split_pass(s, s.floor, p.lo, static_cast<double>(logits.cols));
+      split_pass(s, s.known, p.lo, static_cast<double>(logits.cols));
       return;
     }
     if (level == p.threshold_count) {
@@ -439,7 +465,7 @@ struct sample_job {
       return;
     }
     float hi = level == 0 ? p.hi : p.thresholds[level - 1];
-    const float lo = p.thresholds[level];
+    const float lo = s.known = p.thresholds[level];
     double classes = 0.0;  // in [lo, hi)
     for (std::size_t c = 0; c < segments.count; ++c) {
       classes += s.segment_sums[c].count[level] - (level > 0 ? s.segment_sums[c].count[level - 1] : 0.0);
@@ -460,9 +486,9 @@ struct sample_job {
 
   // The token among the candidates kept (their first `kept`, best first): the draw in index order.
   void draw_candidates(state& s, const float* values, const float* masses, std::size_t kept) const noexcept {
-    std::uint64_t order[max_candidates];  // index, then the candidate's rank
+    std::uint64_t order[max_candidates], scratch[max_candidates];  // index, then the candidate's rank
     for (std::size_t i = 0; i < kept; ++i) order[i] = (static_cast<std::uint64_t>(key_index(s.candidates.keys()[i])) << 32) | i;
-    std::sort(order, order + kept);
+    sort_keys(order, kept, scratch);
     double total = 0.0;
     for (std::size_t i = 0; i < kept; ++i) total += masses[order[i] & 0xffffffffu];
     const double target = s.u * total;
@@ -508,13 +534,9 @@ struct sample_job {
     for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols),
                [&](std::size_t first, std::size_t n, const float* x) {
                  if (found) return;
-                 alignas(64) float e[transform_piece], scaled[transform_piece];
+                 alignas(64) float e[transform_piece];
                  table.select->exp_chunk(x, n, plan.factor, s.max, e);
-                 const float* z = x;  // z' as the kernels have it
-                 if (plan.factor != 1.0f) {
-                   table.logit_transform_chunk(x, n, plan.factor, 0.0f, scaled);
-                   z = scaled;
-                 }
+                 const float* z = x;
                  for (std::size_t j = 0; j < n; ++j) {
                    bool is_kept = z[j] >= kept.above && z[j] > -infinity;
                    if (extra != extra_end && *extra == first + j) {
@@ -544,7 +566,7 @@ status plan_sampling(const sampling_options& o, std::size_t cols, bool log_probs
   const std::size_t top_k = o.top_k >= cols ? 0 : o.top_k;
   if (top_k > max_top_k) return status::invalid_option;
   plan.greedy = o.temperature == 0.0f;
-  plan.factor = plan.greedy ? 1.0f : 1.0f / o.temperature;
+  plan.factor = plan.greedy ? 1.0f : std::min(1.0f / o.temperature, std::numeric_limits<float>::max());
   plan.top_k = top_k;
   plan.top_p = o.top_p < 1.0f;
   plan.p = static_cast<double>(o.top_p);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -52,6 +53,33 @@ inline row_segments segments_of(std::size_t cols) noexcept {
   return {length, (cols + length - 1) / length};
 }
 
+// Sorts 64-bit keys ascending: std::sort for a few, else a least-significant-digit radix sort in
+// 11-bit digits (the digits all keys share are skipped), whose cost does not depend on the order of
+// the keys or on branch prediction. scratch: room for n keys.
+inline void sort_keys(std::uint64_t* keys, std::size_t n, std::uint64_t* scratch) noexcept {
+  if (n <= 64) {
+    std::sort(keys, keys + n);
+    return;
+  }
+  constexpr unsigned digit_bits = 11;
+  constexpr std::size_t buckets = std::size_t{1} << digit_bits;
+  std::uint64_t *from = keys, *to = scratch;
+  for (unsigned shift = 0; shift < 64; shift += digit_bits) {
+    std::uint32_t count[buckets] = {};
+    for (std::size_t i = 0; i < n; ++i) ++count[(from[i] >> shift) & (buckets - 1)];
+    if (count[(from[0] >> shift) & (buckets - 1)] == n) continue;  // one digit for all: nothing to do
+    std::uint32_t start = 0;
+    for (std::uint32_t& c : count) {
+      const std::uint32_t here = c;
+      c = start;
+      start += here;
+    }
+    for (std::size_t i = 0; i < n; ++i) to[count[(from[i] >> shift) & (buckets - 1)]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != keys) std::copy(from, from + n, keys);
+}
+
 // Keeps the best keep keys of all it is offered, exactly (keys are unique and totally ordered), in
 // room for 2 * keep: when the room fills, the best keep stay and the floor rises to the last of them,
 // an O(keep) selection every keep offers at most.
@@ -77,7 +105,9 @@ class candidate_set {
   // The best keys, at most keep of them, sorted descending; returns how many.
   std::size_t best() noexcept {
     if (sink_.count > sink_.keep) prune();
-    std::sort(keys_, keys_ + sink_.count, std::greater<candidate_key>());
+    candidate_key scratch[max_candidates];
+    sort_keys(keys_, sink_.count, scratch);
+    std::reverse(keys_, keys_ + sink_.count);
     return sink_.count;
   }
 
@@ -149,18 +179,25 @@ void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, s
   }
 }
 
-// z' = x * factor as the kernels take it (select_table.hpp), for one value: kept within +-FLT_MAX
-// where x is finite.
-inline float scaled_value(float x, float factor) noexcept {
-  if (factor == 1.0f || !(x - x == 0.0f)) return x;
-  const float v = x * factor;
-  constexpr float largest = 3.40282347e38f;
-  return v < -largest ? -largest : (v > largest ? largest : v);
+// Statistics whose sums are of exp((x - shift) * factor) (the temperature's factor): merge_stats
+// with the shifts' difference scaled, and the weight that carries a chunk's sum to the row's shift.
+inline double scaled_weight(const chunk_stats& chunk, float row_shift, float factor) noexcept {
+  if (chunk.sum_exp == 0.0) return 0.0;  // nothing but -inf: exp(0 - row shift) may overflow
+  return std::exp((static_cast<double>(chunk.shift) - static_cast<double>(row_shift)) * static_cast<double>(factor));
+}
+inline chunk_stats merge_scaled(const chunk_stats& a, const chunk_stats& b, float factor) noexcept {
+  if (factor == 1.0f) return merge_stats(a, b);
+  chunk_stats merged{};
+  merged.max = a.max >= b.max ? a.max : (b.max > a.max ? b.max : a.max + b.max);  // NaN if either is
+  merged.shift = shift_of(merged.max);
+  merged.sum_exp = a.sum_exp * scaled_weight(a, merged.shift, factor) + b.sum_exp * scaled_weight(b, merged.shift, factor);
+  return merged;
 }
 
 // The scan of a row, segment by segment: each segment's max (and, when summing, its shift and
-// sum_exp) and whether it holds NaN or +inf, with the classes above the sink's floor offered to it;
-// and, when asked, a sample of the row: sample[i] = z of class i * sample_step.
+// sum_exp of exp((x - shift) * factor)) and whether it holds NaN or +inf, with the classes above the
+// sink's floor offered to it; and, when asked, a sample of the row: sample[i] = x of class
+// i * sample_step.
 struct row_scan {
   chunk_stats segment[max_segments];
   bool poisoned[max_segments];
@@ -172,17 +209,17 @@ struct row_scan {
     for_pieces(k, row, first, n, [&](std::size_t p0, std::size_t m, const float* x) {
       if (sample != nullptr) {
         for (std::size_t j = (p0 + sample_step - 1) / sample_step * sample_step; j < p0 + m; j += sample_step) {
-          sample[j / sample_step] = scaled_value(x[j - p0], factor);
+          sample[j / sample_step] = x[j - p0];
         }
       }
-      const float max = k.select->scan_chunk(x, m, p0, factor, sink, &nan_or_infinity);
+      const float max = k.select->scan_chunk(x, m, p0, sink, &nan_or_infinity);
       if (!sums) {
         stats.max = max > stats.max ? max : stats.max;
         return;
       }
       const float shift = shift_of(max);
       const chunk_stats piece{max, shift, k.select->exp_sum_chunk(x, m, factor, shift), 0.0, 0.0};
-      stats = p0 == first ? piece : merge_stats(stats, piece);
+      stats = p0 == first ? piece : merge_scaled(stats, piece, factor);
     });
     segment[segment_index] = stats;
     poisoned[segment_index] = nan_or_infinity;
@@ -191,9 +228,9 @@ struct row_scan {
     return std::any_of(poisoned, poisoned + count, [](bool p) { return p; });
   }
   // The row's statistics, merged in segment order (max alone when the scan did not sum).
-  chunk_stats merged(std::size_t count) const noexcept {
+  chunk_stats merged(std::size_t count, float factor) const noexcept {
     chunk_stats row = segment[0];
-    for (std::size_t c = 1; c < count; ++c) row = merge_stats(row, segment[c]);
+    for (std::size_t c = 1; c < count; ++c) row = merge_scaled(row, segment[c], factor);
     return row;
   }
 };

@@ -77,7 +77,7 @@ struct top_k_job {
     }
     double row_lse = 0.0;
     if (wants_statistics()) {
-      chunk_stats merged = s.scan.merged(segments.count);
+      chunk_stats merged = s.scan.merged(segments.count, 1.0f);
       if (const float* sink = sink_of(s.row, transform)) merged = merge_stats(merged, chunk_stats{*sink, *sink, 1.0, 0.0, 0.0});
       row_lse = lse_of(merged.shift, merged.sum_exp);
       if (lse) lse[s.row] = static_cast<float>(row_lse);
