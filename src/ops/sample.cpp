@@ -1,14 +1,18 @@
 // sample: argument checks, then each row in a few passes over its logits, never a sort of the row.
+// Order, thresholds and ties are those of z (dividing by a positive temperature keeps them); the
+// temperature enters the masses only, exp((z - max) / temperature).
 //
-//   scan   every piece loaded into an L1 scratch (z' = z / temperature): the max, NaN/+inf, the best
-//          classes in a candidate set (top_k of them, or a few when only top_p / min_p filter), and
-//          the exponential sums when a total is needed (top_p's target, plain sampling, log-probs).
-//          Greedy decoding, top_k, and top_p / min_p whose kept classes all lie among the candidates
-//          (a peaked distribution) end here: the draw runs over the candidates.
+//   scan   each piece of the row (read in place, or through load_chunk's L1 scratch): the max,
+//          NaN/+inf, the best classes in a candidate set (top_k of them, or a few when only top_p /
+//          min_p filter), the exponential sums when a total is needed (top_p's target, plain
+//          sampling, log-probs), and for top_p a sample of every step-th class. Greedy decoding,
+//          top_k, and top_p / min_p whose kept classes all lie among the candidates (a peaked
+//          distribution) end here: the draw runs over the candidates.
 //   search (top_p / min_p reaching past the candidates) passes over a value bracket [lo, hi) that
-//          holds top_p's threshold: each pass sums the masses above a few thresholds inside the bracket
-//          and collects the bracket's best classes; the threshold is found among those, or the bracket
-//          narrows to the stretch between two thresholds. Classes outside the bracket cost a compare.
+//          holds top_p's threshold, placed where the sample says it lies: each pass sums the masses
+//          above a few thresholds inside the bracket and collects the best classes of a window
+//          around the likely threshold; the threshold is found among those, or the bracket narrows
+//          to the stretch between two thresholds. Classes outside the bracket cost a compare.
 //   draw   the kept mass of each segment is known by then (sums above a threshold, plus collected
 //          classes); the segment where u times the kept total falls is swept in index order.
 //
