@@ -81,19 +81,23 @@ struct bracket_sums {
 // The kernels read a piece of a row x[0, n) (the logits themselves, or load_chunk's transformed
 // copy). Order, maxima and brackets are those of x; the temperature only enters the masses, as
 // exp((x - shift) * factor) with factor = 1 / temperature and shift >= every x (so that nothing
-// overflows).
+// overflows). Memory from x up to end (the end of the caller's logits, or of the copy) may be
+// prefetched, never read.
 struct select_kernel_table {
   // max_j x_j over x[0, n) (-inf for n == 0); sets *poisoned when an x_j is NaN or +inf; offers every
   // x_j > sink->floor as class first + j (sink may be null).
-  float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned);
+  float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
+                      const float* end);
   // sum_j exp((x_j - shift) * factor) (in double, accurate for any n).
-  double (*exp_sum_chunk)(const float* x, std::size_t n, float factor, float shift);
-  // e_j = exp((x_j - shift) * factor); e may be x.
-  void (*exp_chunk)(const float* x, std::size_t n, float factor, float shift, float* e);
+  double (*exp_sum_chunk)(const float* x, std::size_t n, float factor, float shift, const float* end);
+  // e_j = exp((x_j - shift) * factor) where x_j >= floor, else 0; e may be x.
+  void (*exp_chunk)(const float* x, std::size_t n, float factor, float shift, float floor, float* e);
+  // sums[b] = sum of e[b * block, (b + 1) * block) (the last block may be shorter), in double.
+  void (*block_sums_chunk)(const float* e, std::size_t n, std::size_t block, double* sums);
   // Adds the masses and counts of the classes of x[0, n) in the bracket to sums (see bracket_pass),
   // and offers those of the window above sink->floor to the sink as class first + j (sink may be null).
   void (*bracket_chunk)(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& pass,
-                        bracket_sums& sums, candidate_sink* sink);
+                        bracket_sums& sums, candidate_sink* sink, const float* end);
 };
 
 // The reference's top-k and sampling rows, in double from the decoded inputs (reference/select.cpp):

@@ -134,8 +134,8 @@ struct select_kernels {
 
   // One sweep: the max, NaN or +inf, and the candidates (see select_kernel_table::scan_chunk). Four
   // vectors at a time, and the sink is looked at only when their max passes its floor.
-  static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink,
-                          bool* poisoned) noexcept {
+  static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
+                          const float* end) noexcept {
     vec m0 = Ops::splat(minus_inf), m1 = m0, m2 = m0, m3 = m0;
     auto nan = S::none();
     const auto offer_all = [&](const vec& v, std::size_t j) {
@@ -143,6 +143,7 @@ struct select_kernels {
     };
     std::size_t j = 0;
     for (; j + 4 * W <= n; j += 4 * W) {
+      for (std::size_t k = 0; k < 4 * W; k += 16) R::prefetch_ahead(x, j + k, end);
       const vec v0 = Ops::load(x + j), v1 = Ops::load(x + j + W), v2 = Ops::load(x + j + 2 * W),
                 v3 = Ops::load(x + j + 3 * W);
       m0 = Ops::max(m0, v0);
@@ -168,26 +169,35 @@ struct select_kernels {
     if (S::any(nan) || max == float_infinity) *poisoned = true;
     return max;
   }
-  static double exp_sum_chunk(const float* x, std::size_t n, float factor, float shift) noexcept {
+  static double exp_sum_chunk(const float* x, std::size_t n, float factor, float shift, const float* end) noexcept {
     const vec s = Ops::splat(shift), f = Ops::splat(factor);
     return with_factor(factor, [&](auto scaled_type) {
       constexpr bool Scaled = decltype(scaled_type)::value;
       return R::sum_of(n, [&](std::size_t j, std::size_t count) {
-        R::prefetch_ahead(x, j, x + n);
+        R::prefetch_ahead(x, j, end);
         return mass_of<Scaled>(R::load_n(x + j, count, minus_inf), s, f);
       });
     });
   }
 
-  static void exp_chunk(const float* x, std::size_t n, float factor, float shift, float* e) noexcept {
+  static void exp_chunk(const float* x, std::size_t n, float factor, float shift, float floor, float* e) noexcept {
     const vec s = Ops::splat(shift), f = Ops::splat(factor);
     with_factor(factor, [&](auto scaled_type) {
       constexpr bool Scaled = decltype(scaled_type)::value;
       R::for_each(n, [&](std::size_t j, std::size_t count) {
-        R::store_n(e + j, count, mass_of<Scaled>(R::load_n(x + j, count, minus_inf), s, f));
+        const vec v = R::load_n(x + j, count, minus_inf);
+        R::store_n(e + j, count, S::where(S::at_least(v, floor), mass_of<Scaled>(v, s, f)));
       });
       return 0;
     });
+  }
+
+  // sums[b] = e[b * block, (b + 1) * block) summed (the last block may be short), block a multiple of W.
+  static void block_sums_chunk(const float* e, std::size_t n, std::size_t block, double* sums) noexcept {
+    for (std::size_t b = 0; b * block < n; ++b) {
+      const std::size_t first = b * block, count = n - first < block ? n - first : block;
+      sums[b] = R::sum_of(count, [&](std::size_t j, std::size_t lanes) { return R::load_n(e + first + j, lanes, 0.0f); });
+    }
   }
 
   // A bracket pass over one piece. The classes in the bracket are packed into a buffer first (most of
@@ -236,10 +246,11 @@ struct select_kernels {
   }
   template <bool Scaled>
   static void bracket(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& p,
-                      bracket_sums& sums, candidate_sink* sink) noexcept {
+                      bracket_sums& sums, candidate_sink* sink, const float* end) noexcept {
     alignas(64) float packed[packed_room + W];
     std::size_t held = 0;
     for (std::size_t j = 0; j < n; j += W) {
+      R::prefetch_ahead(x, j, end);
       const std::size_t lanes = n - j < W ? n - j : W;
       // NaN pads: in no bracket (a poisoned row never gets here; its NaN would fail every compare too).
       const vec v = R::load_n(x + j, lanes, __builtin_nanf(""));
@@ -258,14 +269,14 @@ struct select_kernels {
     packed_sums<Scaled>(packed, held, factor, p, sums);
   }
   static void bracket_chunk(const float* x, std::size_t n, std::size_t first, float factor, const bracket_pass& p,
-                            bracket_sums& sums, candidate_sink* sink) noexcept {
+                            bracket_sums& sums, candidate_sink* sink, const float* end) noexcept {
     with_factor(factor, [&](auto s) {
-      bracket<decltype(s)::value>(x, n, first, factor, p, sums, sink);
+      bracket<decltype(s)::value>(x, n, first, factor, p, sums, sink, end);
       return 0;
     });
   }
 
-  static constexpr select_kernel_table table{scan_chunk, exp_sum_chunk, exp_chunk, bracket_chunk};
+  static constexpr select_kernel_table table{scan_chunk, exp_sum_chunk, exp_chunk, block_sums_chunk, bracket_chunk};
 };
 
 }  // namespace softxent::detail

@@ -51,6 +51,8 @@ constexpr std::size_t window_candidates = max_top_k;
 // the first search pass puts its thresholds where the sample says the threshold likely lies.
 constexpr std::size_t sample_capacity = 2048;
 constexpr std::size_t estimate_bins = 1024;
+// The draw sums the kept masses of the segment it sweeps in blocks of this many classes.
+constexpr std::size_t draw_block = 64;
 // exp((z - max) / temperature) is 0 in float when (z - max) / temperature < -104, on every ISA: such
 // classes carry no mass.
 constexpr float massless_below = 104.0f;
@@ -95,6 +97,7 @@ struct sample_job {
   std::int64_t* tokens;
   float* log_probs;
   row_segments segments;
+  const float* logits_end;
 
   enum class stage { scan, search, done };
   struct state {
@@ -141,13 +144,13 @@ struct sample_job {
     const std::size_t first = segments.first(segment), n = segments.size(segment, logits.cols);
     with_candidates(s.candidates, s.lock, s.collecting, shared, [&](candidate_sink* sink) {
       if (s.next == stage::scan) {
-        s.scan.run(table, s.load, segment, first, n, plan.factor, sink, plan.sums,
+        s.scan.run(table, s.load, logits_end, segment, first, n, plan.factor, sink, plan.sums,
                    s.sample_step != 0 ? s.sample : nullptr, s.sample_step);
         return;
       }
       bracket_sums sums{};
-      for_pieces(table, s.load, first, n, [&](std::size_t p0, std::size_t m, const float* x) {
-        table.select->bracket_chunk(x, m, p0, plan.factor, s.pass, sums, sink);
+      for_pieces(table, s.load, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
+        table.select->bracket_chunk(x, m, p0, plan.factor, s.pass, sums, sink, end);
       });
       s.segment_sums[segment] = sums;
     });
@@ -179,7 +182,7 @@ struct sample_job {
   std::size_t candidate_masses(state& s, float* values, float* masses) const noexcept {
     const std::size_t found = s.candidates.best();
     for (std::size_t i = 0; i < found; ++i) values[i] = key_value(s.candidates.keys()[i]);
-    table.select->exp_chunk(values, found, plan.factor, s.max, masses);
+    table.select->exp_chunk(values, found, plan.factor, s.max, -infinity, masses);
     return found;
   }
 
@@ -290,7 +293,7 @@ struct sample_job {
     const float bottom = lo;
     const auto in_range = [&](float v) { return v >= bottom && v < hi; };
     alignas(64) float masses[sample_capacity];
-    table.select->exp_chunk(s.sample, sampled, plan.factor, s.max, masses);
+    table.select->exp_chunk(s.sample, sampled, plan.factor, s.max, -infinity, masses);
     float lowest = hi;
     for (std::size_t i = 0; i < sampled; ++i)
       if (in_range(s.sample[i]) && s.sample[i] < lowest) lowest = s.sample[i];
@@ -434,7 +437,7 @@ struct sample_job {
     // A single value with more ties than the window holds: the first r of them in row order.
     if (next_above(p.lo) == p.hi) {
       float tie_mass;
-      table.select->exp_chunk(&p.lo, 1, plan.factor, s.max, &tie_mass);
+      table.select->exp_chunk(&p.lo, 1, plan.factor, s.max, -infinity, &tie_mass);
       double ties = 0.0, tie_count[max_segments];
       for (std::size_t c = 0; c < segments.count; ++c) ties += tie_count[c] = s.segment_sums[c].count[lo_level];
       const double needed = std::ceil((s.target - above_hi) / static_cast<double>(tie_mass));
@@ -535,27 +538,49 @@ struct sample_job {
     std::int64_t token = -1;
     float token_value = nan_value;
     bool found = false;
-    for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols),
-               [&](std::size_t first, std::size_t n, const float* x) {
+    for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols), nullptr,
+               [&](std::size_t first, std::size_t n, const float* x, const float*) {
                  if (found) return;
+                 // The kept classes' masses, 0 for the others: those at or above kept.above, the extra
+                 // ones, and the ties up to their limit.
                  alignas(64) float e[transform_piece];
-                 table.select->exp_chunk(x, n, plan.factor, s.max, e);
-                 const float* z = x;
-                 for (std::size_t j = 0; j < n; ++j) {
-                   bool is_kept = z[j] >= kept.above && z[j] > -infinity;
-                   if (extra != extra_end && *extra == first + j) {
-                     is_kept = true;
-                     ++extra;
+                 table.select->exp_chunk(x, n, plan.factor, s.max, kept.above, e);
+                 for (; extra != extra_end && *extra < first + n; ++extra) {
+                   const std::size_t j = *extra - first;
+                   table.select->exp_chunk(x + j, 1, plan.factor, s.max, -infinity, e + j);
+                 }
+                 for (std::size_t j = 0; tie_count != nullptr && j < n; ++j) {
+                   if (x[j] == kept.tie_value && ties_seen++ < kept.tie_limit) {
+                     table.select->exp_chunk(x + j, 1, plan.factor, s.max, -infinity, e + j);
                    }
-                   if (z[j] == kept.tie_value) is_kept = is_kept || ties_seen++ < kept.tie_limit;
-                   if (!is_kept || e[j] <= 0.0f) continue;
-                   token = static_cast<std::int64_t>(first + j);
-                   token_value = z[j];
-                   cumulative += static_cast<double>(e[j]);
-                   if (cumulative > target) {
-                     found = true;
-                     return;
+                 }
+                 // Blocks of draw_block classes: their sums find the block where the target falls,
+                 // then its classes one at a time (should rounding leave them short of their sum, the
+                 // walk goes on from the block's sum).
+                 double sums[transform_piece / draw_block];
+                 table.select->block_sums_chunk(e, n, draw_block, sums);
+                 for (std::size_t b = 0; b * draw_block < n; ++b) {
+                   const std::size_t begin = b * draw_block, stop = std::min(n, begin + draw_block);
+                   if (sums[b] > 0.0) {  // the last class with mass so far: the token if rounding runs out
+                     std::size_t j = stop;
+                     while (e[--j] <= 0.0f) {
+                     }
+                     token = static_cast<std::int64_t>(first + j);
+                     token_value = x[j];
                    }
+                   if (cumulative + sums[b] > target) {
+                     double walk = cumulative;
+                     for (std::size_t j = begin; j < stop; ++j) {
+                       walk += static_cast<double>(e[j]);
+                       if (e[j] > 0.0f && walk > target) {
+                         token = static_cast<std::int64_t>(first + j);
+                         token_value = x[j];
+                         found = true;
+                         return;
+                       }
+                     }
+                   }
+                   cumulative += sums[b];
                  }
                });
     emit(s, token, token_value);
@@ -605,7 +630,8 @@ status sample(const_any_matrix logits, const std::uint64_t* seeds, std::int64_t*
 
   executor ex(exec, is_reference(call.table));
   const row_plan rows_plan = plan_for(call.table, rows, cols);
-  sample_job job{*call.table, logits, transform, options, plan, seeds, tokens, log_probs, segments_of(cols)};
+  sample_job job{*call.table, logits, transform, options, plan, seeds, tokens, log_probs, segments_of(cols),
+                 logits_end_of(logits)};
   for_selection_rows(ex, rows_plan, rows, job.segments.count, job);
   return status::ok;
 }

@@ -159,23 +159,25 @@ void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, b
   lock.unlock();
 }
 
-// per_piece(first_col, n, x) over columns [first, first + n) of a row, a piece of at most
+// per_piece(first_col, n, x, end) over columns [first, first + n) of a row, a piece of at most
 // transform_piece columns at a time: the row's own floats when it is f32 without a transform over
-// those columns, else load_chunk's transformed copy in an L1 scratch. Either way the same values.
+// those columns (end: logits_end, the end of the caller's logits, which the kernels may prefetch up
+// to), else load_chunk's transformed copy in an L1 scratch (end: the copy's). The same values either
+// way.
 template <class PerPiece>
 void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n,
-                const PerPiece& per_piece) noexcept {
+                const float* logits_end, const PerPiece& per_piece) noexcept {
   const bool direct = row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
                       row.valid_cols >= first + n;
   alignas(64) float z[transform_piece];
   for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
     const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
     if (direct) {
-      per_piece(p0, m, static_cast<const float*>(row.x) + p0);
+      per_piece(p0, m, static_cast<const float*>(row.x) + p0, logits_end);
       continue;
     }
     k.load_chunk(row, p0, m, z);
-    per_piece(p0, m, static_cast<const float*>(z));
+    per_piece(p0, m, static_cast<const float*>(z), static_cast<const float*>(z + m));
   }
 }
 
@@ -199,27 +201,35 @@ inline chunk_stats merge_scaled(const chunk_stats& a, const chunk_stats& b, floa
 // sink's floor offered to it; and, when asked, a sample of the row: sample[i] = x of class
 // i * sample_step.
 struct row_scan {
+  static constexpr std::size_t scan_block = 1024;
   chunk_stats segment[max_segments];
   bool poisoned[max_segments];
 
-  void run(const kernel_table& k, const row_load& row, std::size_t segment_index, std::size_t first, std::size_t n,
-           float factor, candidate_sink* sink, bool sums, float* sample = nullptr, std::size_t sample_step = 1) noexcept {
+  void run(const kernel_table& k, const row_load& row, const float* logits_end, std::size_t segment_index,
+           std::size_t first, std::size_t n, float factor, candidate_sink* sink, bool sums, float* sample = nullptr,
+           std::size_t sample_step = 1) noexcept {
     chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
     bool nan_or_infinity = false;
-    for_pieces(k, row, first, n, [&](std::size_t p0, std::size_t m, const float* x) {
+    for_pieces(k, row, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
       if (sample != nullptr) {
         for (std::size_t j = (p0 + sample_step - 1) / sample_step * sample_step; j < p0 + m; j += sample_step) {
           sample[j / sample_step] = x[j - p0];
         }
       }
-      const float max = k.select->scan_chunk(x, m, p0, sink, &nan_or_infinity);
-      if (!sums) {
-        stats.max = max > stats.max ? max : stats.max;
-        return;
+      // Sub-blocks short enough that the sum's sweep, on L1 data, prefetches the next one while
+      // memory would otherwise idle (as reduce::prefetch_ahead explains); the sum is kept relative to
+      // the running max, rescaled on the rare sub-block that raises it.
+      for (std::size_t b = 0; b < m; b += scan_block) {
+        const std::size_t count = m - b < scan_block ? m - b : scan_block;
+        const float max = k.select->scan_chunk(x + b, count, p0 + b, sink, &nan_or_infinity, end);
+        if (max > stats.max) {  // false for NaN, which the sum then catches
+          const float shift = shift_of(max);
+          if (stats.sum_exp != 0.0) stats.sum_exp *= scaled_weight(stats, shift, factor);
+          stats.max = max;
+          stats.shift = shift;
+        }
+        if (sums) stats.sum_exp += k.select->exp_sum_chunk(x + b, count, factor, stats.shift, end);
       }
-      const float shift = shift_of(max);
-      const chunk_stats piece{max, shift, k.select->exp_sum_chunk(x, m, factor, shift), 0.0, 0.0};
-      stats = p0 == first ? piece : merge_scaled(stats, piece, factor);
     });
     segment[segment_index] = stats;
     poisoned[segment_index] = nan_or_infinity;
@@ -234,6 +244,13 @@ struct row_scan {
     return row;
   }
 };
+
+// The end of a matrix of logits, what the kernels may prefetch up to when they read f32 rows in place
+// (null for other element types, which they never read in place).
+inline const float* logits_end_of(const const_any_matrix& logits) noexcept {
+  if (logits.dtype != dtype::f32 || logits.rows == 0) return nullptr;
+  return static_cast<const float*>(logits.data) + (logits.rows - 1) * logits.stride + logits.cols;
+}
 
 // Runs a job over every row. A job has a state type (one row's), start(state, row), more(state)
 // (another pass over the row's segments is needed), segment(state, segment, shared) (one pass over one

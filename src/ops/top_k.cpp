@@ -32,6 +32,7 @@ struct top_k_job {
   float* log_probs;
   float* lse;
   row_segments segments;
+  const float* logits_end;
 
   bool wants_statistics() const noexcept { return log_probs != nullptr || lse != nullptr; }
 
@@ -60,8 +61,8 @@ struct top_k_job {
 
   void segment(state& s, std::size_t segment, bool shared) const noexcept {
     with_candidates(s.candidates, s.lock, true, shared, [&](candidate_sink* sink) {
-      s.scan.run(table, s.load, segment, segments.first(segment), segments.size(segment, logits.cols), 1.0f, sink,
-                 wants_statistics());
+      s.scan.run(table, s.load, logits_end, segment, segments.first(segment), segments.size(segment, logits.cols), 1.0f,
+                 sink, wants_statistics());
     });
   }
 
@@ -130,7 +131,7 @@ status top_k(const_any_matrix logits, std::size_t k, std::int64_t* indices, floa
 
   executor ex(exec, is_reference(call.table));
   const row_plan plan = plan_for(call.table, rows, cols);
-  top_k_job job{*call.table, logits, transform, k, indices, log_probs, lse, segments_of(cols)};
+  top_k_job job{*call.table, logits, transform, k, indices, log_probs, lse, segments_of(cols), logits_end_of(logits)};
   for_selection_rows(ex, plan, rows, job.segments.count, job);
   return status::ok;
 }
