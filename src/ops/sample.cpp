@@ -51,8 +51,10 @@ constexpr std::size_t window_candidates = max_top_k;
 // the first search pass puts its thresholds where the sample says the threshold likely lies.
 constexpr std::size_t sample_capacity = 2048;
 constexpr std::size_t estimate_bins = 1024;
-// The draw sums the kept masses of the segment it sweeps in blocks of this many classes.
+// The draw sums the kept masses of the segment it sweeps in blocks of this many classes, a part of
+// draw_part classes at a time.
 constexpr std::size_t draw_block = 64;
+constexpr std::size_t draw_part = 1024;
 // exp((z - max) / temperature) is 0 in float when (z - max) / temperature < -104, on every ISA: such
 // classes carry no mass.
 constexpr float massless_below = 104.0f;
@@ -81,7 +83,7 @@ float next_above(float v) noexcept { return std::nextafter(v, infinity); }
 // first tie_limit classes (in row order) whose z' is tie_value.
 struct kept_classes {
   float above = infinity;
-  const std::uint32_t* extra = nullptr;
+  const std::uint64_t* extra = nullptr;
   std::size_t extra_count = 0;
   float tie_value = nan_value;
   double tie_limit = 0.0;
@@ -140,7 +142,7 @@ struct sample_job {
   }
   bool more(const state& s) const noexcept { return s.next != stage::done; }
 
-  void segment(state& s, std::size_t segment, bool shared) const noexcept {
+  __attribute__((noinline)) void segment(state& s, std::size_t segment, bool shared) const noexcept {
     const std::size_t first = segments.first(segment), n = segments.size(segment, logits.cols);
     with_candidates(s.candidates, s.lock, s.collecting, shared, [&](candidate_sink* sink) {
       if (s.next == stage::scan) {
@@ -156,7 +158,7 @@ struct sample_job {
     });
   }
 
-  void finish(state& s) const noexcept {
+  __attribute__((noinline)) void finish(state& s) const noexcept {
     if (s.next == stage::scan) {
       finish_scan(s);
     } else {
@@ -186,7 +188,7 @@ struct sample_job {
     return found;
   }
 
-  void finish_scan(state& s) const noexcept {
+  __attribute__((noinline)) void finish_scan(state& s) const noexcept {
     const chunk_stats row = s.scan.merged(segments.count, plan.factor);
     s.max = row.max;
     s.sum = row.sum_exp;  // relative to row.shift, which is the max when it is finite
@@ -210,7 +212,7 @@ struct sample_job {
       return;
     }
 
-    alignas(64) float values[max_candidates], masses[max_candidates];
+    alignas(64) float values[max_top_k], masses[max_top_k];
     const std::size_t found = candidate_masses(s, values, masses);
     // The filters over the candidates, best first: each keeps a prefix of them. The kept classes are
     // all among the candidates when the set holds every unmasked class, when top_k made it, or when a
@@ -382,7 +384,7 @@ struct sample_job {
     start_pass(s, lo, hi, inside, count, window_lo, hi);
   }
 
-  void finish_search(state& s) const noexcept {
+  __attribute__((noinline)) void finish_search(state& s) const noexcept {
     const bracket_pass& p = s.pass;
     double kept_mass[max_segments];
     if (!plan.top_p) {  // min_p alone
@@ -411,21 +413,22 @@ struct sample_job {
     };
 
     // The window's best classes, walked down from its top: the threshold may be among them.
-    alignas(64) float values[max_candidates], masses[max_candidates];
+    alignas(64) float values[max_top_k], masses[max_top_k];
     const std::size_t found = candidate_masses(s, values, masses);
     double before = window_top;
     std::size_t taken = 0;
     while (taken < found && before < s.target) before += masses[taken++];
     if (window_top < s.target && before >= s.target) {  // kept: all above the window, and these
-      std::uint64_t order[max_candidates], scratch[max_candidates];
-      std::uint32_t extra[max_candidates];
+      std::uint64_t extra[max_top_k];
       for (std::size_t c = 0; c < segments.count; ++c) kept_mass[c] = mass_above_window(c);
       for (std::size_t i = 0; i < taken; ++i) {
-        order[i] = key_index(s.candidates.keys()[i]);
-        kept_mass[segment_of(order[i])] += masses[i];
+        extra[i] = key_index(s.candidates.keys()[i]);
+        kept_mass[segment_of(extra[i])] += masses[i];
       }
-      sort_keys(order, taken, scratch);
-      for (std::size_t i = 0; i < taken; ++i) extra[i] = static_cast<std::uint32_t>(order[i]);
+      {
+        std::uint64_t scratch[max_top_k];
+        sort_keys(extra, taken, scratch);
+      }
       kept_classes kept;
       kept.above = p.window_hi;
       kept.extra = extra;
@@ -492,8 +495,12 @@ struct sample_job {
   }
 
   // The token among the candidates kept (their first `kept`, best first): the draw in index order.
-  void draw_candidates(state& s, const float* values, const float* masses, std::size_t kept) const noexcept {
-    std::uint64_t order[max_candidates], scratch[max_candidates];  // index, then the candidate's rank
+  __attribute__((noinline)) void draw_candidates(state& s, const float* values, const float* masses, std::size_t kept) const noexcept {
+    if (kept == 0) {  // not reached: the best candidate is always kept
+      emit(s, -1, nan_value);
+      return;
+    }
+    std::uint64_t order[max_top_k], scratch[max_top_k];  // index, then the candidate's rank
     for (std::size_t i = 0; i < kept; ++i) order[i] = (static_cast<std::uint64_t>(key_index(s.candidates.keys()[i])) << 32) | i;
     sort_keys(order, kept, scratch);
     double total = 0.0;
@@ -515,7 +522,7 @@ struct sample_job {
   // The draw over the whole row: the segment where u times the kept total falls (kept_mass in segment
   // order), then that segment's classes in index order. tie_count: each segment's classes at
   // kept.tie_value (null without ties).
-  void draw(state& s, const double* kept_mass, const kept_classes& kept, const double* tie_count) const noexcept {
+  __attribute__((noinline)) void draw(state& s, const double* kept_mass, const kept_classes& kept, const double* tie_count) const noexcept {
     double total = 0.0;
     for (std::size_t c = 0; c < segments.count; ++c) total += kept_mass[c];
     const double target = s.u * total;
@@ -532,55 +539,58 @@ struct sample_job {
       if (tie_count) ties_before += tie_count[c];
     }
     double cumulative = before_chosen, ties_seen = ties_before_chosen;
-    const std::uint32_t* extra = std::lower_bound(kept.extra, kept.extra + kept.extra_count,
-                                                  static_cast<std::uint32_t>(segments.first(chosen)));
-    const std::uint32_t* extra_end = kept.extra + kept.extra_count;
+    const std::uint64_t* extra = std::lower_bound(kept.extra, kept.extra + kept.extra_count,
+                                                  static_cast<std::uint64_t>(segments.first(chosen)));
+    const std::uint64_t* extra_end = kept.extra + kept.extra_count;
     std::int64_t token = -1;
     float token_value = nan_value;
     bool found = false;
     for_pieces(table, s.load, segments.first(chosen), segments.size(chosen, logits.cols), nullptr,
-               [&](std::size_t first, std::size_t n, const float* x, const float*) {
-                 if (found) return;
-                 // The kept classes' masses, 0 for the others: those at or above kept.above, the extra
-                 // ones, and the ties up to their limit.
-                 alignas(64) float e[transform_piece];
-                 table.select->exp_chunk(x, n, plan.factor, s.max, kept.above, e);
-                 for (; extra != extra_end && *extra < first + n; ++extra) {
-                   const std::size_t j = *extra - first;
-                   table.select->exp_chunk(x + j, 1, plan.factor, s.max, -infinity, e + j);
-                 }
-                 for (std::size_t j = 0; tie_count != nullptr && j < n; ++j) {
-                   if (x[j] == kept.tie_value && ties_seen++ < kept.tie_limit) {
+               [&](std::size_t piece_first, std::size_t piece_n, const float* piece, const float*) {
+                 for (std::size_t b0 = 0; b0 < piece_n && !found; b0 += draw_part) {
+                   const std::size_t first = piece_first + b0, n = std::min(draw_part, piece_n - b0);
+                   const float* x = piece + b0;
+                   // The kept classes' masses, 0 for the others: those at or above kept.above, the
+                   // extra ones, and the ties up to their limit.
+                   alignas(64) float e[draw_part];
+                   table.select->exp_chunk(x, n, plan.factor, s.max, kept.above, e);
+                   for (; extra != extra_end && *extra < first + n; ++extra) {
+                     const std::size_t j = *extra - first;
                      table.select->exp_chunk(x + j, 1, plan.factor, s.max, -infinity, e + j);
                    }
-                 }
-                 // Blocks of draw_block classes: their sums find the block where the target falls,
-                 // then its classes one at a time (should rounding leave them short of their sum, the
-                 // walk goes on from the block's sum).
-                 double sums[transform_piece / draw_block];
-                 table.select->block_sums_chunk(e, n, draw_block, sums);
-                 for (std::size_t b = 0; b * draw_block < n; ++b) {
-                   const std::size_t begin = b * draw_block, stop = std::min(n, begin + draw_block);
-                   if (sums[b] > 0.0) {  // the last class with mass so far: the token if rounding runs out
-                     std::size_t j = stop;
-                     while (e[--j] <= 0.0f) {
+                   for (std::size_t j = 0; tie_count != nullptr && j < n; ++j) {
+                     if (x[j] == kept.tie_value && ties_seen++ < kept.tie_limit) {
+                       table.select->exp_chunk(x + j, 1, plan.factor, s.max, -infinity, e + j);
                      }
-                     token = static_cast<std::int64_t>(first + j);
-                     token_value = x[j];
                    }
-                   if (cumulative + sums[b] > target) {
-                     double walk = cumulative;
-                     for (std::size_t j = begin; j < stop; ++j) {
-                       walk += static_cast<double>(e[j]);
-                       if (e[j] > 0.0f && walk > target) {
-                         token = static_cast<std::int64_t>(first + j);
-                         token_value = x[j];
-                         found = true;
-                         return;
+                   // Blocks of draw_block classes: their sums find the block where the target falls,
+                   // then its classes one at a time (should rounding leave them short of their sum,
+                   // the walk goes on from the block's sum).
+                   double sums[draw_part / draw_block];
+                   table.select->block_sums_chunk(e, n, draw_block, sums);
+                   for (std::size_t b = 0; b * draw_block < n; ++b) {
+                     const std::size_t begin = b * draw_block, stop = std::min(n, begin + draw_block);
+                     if (sums[b] > 0.0) {  // the last class with mass so far: the token if rounding runs out
+                       std::size_t j = stop;
+                       while (e[--j] <= 0.0f) {
+                       }
+                       token = static_cast<std::int64_t>(first + j);
+                       token_value = x[j];
+                     }
+                     if (cumulative + sums[b] > target) {
+                       double walk = cumulative;
+                       for (std::size_t j = begin; j < stop; ++j) {
+                         walk += static_cast<double>(e[j]);
+                         if (e[j] > 0.0f && walk > target) {
+                           token = static_cast<std::int64_t>(first + j);
+                           token_value = x[j];
+                           found = true;
+                           return;
+                         }
                        }
                      }
+                     cumulative += sums[b];
                    }
-                   cumulative += sums[b];
                  }
                });
     emit(s, token, token_value);

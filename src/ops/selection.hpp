@@ -105,7 +105,7 @@ class candidate_set {
   // The best keys, at most keep of them, sorted descending; returns how many.
   std::size_t best() noexcept {
     if (sink_.count > sink_.keep) prune();
-    candidate_key scratch[max_candidates];
+    candidate_key scratch[max_top_k];
     sort_keys(keys_, sink_.count, scratch);
     std::reverse(keys_, keys_ + sink_.count);
     return sink_.count;
@@ -257,24 +257,28 @@ inline const float* logits_end_of(const const_any_matrix& logits) noexcept {
 // segment; shared: other threads may run other segments of the same row meanwhile) and finish(state)
 // (after a pass over every segment: merge in segment order, decide, write the row's outputs once
 // done). Many rows: one row at a time per unit of rows. A few long rows: one row at a time, its
-// segments across threads.
+// segments across threads. Each way keeps one state on the stack, and the job's steps have frames of
+// their own (not inlined into one another), so that the stack holds one chain of them at a time.
 template <class Job>
-void for_selection_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t segments, Job& job) noexcept {
-  using state = typename Job::state;
-  if (rows >= few_rows || segments == 1 || !ex.can_run_in_parallel()) {
-    for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
-      state s;
-      for (std::size_t r = first; r < end; ++r) {
-        job.start(s, r);
-        while (job.more(s)) {
-          for (std::size_t segment = 0; segment < segments; ++segment) job.segment(s, segment, false);
-          job.finish(s);
-        }
-      }
-    });
-    return;
+void run_row(typename Job::state& s, std::size_t r, std::size_t segments, const Job& job) noexcept {
+  job.start(s, r);
+  while (job.more(s)) {
+    for (std::size_t segment = 0; segment < segments; ++segment) job.segment(s, segment, false);
+    job.finish(s);
   }
-  state s;
+}
+template <class Job>
+__attribute__((noinline)) void run_rows_each_on_one_thread(executor& ex, const row_plan& plan, std::size_t rows,
+                                                           std::size_t segments, const Job& job) noexcept {
+  for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+    typename Job::state s;
+    for (std::size_t r = first; r < end; ++r) run_row(s, r, segments, job);
+  });
+}
+template <class Job>
+__attribute__((noinline)) void run_rows_across_threads(executor& ex, std::size_t rows, std::size_t segments,
+                                                       const Job& job) noexcept {
+  typename Job::state s;
   for (std::size_t r = 0; r < rows; ++r) {
     job.start(s, r);
     while (job.more(s)) {
@@ -284,6 +288,14 @@ void for_selection_rows(executor& ex, const row_plan& plan, std::size_t rows, st
       ex.run(segments, pass);  // a host pool serves the first pass of the call; later ones stay here
       job.finish(s);
     }
+  }
+}
+template <class Job>
+void for_selection_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t segments, Job& job) noexcept {
+  if (rows >= few_rows || segments == 1 || !ex.can_run_in_parallel()) {
+    run_rows_each_on_one_thread(ex, plan, rows, segments, job);
+  } else {
+    run_rows_across_threads(ex, rows, segments, job);
   }
 }
 

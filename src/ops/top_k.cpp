@@ -59,14 +59,14 @@ struct top_k_job {
   }
   bool more(const state& s) const noexcept { return !s.done; }
 
-  void segment(state& s, std::size_t segment, bool shared) const noexcept {
+  __attribute__((noinline)) void segment(state& s, std::size_t segment, bool shared) const noexcept {
     with_candidates(s.candidates, s.lock, true, shared, [&](candidate_sink* sink) {
       s.scan.run(table, s.load, logits_end, segment, segments.first(segment), segments.size(segment, logits.cols), 1.0f,
                  sink, wants_statistics());
     });
   }
 
-  void finish(state& s) const noexcept {
+  __attribute__((noinline)) void finish(state& s) const noexcept {
     s.done = true;
     std::int64_t* row_indices = indices + s.row * k;
     float* row_log_probs = log_probs ? log_probs + s.row * k : nullptr;
