@@ -102,7 +102,7 @@ struct top_k_job {
         continue;
       }
       row_indices[i] = static_cast<std::int64_t>(j);
-      if (row_log_probs) row_log_probs[i] = -std::numeric_limits<float>::infinity();
+      if (row_log_probs) row_log_probs[i] = -float_infinity;
       ++i;
     }
   }

@@ -97,7 +97,7 @@ void reference_top_k_row(const row_load& row, std::size_t cols, const float* sin
   for (std::size_t j = 0; j < cols && i < k; ++j) {
     if (z(j) > -infinity) continue;
     indices[i] = static_cast<std::int64_t>(j);
-    if (log_probs) log_probs[i] = -std::numeric_limits<float>::infinity();
+    if (log_probs) log_probs[i] = -static_cast<float>(infinity);
     ++i;
   }
 }
