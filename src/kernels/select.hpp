@@ -35,6 +35,8 @@ struct select_ops<scalar_ops> {
   static bool any(mask m) noexcept { return m; }
   static vec where(mask m, vec v) noexcept { return m ? v : 0.0f; }
   static std::uint32_t bits(mask m) noexcept { return m ? 1u : 0u; }
+  static constexpr bool packs_keys = false;
+  static std::size_t pack_keys(vec, std::uint32_t, std::size_t, candidate_key*) noexcept { return 0; }
   static std::size_t compress(vec v, mask in, float* out) noexcept {
     *out = v;
     return in ? 1 : 0;
@@ -73,6 +75,39 @@ struct select_ops<xsimd_ops<Arch>> {
     std::uint32_t b = 0;
     for (std::size_t i = 0; i < W; ++i) b |= lanes[i] ? 1u << i : 0u;
     return b;
+  }
+  // The keys of the lanes of v in `lanes` (bit i: class first + i), packed from out, which has room
+  // for a whole vector of keys: AVX-512 only (packs_keys), with no branch per lane.
+#if SOFTXENT_X86_INTRINSICS
+  static constexpr bool packs_keys = xsimd_ops<Arch>::is_avx512;
+#else
+  static constexpr bool packs_keys = false;
+#endif
+  static std::size_t pack_keys(const vec& v, std::uint32_t lanes, std::size_t first, candidate_key* out) noexcept {
+#if SOFTXENT_X86_INTRINSICS
+    if constexpr (xsimd_ops<Arch>::is_avx512) {
+      // As make_key: the value's bits made monotone (-0 as +0), then the complement of the index.
+      const __m512i bits = _mm512_castps_si512(_mm512_add_ps(v, _mm512_setzero_ps()));
+      const __m512i ones = _mm512_set1_epi32(-1);
+      const __m512i ordered = _mm512_mask_xor_epi32(_mm512_or_si512(bits, _mm512_set1_epi32(INT32_MIN)),
+                                                    _mm512_movepi32_mask(bits), bits, ones);
+      const __m512i index = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first))),
+                                             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+      const __m512i low = _mm512_xor_si512(index, ones);
+      const auto keys_of = [](__m256i high, __m256i low32) {
+        return _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepu32_epi64(high), 32), _mm512_cvtepu32_epi64(low32));
+      };
+      const __m512i first8 = keys_of(_mm512_castsi512_si256(ordered), _mm512_castsi512_si256(low));
+      const __m512i last8 = keys_of(_mm512_extracti64x4_epi64(ordered, 1), _mm512_extracti64x4_epi64(low, 1));
+      const auto lanes_first = static_cast<__mmask8>(lanes & 0xffu), lanes_last = static_cast<__mmask8>(lanes >> 8);
+      const auto count_first = static_cast<std::size_t>(__builtin_popcount(lanes & 0xffu));
+      _mm512_storeu_si512(out, _mm512_maskz_compress_epi64(lanes_first, first8));
+      _mm512_storeu_si512(out + count_first, _mm512_maskz_compress_epi64(lanes_last, last8));
+      return count_first + static_cast<std::size_t>(__builtin_popcount(lanes >> 8));
+    }
+#endif
+    (void)v, (void)lanes, (void)first, (void)out;
+    return 0;
   }
   static std::size_t compress(const vec& v, const mask& in, float* out) noexcept {
 #if SOFTXENT_X86_INTRINSICS
@@ -120,6 +155,16 @@ struct select_kernels {
   // slow path, taken only by vectors with a lane above the floor. A lane may fall below the floor
   // the room's making raises.
   static void offer(const vec& v, std::uint32_t lanes, std::size_t first, candidate_sink& sink) noexcept {
+    if constexpr (S::packs_keys) {
+      if (sink.count + W > sink.capacity) {
+        sink.make_room(sink);
+        lanes &= S::bits(S::greater(v, sink.floor));  // the floor rose
+      }
+      if (sink.count + W <= sink.capacity) {  // a set of fewer than W candidates goes lane by lane
+        sink.count += S::pack_keys(v, lanes, first, sink.keys + sink.count);
+        return;
+      }
+    }
     alignas(64) float values[W];
     Ops::store(values, v);
     for (; lanes != 0; lanes &= lanes - 1) {
