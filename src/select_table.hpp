@@ -54,7 +54,7 @@ struct candidate_sink {
   candidate_key* keys;
   std::size_t count;
   std::size_t capacity;
-  std::size_t keep;  // make_room keeps the best keep (< capacity)
+  std::size_t keep;  // make_room keeps the best keep (< capacity); call it only with more than keep
   float floor;
   void (*make_room)(candidate_sink& sink);
 };

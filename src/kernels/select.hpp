@@ -156,7 +156,7 @@ struct select_kernels {
   // the room's making raises.
   static void offer(const vec& v, std::uint32_t lanes, std::size_t first, candidate_sink& sink) noexcept {
     if constexpr (S::packs_keys) {
-      if (sink.count + W > sink.capacity) {
+      if (sink.count + W > sink.capacity && sink.count > sink.keep) {
         sink.make_room(sink);
         lanes &= S::bits(S::greater(v, sink.floor));  // the floor rose
       }
