@@ -15,7 +15,7 @@ const char* status_string(status s) noexcept {
     case status::null_pointer: return "a needed pointer is NULL while rows > 0";
     case status::invalid_shape: return "invalid shape: cols == 0 with rows > 0, a stride < cols, mismatched views, or a size that overflows";
     case status::invalid_target: return "invalid target: a class index outside [0, cols) that is not the ignore index";
-    case status::invalid_option: return "invalid option: bad reduction, label smoothing, class weight, z_loss, logit_scale, softcap, thread count or ISA name";
+    case status::invalid_option: return "invalid option: bad reduction, label smoothing, class weight, z_loss, logit_scale, softcap, transform, k, sampling option, thread count or ISA name";
     case status::unsupported_isa: return "unsupported instruction set: this build or CPU does not have it";
     case status::overlap: return "an output overlaps an input or another output (only exact in-place aliasing is allowed where stated)";
     case status::unsupported_dtype: return "unsupported dtype: an element type outside F32, F16 and BF16";

@@ -47,6 +47,18 @@ softxent::cross_entropy_options to_cpp(const softxent_cross_entropy_options* opt
   return result;
 }
 
+softxent::sampling_options to_cpp(const softxent_sampling_options* options) noexcept {
+  softxent::sampling_options result;
+  if (options != nullptr) {
+    result.temperature = options->temperature;
+    result.top_k = options->top_k;
+    result.top_p = options->top_p;
+    result.min_p = options->min_p;
+    result.offset = options->offset;
+  }
+  return result;
+}
+
 softxent_status to_c(softxent::status s) noexcept { return static_cast<softxent_status>(s); }
 
 softxent::const_any_matrix to_cpp(softxent_const_matrix m, size_t rows, size_t cols) noexcept {
@@ -230,6 +242,27 @@ softxent_status softxent_linear_cross_entropy_f32(size_t rows, size_t hidden, si
                                              to_cpp(options), to_cpp(exec)));
 }
 
+softxent_status softxent_top_k(size_t rows, size_t cols, softxent_const_matrix logits,
+                               const softxent_softmax_options* transform, size_t k, int64_t* indices,
+                               float* log_probs, float* lse, const softxent_exec* exec) {
+  return to_c(softxent::top_k(to_cpp(logits, rows, cols), k, indices, log_probs, lse, to_cpp(transform, cols),
+                              to_cpp(exec)));
+}
+void softxent_sampling_options_init(softxent_sampling_options* options) {
+  if (options == nullptr) return;
+  const softxent::sampling_options defaults;
+  options->temperature = defaults.temperature;
+  options->top_k = defaults.top_k;
+  options->top_p = defaults.top_p;
+  options->min_p = defaults.min_p;
+  options->offset = defaults.offset;
+}
+softxent_status softxent_sample(size_t rows, size_t cols, softxent_const_matrix logits,
+                                const softxent_softmax_options* transform, const softxent_sampling_options* options,
+                                const uint64_t* seeds, int64_t* tokens, float* log_probs, const softxent_exec* exec) {
+  return to_c(softxent::sample(to_cpp(logits, rows, cols), seeds, tokens, log_probs, to_cpp(options),
+                               to_cpp(transform, cols), to_cpp(exec)));
+}
 const char* softxent_isa(const softxent_exec* exec) { return softxent::isa(to_cpp(exec)); }
 
 const char* softxent_version(void) { return softxent::version(); }

@@ -95,6 +95,8 @@ struct row_load {
   std::size_t valid_cols;  // classes from here on are masked (cols: none)
 };
 
+struct select_kernel_table;  // top-k and sampling: select_table.hpp
+
 struct kernel_table {
   const char* name;
 
@@ -151,6 +153,8 @@ struct kernel_table {
   // The one place an output is written from float: out[0, n) = v rounded once to the type (out points
   // at the chunk's first element).
   void (*store_chunk)(const float* v, std::size_t n, void* out, dtype type);
+  // Top-k and sampling (select_table.hpp); null for the reference, which has its own rows in double.
+  const select_kernel_table* select;
 };
 
 // The reference's pieces of sharded cross-entropy, in double over whole rows of n logits, with

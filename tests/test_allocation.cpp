@@ -105,3 +105,31 @@ TEST_CASE("the fused linear cross-entropy allocates nothing with operator new, w
       expect_no_allocation("linear_cross_entropy", call);
     }
 }
+
+TEST_CASE("top_k and sample do not allocate - for one long row (segments across threads) or many") {
+  random_source random(502);
+  for (const std::string& isa : available_isas())
+    for (std::size_t rows : sizes{1, 8})
+      for (std::size_t cols : sizes{1000, 100000}) {
+        buffer x(rows, cols);
+        fill_logits(x, random);
+        std::vector<std::int64_t> indices(rows * 64), tokens(rows);
+        std::vector<float> log_probs(rows * 64), lse(rows);
+        std::vector<std::uint64_t> seeds(rows, 5);
+        softxent::sampling_options top_p, top_k, min_p;
+        top_p.temperature = 0.8f, top_p.top_p = 0.9f;
+        top_k.top_k = 40;
+        min_p.min_p = 0.05f;
+        auto exec = exec_for(isa, 2);
+        CAPTURE(isa);
+        CAPTURE(rows);
+        CAPTURE(cols);
+        expect_no_allocation("top_k", [&] {
+          return softxent::top_k(x.cview(), 64, indices.data(), log_probs.data(), lse.data(), {}, exec);
+        });
+        for (const softxent::sampling_options& o : {softxent::sampling_options{}, top_p, top_k, min_p})
+          expect_no_allocation("sample", [&] {
+            return softxent::sample(x.cview(), seeds.data(), tokens.data(), log_probs.data(), o, {}, exec);
+          });
+      }
+}

@@ -3,6 +3,7 @@
 #include <softxent/softxent.h>
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -336,8 +337,38 @@ static void test_statuses(void) {
   EXPECT(softxent_cross_entropy_soft_f32(0, COLS, NULL, COLS, NULL, COLS, NULL, NULL, NULL, 0, NULL) == SOFTXENT_OK);
 }
 
+/* Top-k and sampling from C: row 0 is ascending (its top 3 are 4, 3, 2), row 2 peaks at class 3. */
+static void test_selection(void) {
+  softxent_const_matrix x;
+  softxent_sampling_options greedy, plain;
+  int64_t indices[ROWS * 3], tokens[ROWS];
+  float log_probs[ROWS * 3], lse[ROWS], token_log_probs[ROWS];
+  const uint64_t seeds[ROWS] = {1, 2, 3};
+  x.data = logits;
+  x.dtype = SOFTXENT_F32;
+  x.stride = COLS;
+  EXPECT(softxent_top_k(ROWS, COLS, x, NULL, 3, indices, log_probs, lse, NULL) == SOFTXENT_OK);
+  EXPECT(indices[0] == 4 && indices[1] == 3 && indices[2] == 2);
+  EXPECT(indices[6] == 3 && indices[7] == 2 && indices[8] == 1);
+  EXPECT(close_to_scaled(lse[2], row_lse(logits + 2 * COLS, COLS), lse[2]));
+  EXPECT(close_to_scaled(log_probs[6], 100.0 - row_lse(logits + 2 * COLS, COLS), lse[2]));
+  EXPECT(softxent_top_k(ROWS, COLS, x, NULL, COLS + 1, indices, NULL, NULL, NULL) == SOFTXENT_ERROR_INVALID_OPTION);
+  softxent_sampling_options_init(&greedy);
+  greedy.temperature = 0.0f;
+  EXPECT(softxent_sample(ROWS, COLS, x, NULL, &greedy, seeds, tokens, token_log_probs, NULL) == SOFTXENT_OK);
+  EXPECT(tokens[0] == 4 && tokens[1] == 3 && tokens[2] == 3);
+  EXPECT(close_to_scaled(token_log_probs[1], 2.0 - row_lse(logits + COLS, COLS), 3.0));
+  softxent_sampling_options_init(&plain);
+  EXPECT(softxent_sample(ROWS, COLS, x, NULL, &plain, seeds, tokens, NULL, NULL) == SOFTXENT_OK);
+  EXPECT(tokens[0] >= 0 && tokens[0] < COLS && tokens[1] >= 0 && tokens[1] < COLS && tokens[2] >= 0 && tokens[2] < COLS);
+  plain.min_p = 2.0f;
+  EXPECT(softxent_sample(ROWS, COLS, x, NULL, &plain, seeds, tokens, NULL, NULL) == SOFTXENT_ERROR_INVALID_OPTION);
+  EXPECT(softxent_sample(ROWS, COLS, x, NULL, NULL, NULL, tokens, NULL, NULL) == SOFTXENT_ERROR_NULL_POINTER);
+}
+
 int main(void) {
   test_strings();
+  test_selection();
   test_forward();
   test_backward();
   test_cross_entropy();

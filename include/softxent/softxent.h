@@ -271,6 +271,60 @@ softxent_status softxent_linear_cross_entropy_f32(
     float* grad_bias,
     void* workspace, size_t workspace_size, const softxent_exec* exec);
 
+/* ---------------------------------------------------------------------------------------------
+   Top-k and sampling: the last step of a language model's decoding. z is the transformed logit (the
+   softmax options above, read as for the softmax family), lse = log(sum_j exp(z_j) + exp(sink)).
+   Both read each row's logits and write only small per-row outputs; a row's results never depend on
+   the other rows of the call, its position, the thread count or the host pool (bitwise).
+   Limits: k (and a sampling top_k below cols) is at most SOFTXENT_MAX_TOP_K, because the candidate
+   sets live on the stack (no heap allocation): a larger one is INVALID_OPTION. Class indices are
+   32-bit inside: cols >= 2^32 is INVALID_SHAPE.
+   Outputs may not overlap the logits, the transform's buffers, the seeds or each other (OVERLAP). */
+#define SOFTXENT_MAX_TOP_K 1024
+
+/* The k classes of largest z of each row, in descending order of z, ties by lower index:
+   indices[r * k + i] (rows x k, densely packed), log_probs[r * k + i] = z - lse (NULL: not written),
+   lse[r] (NULL: not written). Masked classes (z = -inf) rank last, in ascending index, with log_prob
+   -inf: an all-masked row gives indices 0 .. k-1 and log_probs -inf (lse the sink, or -inf). A row with
+   NaN or +inf (after the transform) gives indices -1, log_probs NaN and lse NaN. Where the transform's
+   rounding makes two classes' z equal, or swaps two within its error bound, either order is correct.
+   1 <= k <= cols and k <= SOFTXENT_MAX_TOP_K, else INVALID_OPTION. log_probs and lse: the log_softmax
+   and lse bounds (widened by the transform as there). Reads each logit once. */
+softxent_status softxent_top_k(size_t rows, size_t cols, softxent_const_matrix logits,
+                               const softxent_softmax_options* transform, size_t k,
+                               int64_t* indices /* rows x k */, float* log_probs /* rows x k, or NULL */,
+                               float* lse /* rows, or NULL */, const softxent_exec* exec);
+
+/* Hugging Face's sampling filters, applied in this order, each on the distribution renormalized over
+   the classes the previous ones kept; ties at a threshold keep lower indices first. */
+typedef struct softxent_sampling_options {
+  float temperature; /* default 1; finite >= 0: z' = z / temperature; 0 is greedy:
+                        the argmax (lowest index on ties), no draw, and the filters do not matter */
+  size_t top_k;      /* default 0 = off: keep the top_k most probable classes (>= cols: off; else at
+                        most SOFTXENT_MAX_TOP_K) */
+  float top_p;       /* default 1 = off; in (0, 1]: keep the fewest most probable classes whose
+                        probability sum reaches top_p */
+  float min_p;       /* default 0 = off; in [0, 1]: keep the classes with p >= min_p * max p */
+  uint64_t offset;   /* default 0: the draw's counter, e.g. the decoding step */
+} softxent_sampling_options;
+/* Fills *options with the defaults above (plain sampling at temperature 1). */
+void softxent_sampling_options_init(softxent_sampling_options* options);
+
+/* One token per row, drawn from softmax(z') restricted to the kept classes. The draw of row r:
+   u = (philox[0] >> 8) * 2^-24, where philox = Philox4x32-10 (Salmon et al., SC 2011; Random123's
+   constants) of counter (offset & 0xffffffff, offset >> 32, 0, 0) with key (seeds[r] & 0xffffffff,
+   seeds[r] >> 32); tokens[r] is the first kept class, in ascending index order, whose cumulative kept
+   probability exceeds u times the kept total. A row's token depends on its seed, not its place.
+   log_probs[r] (NULL: not written): the token's z' - lse(z') over all classes, before filtering
+   (temperature 0: at temperature 1), within the log_softmax bound. A row with NaN or +inf, or all
+   masked: token -1, log_prob NaN. Invalid options (see softxent_sampling_options) and a transform with
+   sinks (a sink is never drawn: use top-k or log_softmax for its mass) are INVALID_OPTION; seeds and
+   tokens may not be NULL (rows > 0). options NULL: the defaults. */
+softxent_status softxent_sample(size_t rows, size_t cols, softxent_const_matrix logits,
+                                const softxent_softmax_options* transform, const softxent_sampling_options* options,
+                                const uint64_t* seeds /* rows */, int64_t* tokens /* rows */,
+                                float* log_probs /* rows, or NULL */, const softxent_exec* exec);
+
 /* The instruction set a call with this exec would use ("reference", "scalar", "sse2", "avx2",
    "avx512", "neon"), or NULL when the exec names an unknown or unsupported one. */
 const char* softxent_isa(const softxent_exec* exec);

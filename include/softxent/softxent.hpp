@@ -285,6 +285,40 @@ status linear_cross_entropy(const linear_layer& layer, const std::int64_t* targe
                             const linear_gradients& grads, workspace_view work,
                             const cross_entropy_options& options = {}, const exec_options& exec = {}) noexcept;
 
+// ---------------------------------------------------------------------------------------------
+// Top-k and sampling (see softxent.h for the full contract). z is the transformed logit of the softmax
+// family, lse = log(sum_j exp(z_j) + exp(sink)). A row's outputs never depend on the other rows, its
+// position, the thread count or the host pool (bitwise). Candidate sets live on the stack: k (and a
+// sampling top_k below cols) is at most max_top_k, else status::invalid_option; cols >= 2^32 is
+// status::invalid_shape. Outputs may not overlap any input or each other.
+constexpr std::size_t max_top_k = 1024;
+
+// indices and log_probs: logits.rows x k, densely packed (log_probs may be null); lse: logits.rows
+// values (may be null). Descending z, ties by lower index; masked classes last in ascending index
+// (log_prob -inf); a row with NaN or +inf: indices -1, log_probs and lse NaN. 1 <= k <= min(cols,
+// max_top_k), else invalid_option.
+status top_k(const_any_matrix logits, std::size_t k, std::int64_t* indices, float* log_probs, float* lse,
+             const softmax_options& transform = {}, const exec_options& exec = {}) noexcept;
+
+// Hugging Face's order: z' = z / temperature, then top_k, top_p, min_p, each on the distribution
+// renormalized over the classes still kept; ties at a threshold keep lower indices first.
+struct sampling_options {
+  float temperature = 1.0f;  // finite >= 0; 0: greedy (the argmax, lowest index on ties)
+  std::size_t top_k = 0;     // 0 or >= cols: off; else at most max_top_k
+  float top_p = 1.0f;        // in (0, 1]; 1: off
+  float min_p = 0.0f;        // in [0, 1]; 0: off
+  std::uint64_t offset = 0;  // the draw's counter (e.g. the decoding step)
+};
+
+// tokens[r]: the first kept class, in ascending index order, whose cumulative kept probability exceeds
+// u * kept total, u = (Philox4x32-10(counter {offset lo, offset hi, 0, 0}, key {seed lo, seed hi})[0] >> 8)
+// * 2^-24 with seed = seeds[r]. log_probs[r] (may be null): the token's z' - lse(z'), before filtering
+// (at temperature 1 when greedy). NaN or +inf in a row, or all masked: token -1, log_prob NaN. A
+// transform with sinks is invalid_option.
+status sample(const_any_matrix logits, const std::uint64_t* seeds, std::int64_t* tokens, float* log_probs,
+              const sampling_options& options = {}, const softmax_options& transform = {},
+              const exec_options& exec = {}) noexcept;
+
 // The instruction set a call with these options would use, or nullptr if it names an unknown or
 // unsupported one.
 const char* isa(const exec_options& exec = {}) noexcept;

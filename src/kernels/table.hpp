@@ -7,6 +7,7 @@
 #include "kernels/backward.hpp"
 #include "kernels/cross_entropy.hpp"
 #include "kernels/load.hpp"
+#include "kernels/select.hpp"
 #include "kernels/softmax.hpp"
 #include "kernels/transform.hpp"
 
@@ -39,6 +40,7 @@ constexpr kernel_table make_table(const char* name) noexcept {
       transform::logit_chain_chunk,
       io::load_chunk,
       io::store_chunk,
+      &select_kernels<Ops>::table,
   };
 }
 

@@ -7,6 +7,7 @@
 
 #include "kernel_table.hpp"
 #include "kernels/convert.hpp"
+#include "select_table.hpp"
 
 namespace softxent::detail {
 namespace {
@@ -215,6 +216,7 @@ const kernel_table table = {
     log_softmax_backward_rows,
     cross_entropy_rows,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+    nullptr,
 };
 
 }  // namespace
@@ -253,6 +255,8 @@ void reference_shard_gradient(const float* x, std::size_t n, float scale, float 
   }
 }
 
+
+double reference_logit(const row_load& row, std::size_t j) noexcept { return row_logit(row, j); }
 
 void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
                            void* y, dtype y_type) noexcept {

@@ -1,0 +1,304 @@
+// What top-k and sampling share: their argument checks, candidate sets, the segments a row is cut
+// into, and the driver that runs a row's passes either row by row or, for a few long rows, segment by
+// segment across threads. A row's results are the same either way: the segments and their order of
+// merging depend on cols alone, and candidate sets keep the exact best keys whatever order they are
+// offered in.
+#ifndef SOFTXENT_SRC_OPS_SELECTION_HPP
+#define SOFTXENT_SRC_OPS_SELECTION_HPP
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "driver/plan.hpp"
+#include "driver/validate.hpp"
+#include "kernel_table.hpp"
+#include "kernels/row_math.hpp"
+#include "ops/cross_entropy_common.hpp"
+#include "ops/logit_transform.hpp"
+#include "parallel.hpp"
+#include "select_table.hpp"
+#include "softxent/softxent.hpp"
+
+namespace softxent::detail {
+
+// The checks every selection call starts with, in the order of the other calls: exec, dtype, shape
+// (class indices are 32-bit inside), then the transform.
+inline status check_selection_call(const call_setup& call, const const_any_matrix& logits,
+                                   const softmax_options& transform) noexcept {
+  if (call.result != status::ok) return call.result;
+  if (!valid_dtype(logits.dtype)) return status::unsupported_dtype;
+  if (logits.rows > 0 && (logits.cols == 0 || logits.cols > 0xffffffffu)) return status::invalid_shape;
+  return check_softmax_options(logits.rows, logits.cols, transform);
+}
+
+// A row's segments: chunks of the library's chunk length, grouped so that a row has at most
+// max_segments of them (the per-segment records of a row live on the stack).
+constexpr std::size_t max_segments = 64;
+struct row_segments {
+  std::size_t length;
+  std::size_t count;
+  std::size_t first(std::size_t segment) const noexcept { return segment * length; }
+  std::size_t size(std::size_t segment, std::size_t cols) const noexcept {
+    return segment + 1 < count ? length : cols - segment * length;
+  }
+};
+inline row_segments segments_of(std::size_t cols) noexcept {
+  std::size_t length = chunk_length(cols);
+  const std::size_t fewest = (cols + max_segments - 1) / max_segments;
+  if (length < fewest) length = (fewest + 63) / 64 * 64;
+  return {length, (cols + length - 1) / length};
+}
+
+// Sorts 64-bit keys ascending: std::sort for a few, else a least-significant-digit radix sort in
+// 11-bit digits (the digits all keys share are skipped), whose cost does not depend on the order of
+// the keys or on branch prediction. scratch: room for n keys.
+inline void sort_keys(std::uint64_t* keys, std::size_t n, std::uint64_t* scratch) noexcept {
+  if (n <= 64) {
+    std::sort(keys, keys + n);
+    return;
+  }
+  constexpr unsigned digit_bits = 11;
+  constexpr std::size_t buckets = std::size_t{1} << digit_bits;
+  std::uint64_t *from = keys, *to = scratch;
+  for (unsigned shift = 0; shift < 64; shift += digit_bits) {
+    std::uint32_t count[buckets] = {};
+    for (std::size_t i = 0; i < n; ++i) ++count[(from[i] >> shift) & (buckets - 1)];
+    if (count[(from[0] >> shift) & (buckets - 1)] == n) continue;  // one digit for all: nothing to do
+    std::uint32_t start = 0;
+    for (std::uint32_t& c : count) {
+      const std::uint32_t here = c;
+      c = start;
+      start += here;
+    }
+    for (std::size_t i = 0; i < n; ++i) to[count[(from[i] >> shift) & (buckets - 1)]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != keys) std::copy(from, from + n, keys);
+}
+
+// Keeps the best keep keys of all it is offered, exactly (keys are unique and totally ordered), in
+// room for 2 * keep: when the room fills, the best keep stay and the floor rises to the last of them,
+// an O(keep) selection every keep offers at most.
+constexpr std::size_t max_candidates = 2 * max_top_k;
+class candidate_set {
+ public:
+  void reset(std::size_t keep) noexcept {
+    sink_ = {keys_, 0, 2 * keep, keep, -float_infinity, &make_room};
+    floor_key_ = 0;
+  }
+  // The kernels' view, for classes offered in ascending index (one scan of one segment).
+  candidate_sink* sink() noexcept { return &sink_; }
+  std::size_t size() const noexcept { return sink_.count; }
+  std::size_t keep() const noexcept { return sink_.keep; }
+  const candidate_key* keys() const noexcept { return keys_; }
+  // Adds the keys of another set, in any order (another segment's scan).
+  void merge(const candidate_set& other) noexcept {
+    for (std::size_t i = 0; i < other.size(); ++i) {
+      if (sink_.count == sink_.capacity) prune();
+      if (other.keys_[i] > floor_key_) keys_[sink_.count++] = other.keys_[i];
+    }
+  }
+  // The best keys, at most keep of them, sorted descending; returns how many.
+  std::size_t best() noexcept {
+    if (sink_.count > sink_.keep) prune();
+    candidate_key scratch[max_top_k];
+    sort_keys(keys_, sink_.count, scratch);
+    std::reverse(keys_, keys_ + sink_.count);
+    return sink_.count;
+  }
+
+ private:
+  static void make_room(candidate_sink& sink) noexcept {
+    // The sink is the first member of a standard-layout class: its address is the set's.
+    reinterpret_cast<candidate_set*>(&sink)->prune();
+  }
+  void prune() noexcept {
+    const std::size_t keep = sink_.keep;
+    std::nth_element(keys_, keys_ + (keep - 1), keys_ + sink_.count, std::greater<candidate_key>());
+    sink_.count = keep;
+    floor_key_ = keys_[keep - 1];
+    sink_.floor = key_value(floor_key_);
+  }
+
+  candidate_sink sink_;
+  candidate_key floor_key_;
+  candidate_key keys_[max_candidates];
+};
+
+// A lock for the merges of a row's segments into its one candidate set, when threads share the row.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    while (flag_.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
+
+// Runs work(sink) over one segment with the row's candidate set: offered straight into it when the
+// segment has the row to itself, else into a local set merged under the row's lock (null sink when
+// the row collects nothing).
+template <class Work>
+void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, bool shared, const Work& work) noexcept {
+  if (!collecting || !shared) {
+    work(collecting ? row_set.sink() : nullptr);
+    return;
+  }
+  candidate_set local;
+  local.reset(row_set.keep());
+  work(local.sink());
+  lock.lock();
+  row_set.merge(local);
+  lock.unlock();
+}
+
+// per_piece(first_col, n, x, end) over columns [first, first + n) of a row, a piece of at most
+// transform_piece columns at a time: the row's own floats when it is f32 without a transform over
+// those columns (end: logits_end, the end of the caller's logits, which the kernels may prefetch up
+// to), else load_chunk's transformed copy in an L1 scratch (end: the copy's). The same values either
+// way.
+template <class PerPiece>
+void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n,
+                const float* logits_end, const PerPiece& per_piece) noexcept {
+  const bool direct = row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
+                      row.valid_cols >= first + n;
+  alignas(64) float z[transform_piece];
+  for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
+    const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;
+    if (direct) {
+      per_piece(p0, m, static_cast<const float*>(row.x) + p0, logits_end);
+      continue;
+    }
+    k.load_chunk(row, p0, m, z);
+    per_piece(p0, m, static_cast<const float*>(z), static_cast<const float*>(z + m));
+  }
+}
+
+// Statistics whose sums are of exp((x - shift) * factor) (the temperature's factor): merge_stats
+// with the shifts' difference scaled, and the weight that carries a chunk's sum to the row's shift.
+inline double scaled_weight(const chunk_stats& chunk, float row_shift, float factor) noexcept {
+  if (chunk.sum_exp == 0.0) return 0.0;  // nothing but -inf: exp(0 - row shift) may overflow
+  return std::exp((static_cast<double>(chunk.shift) - static_cast<double>(row_shift)) * static_cast<double>(factor));
+}
+inline chunk_stats merge_scaled(const chunk_stats& a, const chunk_stats& b, float factor) noexcept {
+  if (factor == 1.0f) return merge_stats(a, b);
+  chunk_stats merged{};
+  merged.max = a.max >= b.max ? a.max : (b.max > a.max ? b.max : a.max + b.max);  // NaN if either is
+  merged.shift = shift_of(merged.max);
+  merged.sum_exp = a.sum_exp * scaled_weight(a, merged.shift, factor) + b.sum_exp * scaled_weight(b, merged.shift, factor);
+  return merged;
+}
+
+// The scan of a row, segment by segment: each segment's max (and, when summing, its shift and
+// sum_exp of exp((x - shift) * factor)) and whether it holds NaN or +inf, with the classes above the
+// sink's floor offered to it; and, when asked, a sample of the row: sample[i] = x of class
+// i * sample_step.
+struct row_scan {
+  static constexpr std::size_t scan_block = 1024;
+  chunk_stats segment[max_segments];
+  bool poisoned[max_segments];
+
+  void run(const kernel_table& k, const row_load& row, const float* logits_end, std::size_t segment_index,
+           std::size_t first, std::size_t n, float factor, candidate_sink* sink, bool sums, float* sample = nullptr,
+           std::size_t sample_step = 1) noexcept {
+    chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
+    bool nan_or_infinity = false;
+    for_pieces(k, row, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
+      if (sample != nullptr) {
+        for (std::size_t j = (p0 + sample_step - 1) / sample_step * sample_step; j < p0 + m; j += sample_step) {
+          sample[j / sample_step] = x[j - p0];
+        }
+      }
+      // Sub-blocks short enough that the sum's sweep, on L1 data, prefetches the next one while
+      // memory would otherwise idle (as reduce::prefetch_ahead explains); the sum is kept relative to
+      // the running max, rescaled on the rare sub-block that raises it.
+      for (std::size_t b = 0; b < m; b += scan_block) {
+        const std::size_t count = m - b < scan_block ? m - b : scan_block;
+        const float max = k.select->scan_chunk(x + b, count, p0 + b, sink, &nan_or_infinity, end);
+        if (max > stats.max) {  // false for NaN, which the sum then catches
+          const float shift = shift_of(max);
+          if (stats.sum_exp != 0.0) stats.sum_exp *= scaled_weight(stats, shift, factor);
+          stats.max = max;
+          stats.shift = shift;
+        }
+        if (sums) stats.sum_exp += k.select->exp_sum_chunk(x + b, count, factor, stats.shift, end);
+      }
+    });
+    segment[segment_index] = stats;
+    poisoned[segment_index] = nan_or_infinity;
+  }
+  bool any_poisoned(std::size_t count) const noexcept {
+    return std::any_of(poisoned, poisoned + count, [](bool p) { return p; });
+  }
+  // The row's statistics, merged in segment order (max alone when the scan did not sum).
+  chunk_stats merged(std::size_t count, float factor) const noexcept {
+    chunk_stats row = segment[0];
+    for (std::size_t c = 1; c < count; ++c) row = merge_scaled(row, segment[c], factor);
+    return row;
+  }
+};
+
+// The end of a matrix of logits, what the kernels may prefetch up to when they read f32 rows in place
+// (null for other element types, which they never read in place).
+inline const float* logits_end_of(const const_any_matrix& logits) noexcept {
+  if (logits.dtype != dtype::f32 || logits.rows == 0) return nullptr;
+  return static_cast<const float*>(logits.data) + (logits.rows - 1) * logits.stride + logits.cols;
+}
+
+// Runs a job over every row. A job has a state type (one row's), start(state, row), more(state)
+// (another pass over the row's segments is needed), segment(state, segment, shared) (one pass over one
+// segment; shared: other threads may run other segments of the same row meanwhile) and finish(state)
+// (after a pass over every segment: merge in segment order, decide, write the row's outputs once
+// done). Many rows: one row at a time per unit of rows. A few long rows: one row at a time, its
+// segments across threads. Each way keeps one state on the stack, and the job's steps have frames of
+// their own (not inlined into one another), so that the stack holds one chain of them at a time.
+template <class Job>
+void run_row(typename Job::state& s, std::size_t r, std::size_t segments, const Job& job) noexcept {
+  job.start(s, r);
+  while (job.more(s)) {
+    for (std::size_t segment = 0; segment < segments; ++segment) job.segment(s, segment, false);
+    job.finish(s);
+  }
+}
+template <class Job>
+__attribute__((noinline)) void run_rows_each_on_one_thread(executor& ex, const row_plan& plan, std::size_t rows,
+                                                           std::size_t segments, const Job& job) noexcept {
+  for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+    typename Job::state s;
+    for (std::size_t r = first; r < end; ++r) run_row(s, r, segments, job);
+  });
+}
+template <class Job>
+__attribute__((noinline)) void run_rows_across_threads(executor& ex, std::size_t rows, std::size_t segments,
+                                                       const Job& job) noexcept {
+  typename Job::state s;
+  for (std::size_t r = 0; r < rows; ++r) {
+    job.start(s, r);
+    while (job.more(s)) {
+      auto pass = [&](std::size_t first, std::size_t end) {
+        for (std::size_t segment = first; segment < end; ++segment) job.segment(s, segment, true);
+      };
+      ex.run(segments, pass);  // a host pool serves the first pass of the call; later ones stay here
+      job.finish(s);
+    }
+  }
+}
+template <class Job>
+void for_selection_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t segments, Job& job) noexcept {
+  if (rows >= few_rows || segments == 1 || !ex.can_run_in_parallel()) {
+    run_rows_each_on_one_thread(ex, plan, rows, segments, job);
+  } else {
+    run_rows_across_threads(ex, rows, segments, job);
+  }
+}
+
+}  // namespace softxent::detail
+
+#endif  // SOFTXENT_SRC_OPS_SELECTION_HPP
