@@ -39,9 +39,11 @@ namespace {
 
 // The bounds README.md states, in bytes (measured with g++ 12 -O3 on x86-64: 107.7 KiB on the calling
 // thread and 33.3 KiB on a worker, both cross-entropy with bf16 logits and gradient; float calls 85.9
-// KiB and 9.7 KiB), with room for another compiler's or target's frames.
+// KiB and 9.7 KiB; top_k 45.8 KiB and sample 83.3 KiB on either thread, their row state and candidate
+// sets), with room for another compiler's or target's frames.
 constexpr std::size_t calling_thread_bound = 120 * 1024;
 constexpr std::size_t worker_thread_bound = 40 * 1024;
+constexpr std::size_t selection_worker_bound = 96 * 1024;  // top_k and sample
 // The fence goes this much below a bound (then down to a page boundary): the measuring frame's own.
 constexpr std::size_t fence_margin = 256;
 // The bounds are stated for optimised builds without sanitizers (CMake defines
@@ -246,7 +248,9 @@ const shape shapes[] = {
 struct operands {
   std::size_t rows, cols;
   std::vector<float> logits, probabilities, softmax_output, log_softmax_output, upstream, output, lse, loss, weights;
-  std::vector<std::int64_t> targets;
+  std::vector<std::int64_t> targets, indices, tokens;
+  std::vector<std::uint64_t> seeds;
+  std::vector<softxent_shard_stats> stats, second_stats;
 
   explicit operands(const shape& s) : rows(s.rows), cols(s.cols) {
     const std::size_t n = rows * cols;
@@ -266,13 +270,22 @@ struct operands {
     fill_gradient(upstream.data(), rows, cols, cols, 14);
     targets.resize(rows);
     for (std::size_t r = 0; r < rows; ++r) targets[r] = r % 5 == 4 ? -100 : 0;  // class 0 is never masked
+    indices.resize(rows * top_k_of(cols));
+    tokens.resize(rows);
+    seeds.resize(rows);
+    for (std::size_t r = 0; r < rows; ++r) seeds[r] = 1000 + r;
+    stats.resize(rows);
+    second_stats.resize(rows);
   }
+  // The largest k a call allows: its candidate sets are the largest.
+  static std::size_t top_k_of(std::size_t cols) { return std::min<std::size_t>(cols, SOFTXENT_MAX_TOP_K); }
 };
 
 // One public call on the operands, returning its status.
 struct call {
   const char* name;
   std::function<softxent_status(operands&, const softxent_exec*)> run;
+  std::size_t worker_bound = worker_thread_bound;
 };
 
 softxent_cross_entropy_options options_with(softxent_reduction reduction, const float* weights) {
@@ -359,6 +372,61 @@ std::vector<call> public_calls() {
          return softxent_cross_entropy(p.rows, p.cols, {p.logits.data(), SOFTXENT_BF16, p.cols}, p.targets.data(),
                                        &options, p.loss.data(), {p.output.data(), SOFTXENT_BF16, p.cols}, exec);
        }},
+      {"top_k, k = min(cols, SOFTXENT_MAX_TOP_K), with log-probs and lse",
+       [](o& p, e exec) {
+         return softxent_top_k(p.rows, p.cols, {p.logits.data(), SOFTXENT_F32, p.cols}, nullptr, o::top_k_of(p.cols),
+                               p.indices.data(), p.output.data(), p.lse.data(), exec);
+       },
+       selection_worker_bound},
+      {"top_k bf16 with scale and valid lengths",
+       [](o& p, e exec) {
+         softxent_softmax_options options;
+         softxent_softmax_options_init(&options);
+         options.scale = 0.7f;
+         std::vector<std::int64_t> valid(p.rows, static_cast<std::int64_t>(p.cols));
+         options.valid_cols = valid.data();
+         return softxent_top_k(p.rows, p.cols, {p.logits.data(), SOFTXENT_BF16, p.cols}, &options, o::top_k_of(p.cols),
+                               p.indices.data(), p.output.data(), p.lse.data(), exec);
+       },
+       selection_worker_bound},
+      {"sample, temperature 0.8, top_k SOFTXENT_MAX_TOP_K, top_p 0.9, min_p 0.01",
+       [](o& p, e exec) {
+         softxent_sampling_options options;
+         softxent_sampling_options_init(&options);
+         options.temperature = 0.8f;
+         options.top_k = SOFTXENT_MAX_TOP_K;
+         options.top_p = 0.9f;
+         options.min_p = 0.01f;
+         return softxent_sample(p.rows, p.cols, {p.logits.data(), SOFTXENT_F32, p.cols}, nullptr, &options,
+                                p.seeds.data(), p.tokens.data(), p.lse.data(), exec);
+       },
+       selection_worker_bound},
+      {"sample f16, top_p 0.95 alone",
+       [](o& p, e exec) {
+         softxent_sampling_options options;
+         softxent_sampling_options_init(&options);
+         options.top_p = 0.95f;
+         return softxent_sample(p.rows, p.cols, {p.logits.data(), SOFTXENT_F16, p.cols}, nullptr, &options,
+                                p.seeds.data(), p.tokens.data(), p.lse.data(), exec);
+       },
+       selection_worker_bound},
+      {"cross_entropy_shard_stats and _finish, two shards, weights and smoothing",
+       [](o& p, e exec) {
+         const softxent_cross_entropy_options options = options_with(SOFTXENT_REDUCTION_MEAN, p.weights.data());
+         const std::size_t first = p.cols / 2, second = p.cols - first;
+         softxent_status status = softxent_cross_entropy_shard_stats_f32(
+             p.rows, first, 0, p.cols, p.logits.data(), p.cols, p.targets.data(), &options, p.stats.data(), exec);
+         if (status == SOFTXENT_OK)
+           status = softxent_cross_entropy_shard_stats_f32(p.rows, second, first, p.cols, p.logits.data() + first,
+                                                           p.cols, p.targets.data(), &options, p.second_stats.data(),
+                                                           exec);
+         softxent_shard_stats_merge(p.rows, p.second_stats.data(), p.stats.data());
+         if (status == SOFTXENT_OK)
+           status = softxent_cross_entropy_shard_finish_f32(p.rows, first, 0, p.cols, p.logits.data(), p.cols,
+                                                            p.targets.data(), &options, p.stats.data(), p.loss.data(),
+                                                            p.output.data(), p.cols, exec);
+         return status;
+       }},
   };
 }
 
@@ -388,20 +456,20 @@ struct stack_run {
   deepest_call calling, worker;
   struct per_call_depths {
     std::string name;
-    std::size_t calling, worker;
+    std::size_t calling, worker, worker_bound;
   };
   std::vector<per_call_depths> per_call;  // the deepest of each call over shapes, modes and ISAs
   std::vector<std::string> problems;
 };
 
-void record(stack_run& run, const std::string& name, std::size_t calling, std::size_t worker) {
+void record(stack_run& run, const call& c, std::size_t calling, std::size_t worker) {
   for (auto& entry : run.per_call) {
-    if (entry.name != name) continue;
+    if (entry.name != c.name) continue;
     entry.calling = std::max(entry.calling, calling);
     entry.worker = std::max(entry.worker, worker);
     return;
   }
-  run.per_call.push_back({name, calling, worker});
+  run.per_call.push_back({c.name, calling, worker, c.worker_bound});
 }
 
 void every_call(stack_run& run) {
@@ -433,7 +501,7 @@ void every_call(stack_run& run) {
           const std::size_t worker_depth = run.pool->take_deepest();
           run.calling.add(depth, description.str());
           run.worker.add(worker_depth, description.str());
-          record(run, c.name, depth, worker_depth);
+          record(run, c, depth, worker_depth);
         }
       }
     }
@@ -468,7 +536,8 @@ TEST_SUITE("stack") {
     std::vector<std::unique_ptr<operands>> inputs;
     for (const shape& s : shapes) inputs.emplace_back(new operands(s));
     fenced_stack caller((calling_thread_bound + fence_margin) * room_factor);
-    fenced_pool pool(2, (worker_thread_bound + fence_margin) * room_factor);
+    // The workers' fence is at the larger bound; each call's own bound is checked on its measured depth.
+    fenced_pool pool(2, (selection_worker_bound + fence_margin) * room_factor);
     stack_run run{&caller, &pool, &inputs, {}, {}, {}, {}};
     caller.start(run_on_fenced_stack, &run);
     caller.join();
@@ -482,7 +551,10 @@ TEST_SUITE("stack") {
     MESSAGE(table.str());
     if (SOFTXENT_STACK_BOUNDS_CHECKED) {
       CHECK(run.calling.bytes <= calling_thread_bound);
-      CHECK(run.worker.bytes <= worker_thread_bound);
+      for (const auto& entry : run.per_call) {
+        CAPTURE(entry.name);
+        CHECK(entry.worker <= entry.worker_bound);
+      }
     } else {
       MESSAGE("not an optimised build without sanitizers: the depths are reported, not checked against README.md's bounds");
     }
