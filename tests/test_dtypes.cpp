@@ -2,6 +2,9 @@
 // against an independent long double oracle of the transformed logits (SPEC.md's order: scale,
 // softcap, mask with slope, valid_cols; sinks in the normalizer), with SPEC's widened bounds plus
 // half an ulp of the output type.
+#include <map>
+#include <sstream>
+
 #include "dtype_support.hpp"
 
 using namespace sxtest;
@@ -109,10 +112,31 @@ std::string describe_case(const char* op, const std::string& isa, dtype in, dtyp
          std::to_string(cols) + " transform=" + std::to_string(which);
 }
 
+// The largest error / tolerance seen, per instruction set and operand types, over every length and
+// transform of a sweep: the sweep prints it as a table (what README.md and release notes quote).
+struct worst_table {
+  std::map<std::string, std::map<std::string, real>> by_isa;  // isa -> "op in->out" -> worst ratio
+  void add(const std::string& isa, const std::string& what, const tally& t) {
+    real& w = by_isa[isa][what];
+    w = std::max(w, t.worst);
+  }
+  std::string text() const {
+    std::ostringstream out;
+    out.precision(3);
+    out << "largest error / tolerance (SPEC's bound, widened by the transform, plus half an ulp of the output):";
+    for (const auto& [isa, cases] : by_isa) {
+      out << "\n  " << isa << ":";
+      for (const auto& [what, worst] : cases) out << " " << what << " " << static_cast<double>(worst) << ";";
+    }
+    return out.str();
+  }
+};
+
 void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
   random_source random(seed);
   const std::vector<std::string> isas = available_isas();
   std::size_t compared = 0;
+  worst_table worst;
   for (std::size_t cols : lengths)
     for (std::size_t which = 0; which < transform_sets; ++which)
       for (dtype in : all_dtypes) {
@@ -131,6 +155,7 @@ void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
           tally tl(describe_case("logsumexp", isa, in, dtype::f32, cols, which));
           for (std::size_t r = 0; r < rows; ++r) tl.expect(r, 0, lse[r], exact[r].s.lse, lse_bound(exact[r].s) + exact[r].widen);
           SXTEST_CHECK_TALLY(tl);
+          worst.add(isa, std::string("lse ") + dtype_name(in), tl);
           CHECK(same_bits(lse[rows], sentinel()));
           for (dtype out : all_dtypes)
             for (bool log_space : {false, true}) {
@@ -158,11 +183,13 @@ void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
               }
               compared += ty.checked;
               SXTEST_CHECK_TALLY(ty);
+              worst.add(isa, std::string(log_space ? "log_softmax " : "softmax ") + dtype_name(in) + "->" + dtype_name(out), ty);
               CHECK_MESSAGE(y.outside_untouched(), ty.label);
             }
         }
       }
   MESSAGE("values compared: " << compared);
+  MESSAGE(worst.text());
 }
 
 }  // namespace
