@@ -294,7 +294,7 @@ TEST_CASE("sample: draws over many seeds follow the renormalized distribution (c
         }
         real chi2 = 0;
         for (std::size_t b = 0; b < expected.size(); ++b) {
-          const real mean = expected[b] * draws;
+          const real mean = expected[b] * static_cast<real>(draws);
           chi2 += (observed[b] - mean) * (observed[b] - mean) / mean;
         }
         // The 1e-4 tail of chi-square (Wilson-Hilferty).
