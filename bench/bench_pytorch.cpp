@@ -19,7 +19,8 @@
 //                         probabilities (gather, log, mean), then grad *= 1/rows and -1/rows at the targets
 //   cross_entropy_soft    what autograd runs for probability targets: _log_softmax_out, mul, sum (mean), and
 //                         backward -probs/rows through _log_softmax_backward_data_out
-// Each result is checked against softxent's reference before it is timed.
+// Each result is checked against softxent's reference before it is timed. The top-k and sampling
+// composites are in bench_pytorch_sampling.cpp.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Reduction.h>
@@ -30,12 +31,11 @@
 #include <string>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "bench_pytorch.hpp"
 
 namespace softxent_bench {
-namespace {
 
-std::string implementation_name() {
+std::string pytorch_implementation_name() {
   const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
   if (capability == nullptr || *capability == '\0') return "pytorch";
   std::string name = std::string("pytorch-") + capability;
@@ -43,17 +43,33 @@ std::string implementation_name() {
   return name;
 }
 
-at::Tensor matrix_tensor(const float* data, const shape& s) {
-  return at::from_blob(const_cast<float*>(data), {static_cast<std::int64_t>(s.rows), static_cast<std::int64_t>(s.cols)},
-                       at::TensorOptions().dtype(at::kFloat));
+at::Tensor matrix_tensor(const void* data, const shape& s, at::ScalarType type) {
+  return at::from_blob(const_cast<void*>(data), {static_cast<std::int64_t>(s.rows), static_cast<std::int64_t>(s.cols)},
+                       at::TensorOptions().dtype(type));
 }
-at::Tensor row_tensor(const float* data, const shape& s) {
-  return at::from_blob(const_cast<float*>(data), {static_cast<std::int64_t>(s.rows)}, at::TensorOptions().dtype(at::kFloat));
+at::Tensor row_tensor(const void* data, const shape& s, at::ScalarType type) {
+  return at::from_blob(const_cast<void*>(data), {static_cast<std::int64_t>(s.rows)}, at::TensorOptions().dtype(type));
 }
-at::Tensor target_tensor(const std::int64_t* data, const shape& s) {
-  return at::from_blob(const_cast<std::int64_t*>(data), {static_cast<std::int64_t>(s.rows)},
-                       at::TensorOptions().dtype(at::kLong));
+
+at::Tensor number_tensor(double value, at::ScalarType type) {
+  return at::scalar_tensor(value, at::TensorOptions().dtype(type));
 }
+
+void register_pytorch_cases(const operation_traits& op, const std::string& implementation, case_body body,
+                            const case_set& cases) {
+  register_cases(op, implementation, [body, implementation](benchmark::State& state, const shape& s, regime r,
+                                                            int threads) {
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);  // costs milliseconds, even unchanged
+    try {
+      body(state, s, r, threads);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      state.SkipWithError(("PyTorch: " + what.substr(0, what.find('\n'))).c_str());  // without the backtrace
+    }
+  }, config().min_time, cases);
+}
+
+namespace {
 
 // The tensors of one buffer set.
 struct set_tensors {
@@ -62,14 +78,15 @@ struct set_tensors {
 
 // What a benchmark allocates once and reuses on every call.
 struct scratch_tensors {
-  at::Tensor log_probs, grad_log_probs, product, loss, total_weight, one, minus_scale;
+  at::Tensor log_probs, grad_log_probs, product, loss, total_weight, one, minus_scale, inverse_rows,
+      minus_inverse_rows;
 };
 
 class pytorch_case {
  public:
   // fused: cross_entropy_grad's hand composite instead of autograd's.
   pytorch_case(const operation_traits& op, const shape& s, const buffer_sets& sets, bool fused)
-      : name_(op.name), shape_(s), fused_(fused) {
+      : name_(op.name), fused_(fused) {
     for (std::size_t set = 0; set < sets.count(); ++set) {
       set_tensors t;
       t.x = matrix_tensor(sets.input(set, 0), s);
@@ -77,7 +94,7 @@ class pytorch_case {
       t.out = matrix_tensor(sets.output(set), s);
       t.rows = row_tensor(sets.row_output(set), s);
       if (op.reads_targets) {
-        t.targets = target_tensor(sets.targets(set), s);
+        t.targets = row_tensor(sets.targets(set), s, at::kLong);
         t.targets_column = t.targets.view({static_cast<std::int64_t>(s.rows), 1});
       }
       sets_.push_back(t);
@@ -92,6 +109,8 @@ class pytorch_case {
       scratch_.total_weight = at::empty({}, options);
       scratch_.one = at::ones({}, options);
       scratch_.minus_scale = at::full({rows, 1}, -1.0 / static_cast<double>(rows), options);
+      scratch_.inverse_rows = number_tensor(1.0 / static_cast<double>(rows));
+      scratch_.minus_inverse_rows = number_tensor(-1.0 / static_cast<double>(rows));
     }
   }
 
@@ -99,7 +118,6 @@ class pytorch_case {
   void run(std::size_t set) {
     set_tensors& t = sets_[set];
     scratch_tensors& k = scratch_;
-    const double inverse_rows = 1.0 / static_cast<double>(shape_.rows);
     if (name_ == "logsumexp") {
       at::logsumexp_out(t.rows, t.x, {1}, false);
     } else if (name_ == "softmax") {
@@ -123,14 +141,14 @@ class pytorch_case {
       at::_softmax_out(t.out, t.x, 1, false);
       at::Tensor target_probs = at::gather(t.out, 1, t.targets_column);
       at::mean_out(k.loss, target_probs.log_().neg_(), {0}, false);
-      at::mul_out(t.out, t.out, at::Scalar(inverse_rows));
+      at::mul_out(t.out, t.out, k.inverse_rows);
       t.out.scatter_add_(1, t.targets_column, k.minus_scale);
     } else {  // cross_entropy_soft
       at::_log_softmax_out(k.log_probs, t.x, 1, false);
       at::mul_out(k.product, k.log_probs, t.second);
       at::sum_out(k.loss, k.product);
-      k.loss.mul_(-inverse_rows);
-      at::mul_out(k.grad_log_probs, t.second, at::Scalar(-inverse_rows));
+      k.loss.mul_(k.minus_inverse_rows);
+      at::mul_out(k.grad_log_probs, t.second, k.minus_inverse_rows);
       at::_log_softmax_backward_data_out(t.out, k.grad_log_probs, k.log_probs, 1, at::kFloat);
     }
   }
@@ -154,26 +172,20 @@ class pytorch_case {
 
  private:
   std::string name_;
-  shape shape_;
   bool fused_;
   std::vector<set_tensors> sets_;
   scratch_tensors scratch_;
 };
 
 void register_pytorch(const operation_traits& op, bool fused = false) {
-  const std::string implementation = implementation_name() + (fused ? "~fused" : "");
-  register_cases(op, implementation, [op, fused, implementation](benchmark::State& state, const shape& s, regime r,
-                                                                 int threads) {
-    if (at::get_num_threads() != threads) at::set_num_threads(threads);  // costs milliseconds, even unchanged
+  const std::string implementation = pytorch_implementation_name() + (fused ? "~fused" : "");
+  register_pytorch_cases(op, implementation, [op, fused, implementation](benchmark::State& state, const shape& s,
+                                                                         regime r, int) {
     const buffer_sets sets(op, s, r);
-    try {
-      pytorch_case pc(op, s, sets, fused);
-      check_and_time(state, implementation.c_str(), op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
-                     [&](std::size_t set) { pc.run(set); });
-    } catch (const std::exception& e) {
-      state.SkipWithError((std::string("PyTorch: ") + e.what()).c_str());
-    }
-  }, config().min_time);
+    pytorch_case pc(op, s, sets, fused);
+    check_and_time(state, implementation.c_str(), op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
+                   [&](std::size_t set) { pc.run(set); });
+  });
 }
 
 void register_all() {
@@ -185,6 +197,7 @@ void register_all() {
                                      &cross_entropy_grad_traits, &cross_entropy_soft_traits})
     register_pytorch(*op);
   register_pytorch(cross_entropy_grad_traits, true);
+  register_pytorch_sampling_benchmarks();
 }
 
 }  // namespace

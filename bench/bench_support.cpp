@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <memory>
 #include <utility>
 
 namespace softxent_bench {
@@ -15,8 +14,6 @@ run_config current_config;
 
 constexpr std::size_t cache_line_floats = 16;
 
-std::size_t round_up(std::size_t n, std::size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
-
 // A small deterministic generator: the same inputs in every run.
 struct random_bits {
   std::uint64_t state;
@@ -25,35 +22,6 @@ struct random_bits {
     return static_cast<std::uint32_t>(state >> 32);
   }
   float unit_float() noexcept { return static_cast<float>(next() >> 8) * 0x1p-24f; }  // [0, 1)
-};
-
-struct free_deleter {
-  void operator()(void* p) const noexcept { std::free(p); }
-};
-
-// A page-aligned block that only grows; its pages are touched when it is allocated so that no
-// benchmark pays for page faults.
-template <class T>
-class growing_pool {
- public:
-  template <class Fill>
-  T* reserve(std::size_t count, Fill&& fill) {
-    if (count > size_) {
-      const std::size_t bytes = round_up(count * sizeof(T), 4096);
-      data_.reset(static_cast<T*>(std::aligned_alloc(4096, bytes)));
-      if (!data_) {
-        std::fprintf(stderr, "softxent_bench: cannot allocate %zu MiB\n", bytes >> 20);
-        std::abort();
-      }
-      size_ = bytes / sizeof(T);
-      fill(data_.get(), size_);
-    }
-    return data_.get();
-  }
-
- private:
-  std::unique_ptr<T, free_deleter> data_;
-  std::size_t size_ = 0;
 };
 
 growing_pool<float> input_pool;
@@ -69,6 +37,12 @@ void fill_unit_floats(float* p, std::size_t n) {
 void fill_zeros(float* p, std::size_t n) { std::fill(p, p + n, 0.0f); }
 
 }  // namespace
+
+std::size_t rotation_sets(std::size_t set_bytes, regime r) noexcept {
+  if (r == regime::hot) return 1;
+  set_bytes = std::max<std::size_t>(set_bytes, 1);
+  return std::clamp<std::size_t>((config().rotation_bytes + set_bytes - 1) / set_bytes, 1, max_buffer_sets);
+}
 
 const run_config& config() { return current_config; }
 const char* regime_name(regime r) noexcept { return r == regime::hot ? "hot" : "cold"; }
@@ -94,9 +68,7 @@ struct pool_needs {
 };
 
 pool_needs needs_of(const operation_traits& op, const shape& s, regime r) {
-  const std::size_t set_bytes = std::max<std::size_t>(minimum_traffic_bytes(op, s), 1);
-  const std::size_t sets = r == regime::hot ? 1
-      : std::clamp<std::size_t>((config().rotation_bytes + set_bytes - 1) / set_bytes, 1, max_buffer_sets);
+  const std::size_t sets = rotation_sets(minimum_traffic_bytes(op, s), r);
   const std::size_t matrix = round_up(s.elements(), cache_line_floats);
   return {sets, sets * static_cast<std::size_t>(op.matrices_read) * matrix, sets * matrix,
           sets * round_up(s.rows, cache_line_floats), op.reads_targets ? sets * s.rows : 0};
@@ -107,23 +79,21 @@ void fill_targets(std::size_t cols, std::int64_t* t, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::int64_t>(bits.next() % cols);
 }
 
+// Every operation and shape registered, for reserve_buffers.
+std::vector<std::pair<operation_traits, shape>> registered_cases;
+
 }  // namespace
 
 void reserve_buffers() {
-  const operation_traits* operations[] = {
-      &logsumexp_traits,          &softmax_traits,           &log_softmax_traits,       &softmax_backward_traits,
-      &log_softmax_backward_traits, &cross_entropy_loss_traits, &cross_entropy_grad_traits,
-      &cross_entropy_soft_traits, &roof_read_traits,         &roof_copy_traits,         &roof_add_traits};
   pool_needs most{0, 0, 0, 0, 0};
   std::map<std::size_t, std::size_t> targets;  // by cols
-  for (const shape& s : config().shapes)
-    for (const operation_traits* op : operations) {
-      const pool_needs n = needs_of(*op, s, regime::cold);
-      most.input_floats = std::max(most.input_floats, n.input_floats);
-      most.output_floats = std::max(most.output_floats, n.output_floats);
-      most.row_output_floats = std::max(most.row_output_floats, n.row_output_floats);
-      targets[s.cols] = std::max(targets[s.cols], n.targets);
-    }
+  for (const auto& [op, s] : registered_cases) {
+    const pool_needs n = needs_of(op, s, regime::cold);
+    most.input_floats = std::max(most.input_floats, n.input_floats);
+    most.output_floats = std::max(most.output_floats, n.output_floats);
+    most.row_output_floats = std::max(most.row_output_floats, n.row_output_floats);
+    targets[s.cols] = std::max(targets[s.cols], n.targets);
+  }
   input_pool.reserve(most.input_floats, fill_unit_floats);
   output_pool.reserve(most.output_floats, fill_zeros);
   evict_pool.reserve(config().rotation_bytes / 2 / sizeof(float), fill_zeros);
@@ -147,6 +117,9 @@ buffer_sets::buffer_sets(const operation_traits& op, const shape& s, regime r)
       fill_targets(cols, t, n);
     });
   }
+  touch_pages(input_base_, needs.input_floats * sizeof(float), false);
+  touch_pages(output_base_, needs.output_floats * sizeof(float), true);
+  touch_pages(row_output_base_, needs.row_output_floats * sizeof(float), true);
 }
 
 const float* buffer_sets::input(std::size_t set, int which) const noexcept {
@@ -172,6 +145,20 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
   state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
 }
 
+void touch_pages(const void* data, std::size_t bytes, bool write) {
+  constexpr std::size_t page = 4096;
+  auto* bytes_of = static_cast<unsigned char*>(const_cast<void*>(data));
+  unsigned sum = 0;
+  for (std::size_t i = 0; i < bytes; i += page) {
+    if (write) {
+      bytes_of[i] = 0;
+    } else {
+      sum += bytes_of[i];
+    }
+  }
+  benchmark::DoNotOptimize(sum);
+}
+
 void evict_caches() {
   const std::size_t floats = config().rotation_bytes / 2 / sizeof(float);
   const float* data = evict_pool.reserve(floats, fill_zeros);
@@ -184,11 +171,13 @@ namespace {
 std::map<std::string, std::string> verdicts;
 }  // namespace
 
-const std::string* known_verdict(const std::string& key) {
-  const auto found = verdicts.find(key);
-  return found == verdicts.end() ? nullptr : &found->second;
+bool passes_check(benchmark::State& state, const std::string& key, const std::function<std::string()>& check) {
+  auto found = verdicts.find(key);
+  if (found == verdicts.end()) found = verdicts.emplace(key, check()).first;
+  if (found->second.empty()) return true;
+  state.SkipWithError(found->second.c_str());
+  return false;
 }
-void set_verdict(const std::string& key, const std::string& mismatch) { verdicts[key] = mismatch; }
 
 double current_budget = 0.05;
 
@@ -204,16 +193,19 @@ benchmark::internal::Benchmark* register_benchmark(const std::string& operation,
 }
 
 void register_cases(const operation_traits& op, const std::string& implementation, case_body body, double budget,
-                    const std::vector<int>& for_threads, int at_most_repetitions) {
-  const std::vector<int>& thread_counts = for_threads.empty() ? config().thread_counts : for_threads;
-  const int repetitions =
-      at_most_repetitions > 0 ? std::min(config().repetitions, at_most_repetitions) : config().repetitions;
-  for (const shape& s : config().shapes)
+                    const case_set& cases) {
+  const std::vector<shape>& shapes = cases.shapes.empty() ? config().shapes : cases.shapes;
+  const std::vector<int>& thread_counts = cases.threads.empty() ? config().thread_counts : cases.threads;
+  const int repetitions = cases.at_most_repetitions > 0 ? std::min(config().repetitions, cases.at_most_repetitions)
+                                                        : config().repetitions;
+  for (const shape& s : shapes) {
+    registered_cases.emplace_back(op, s);
     for (regime r : config().regimes)
       for (int threads : thread_counts)
         register_benchmark(op.name, implementation, s.name(), regime_name(r), threads,
                            [body, s, r, threads](benchmark::State& state) { body(state, s, r, threads); }, budget)
             ->Repetitions(repetitions);
+  }
 }
 
 benchmark::internal::Benchmark* register_named_benchmark(const std::string& name,
@@ -230,29 +222,34 @@ benchmark::internal::Benchmark* register_named_benchmark(const std::string& name
       ->Repetitions(config().repetitions);
 }
 
-void register_softxent_benchmarks(const operation_traits& op, softxent_call call) {
+bool softxent_exec(benchmark::State& state, const std::string& isa, int threads, softxent::exec_options* exec) {
+  exec->threads = threads;
+  exec->isa = isa.c_str();  // the caller's string outlives the benchmark
+  if (softxent::isa(*exec) != nullptr) return true;
+  state.SkipWithError(("this build or CPU lacks the instruction set " + isa).c_str());
+  return false;
+}
+
+bool first_call_ok(benchmark::State& state, softxent::status first) {
+  if (first == softxent::status::ok) return true;
+  state.SkipWithError(softxent::status_string(first));
+  return false;
+}
+
+void register_softxent_benchmarks(const operation_traits& op, softxent_call call, const std::vector<shape>& shapes) {
   for (const std::string& isa : config().isas) {
     const bool reference = isa == "reference";
     const auto body = [op, call, isa](benchmark::State& state, const shape& s, regime r, int threads) {
       softxent::exec_options exec;
-      exec.threads = threads;
-      exec.isa = isa.c_str();
-      if (softxent::isa(exec) == nullptr) {
-        state.SkipWithError(("this build or CPU lacks the instruction set " + isa).c_str());
-        return;
-      }
+      if (!softxent_exec(state, isa, threads, &exec)) return;
       const buffer_sets sets(op, s, r);
-      const softxent::status first = call(s, sets, 0, exec);
-      if (first != softxent::status::ok) {
-        state.SkipWithError(softxent::status_string(first));
-        return;
-      }
+      if (!first_call_ok(state, call(s, sets, 0, exec))) return;
       time_rotating(state, op, s, sets, [&](std::size_t set) { call(s, sets, set, exec); });
     };
     if (reference)  // slow, and no target depends on it: a median of 3 suffices
-      register_cases(op, isa, body, config().reference_min_time, {1}, 3);
+      register_cases(op, isa, body, config().reference_min_time, {shapes, {1}, 3});
     else
-      register_cases(op, "softxent-" + isa, body, config().min_time);
+      register_cases(op, "softxent-" + isa, body, config().min_time, {shapes, {}, 0});
   }
 }
 

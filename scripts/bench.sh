@@ -3,19 +3,24 @@
 # Debian 12 machine: installs what is missing, builds Release with the "bench" preset (softxent_bench,
 # softxent_bench_pytorch and softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench,
 # then softxent_bench_pytorch twice in processes of their own (ATen's default dispatch, and
-# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report table: every operation x
+# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report: every operation x
 # shape x thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers
-# rotated over 256 MiB). The report (the JSON outputs, report.json, report.md, report.png, readme.md)
-# goes to build/bench/report/.
+# rotated over 256 MiB), with the roof and the peers; then the tables of the cases timed against a
+# softxent baseline of the same run: top-k and sampling over logsumexp of the same logits, beside
+# PyTorch's composites (torch.topk + log_softmax; Hugging Face's warper chain). The report (the JSON
+# outputs, report.json, report.md, report.png, readme.md) goes to build/bench/report/ (or --out DIR).
 #
-# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other benchmark options]
-#   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions:
-#               about 10 minutes on a 2-core machine
-#   --full      every instruction set, 9 repetitions, longer time budgets: about 30 minutes
+# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--out DIR] [--publish] [other benchmark options]
+#   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions
+#               (PyTorch's sampling composites 3), and the top-k and sampling cases at their own shapes:
+#               about 25 minutes on a 2-core machine
+#   --full      every instruction set, 9 repetitions, longer time budgets
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
+#   --out       the report's directory instead of build/bench/report (e.g. one per filtered run)
 #   --publish   also copy the report to docs/benchmarks/<cpu>/ (README.md, report.png, report.json) and
 #               put this CPU's table in README.md's speed section (replacing an earlier one of this CPU)
-# Any other option goes to both binaries (see build/bench/bench/softxent_bench --help).
+# Any other option goes to both binaries (see build/bench/bench/softxent_bench --help), e.g.
+#   --threads=1 --benchmark_filter='^sampling[.]'   the top-k and sampling cases alone, one thread
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -25,6 +30,7 @@ softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev ocl-icd-op
 
 run=(--repetitions=5 --min_time=0.04 --reference_min_time=0.002)
 publish=0
+out=build/bench/report
 extra=()
 command="scripts/bench.sh"
 while [ $# -gt 0 ]; do
@@ -33,12 +39,12 @@ while [ $# -gt 0 ]; do
     --full) run=(--isas=all --repetitions=9 --min_time=0.1 --reference_min_time=0.02) ;;
     --publish) publish=1 ;;
     --shapes) extra+=("--shapes=$2"); command+=" $2"; shift ;;
+    --out) out="$2"; command+=" $2"; shift ;;
     *) extra+=("$1") ;;
   esac
   shift
 done
 
-out=build/bench/report
 bin=build/bench/bench
 mkdir -p "$out"
 rm -f "$out"/*.json
