@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <utility>
 
@@ -25,6 +26,8 @@ struct random_bits {
 };
 
 growing_pool<float> input_pool;
+growing_pool<std::uint16_t> half_input_pool;      // the same values as input_pool, in f16
+growing_pool<std::uint16_t> bfloat16_input_pool;  // and in bf16
 growing_pool<float> output_pool;
 growing_pool<float> row_output_pool;
 growing_pool<float> evict_pool;
@@ -34,9 +37,70 @@ void fill_unit_floats(float* p, std::size_t n) {
   random_bits bits{12345};
   for (std::size_t i = 0; i < n; ++i) p[i] = bits.unit_float();
 }
+template <std::uint16_t (*Encode)(float)>
+void fill_unit_halves(std::uint16_t* p, std::size_t n) {
+  random_bits bits{12345};
+  for (std::size_t i = 0; i < n; ++i) p[i] = Encode(bits.unit_float());
+}
 void fill_zeros(float* p, std::size_t n) { std::fill(p, p + n, 0.0f); }
 
+// The input pool of a dtype, grown to at least `elements`.
+const void* reserve_inputs(softxent::dtype dtype, std::size_t elements) {
+  switch (dtype) {
+    case softxent::dtype::f16: return half_input_pool.reserve(elements, fill_unit_halves<encode_half>);
+    case softxent::dtype::bf16: return bfloat16_input_pool.reserve(elements, fill_unit_halves<encode_bfloat16>);
+    case softxent::dtype::f32: break;
+  }
+  return input_pool.reserve(elements, fill_unit_floats);
+}
+
+std::uint32_t bits_of(float f) noexcept {
+  std::uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
 }  // namespace
+
+std::uint16_t encode_bfloat16(float value) noexcept {
+  const std::uint32_t b = bits_of(value);
+  if (std::isnan(value)) return static_cast<std::uint16_t>((b >> 16) | 0x40);
+  return static_cast<std::uint16_t>((b + 0x7fff + ((b >> 16) & 1)) >> 16);  // to nearest, ties to even
+}
+
+std::uint16_t encode_half(float value) noexcept {
+  const std::uint32_t b = bits_of(value);
+  const auto sign = static_cast<std::uint16_t>((b >> 16) & 0x8000);
+  const std::uint32_t magnitude = b & 0x7fffffff;
+  if (magnitude > 0x7f800000) return static_cast<std::uint16_t>(sign | 0x7e00);  // NaN
+  if (magnitude >= 0x477ff000) return static_cast<std::uint16_t>(sign | 0x7c00); // rounds to infinity
+  if (magnitude < 0x38800000) {  // below 2^-14: a subnormal half, in units of 2^-24 (exact in float)
+    const float units = std::fabs(value) * 0x1p24f;
+    return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(std::nearbyint(units)));
+  }
+  // A normal half: rebias the exponent (127 -> 15) and drop 13 mantissa bits, to nearest, ties to even.
+  const std::uint32_t rounded = magnitude + 0xfff + ((magnitude >> 13) & 1) - (std::uint32_t{112} << 23);
+  return static_cast<std::uint16_t>(sign | (rounded >> 13));
+}
+
+float decode_element(softxent::dtype dtype, const void* data, std::size_t index) noexcept {
+  if (dtype == softxent::dtype::f32) return static_cast<const float*>(data)[index];
+  const std::uint16_t h = static_cast<const std::uint16_t*>(data)[index];
+  if (dtype == softxent::dtype::bf16) {
+    const std::uint32_t b = std::uint32_t{h} << 16;
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  }
+  const float sign = (h & 0x8000) != 0 ? -1.0f : 1.0f;
+  const int exponent = (h >> 10) & 31;
+  const auto mantissa = static_cast<float>(h & 1023);
+  if (exponent == 31) return mantissa != 0.0f ? std::nanf("") : sign * HUGE_VALF;
+  if (exponent == 0) return sign * std::ldexp(mantissa, -24);
+  return sign * std::ldexp(1024.0f + mantissa, exponent - 25);
+}
+
+std::size_t element_bytes(softxent::dtype dtype) noexcept { return dtype == softxent::dtype::f32 ? 4 : 2; }
 
 std::size_t rotation_sets(std::size_t set_bytes, regime r) noexcept {
   if (r == regime::hot) return 1;
@@ -50,7 +114,7 @@ void set_config(const run_config& c) { current_config = c; }
 
 std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept {
   const auto matrices = static_cast<std::size_t>(op.matrices_read + op.matrices_written);
-  std::size_t bytes = matrices * s.elements() * sizeof(float);
+  std::size_t bytes = matrices * s.elements() * element_bytes(op);
   if (op.reads_targets) bytes += s.rows * sizeof(std::int64_t);
   bytes += static_cast<std::size_t>(op.floats_written_per_row) * s.rows * sizeof(float);
   return bytes;
@@ -61,7 +125,8 @@ namespace {
 // What the buffer sets of one operation and shape take from the pools.
 struct pool_needs {
   std::size_t sets;
-  std::size_t input_floats;
+  std::size_t matrix_bytes;    // one matrix, rounded up to a 64-byte multiple
+  std::size_t input_elements;  // of the operation's dtype
   std::size_t output_floats;
   std::size_t row_output_floats;
   std::size_t targets;
@@ -69,9 +134,10 @@ struct pool_needs {
 
 pool_needs needs_of(const operation_traits& op, const shape& s, regime r) {
   const std::size_t sets = rotation_sets(minimum_traffic_bytes(op, s), r);
-  const std::size_t matrix = round_up(s.elements(), cache_line_floats);
-  return {sets, sets * static_cast<std::size_t>(op.matrices_read) * matrix, sets * matrix,
-          sets * round_up(s.rows, cache_line_floats), op.reads_targets ? sets * s.rows : 0};
+  const std::size_t matrix_bytes = round_up(s.elements() * element_bytes(op), 64);
+  return {sets, matrix_bytes, sets * static_cast<std::size_t>(op.matrices_read) * matrix_bytes / element_bytes(op),
+          sets * matrix_bytes / sizeof(float), sets * round_up(s.rows, cache_line_floats),
+          op.reads_targets ? sets * s.rows : 0};
 }
 
 void fill_targets(std::size_t cols, std::int64_t* t, std::size_t n) {
@@ -85,30 +151,32 @@ std::vector<std::pair<operation_traits, shape>> registered_cases;
 }  // namespace
 
 void reserve_buffers() {
-  pool_needs most{0, 0, 0, 0, 0};
-  std::map<std::size_t, std::size_t> targets;  // by cols
+  std::map<softxent::dtype, std::size_t> inputs;  // elements, by dtype
+  std::size_t output_floats = 0, row_output_floats = 0;
+  std::map<std::size_t, std::size_t> targets;     // by cols
   for (const auto& [op, s] : registered_cases) {
     const pool_needs n = needs_of(op, s, regime::cold);
-    most.input_floats = std::max(most.input_floats, n.input_floats);
-    most.output_floats = std::max(most.output_floats, n.output_floats);
-    most.row_output_floats = std::max(most.row_output_floats, n.row_output_floats);
+    inputs[op.dtype] = std::max(inputs[op.dtype], n.input_elements);
+    output_floats = std::max(output_floats, n.output_floats);
+    row_output_floats = std::max(row_output_floats, n.row_output_floats);
     targets[s.cols] = std::max(targets[s.cols], n.targets);
   }
-  input_pool.reserve(most.input_floats, fill_unit_floats);
-  output_pool.reserve(most.output_floats, fill_zeros);
+  for (const auto& [dtype, elements] : inputs) reserve_inputs(dtype, elements);
+  output_pool.reserve(output_floats, fill_zeros);
   evict_pool.reserve(config().rotation_bytes / 2 / sizeof(float), fill_zeros);
-  row_output_pool.reserve(most.row_output_floats, fill_zeros);
+  row_output_pool.reserve(row_output_floats, fill_zeros);
   for (const auto& [cols, count] : targets)
     if (count > 0)
       target_pools[cols].reserve(count, [cols = cols](std::int64_t* t, std::size_t n) { fill_targets(cols, t, n); });
 }
 
 buffer_sets::buffer_sets(const operation_traits& op, const shape& s, regime r)
-    : shape_(s), inputs_(op.matrices_read), matrix_floats_(round_up(s.elements(), cache_line_floats)) {
+    : shape_(s), dtype_(op.dtype), inputs_(op.matrices_read) {
   const pool_needs needs = needs_of(op, s, r);
   count_ = needs.sets;
-  input_base_ = input_pool.reserve(needs.input_floats, fill_unit_floats);
-  output_base_ = output_pool.reserve(needs.output_floats, fill_zeros);
+  matrix_bytes_ = needs.matrix_bytes;
+  input_base_ = static_cast<const unsigned char*>(reserve_inputs(op.dtype, needs.input_elements));
+  output_base_ = reinterpret_cast<unsigned char*>(output_pool.reserve(needs.output_floats, fill_zeros));
   row_output_base_ = row_output_pool.reserve(needs.row_output_floats, fill_zeros);
   targets_base_ = nullptr;
   if (op.reads_targets) {
@@ -117,15 +185,21 @@ buffer_sets::buffer_sets(const operation_traits& op, const shape& s, regime r)
       fill_targets(cols, t, n);
     });
   }
-  touch_pages(input_base_, needs.input_floats * sizeof(float), false);
-  touch_pages(output_base_, needs.output_floats * sizeof(float), true);
+  touch_pages(input_base_, count_ * static_cast<std::size_t>(inputs_) * matrix_bytes_, false);
+  touch_pages(output_base_, count_ * matrix_bytes_, true);
   touch_pages(row_output_base_, needs.row_output_floats * sizeof(float), true);
 }
 
-const float* buffer_sets::input(std::size_t set, int which) const noexcept {
-  return input_base_ + (set * static_cast<std::size_t>(inputs_) + static_cast<std::size_t>(which)) * matrix_floats_;
+const void* buffer_sets::input_data(std::size_t set, int which) const noexcept {
+  return input_base_ + (set * static_cast<std::size_t>(inputs_) + static_cast<std::size_t>(which)) * matrix_bytes_;
 }
-float* buffer_sets::output(std::size_t set) const noexcept { return output_base_ + set * matrix_floats_; }
+void* buffer_sets::output_data(std::size_t set) const noexcept { return output_base_ + set * matrix_bytes_; }
+softxent::const_any_matrix buffer_sets::input_matrix(std::size_t set, int which) const noexcept {
+  return {input_data(set, which), dtype_, shape_.rows, shape_.cols, shape_.cols};
+}
+softxent::any_matrix buffer_sets::output_matrix(std::size_t set) const noexcept {
+  return {output_data(set), dtype_, shape_.rows, shape_.cols, shape_.cols};
+}
 float* buffer_sets::row_output(std::size_t set) const noexcept {
   return row_output_base_ + set * round_up(shape_.rows, cache_line_floats);
 }
@@ -143,6 +217,7 @@ void set_rate_counters(benchmark::State& state, const operation_traits& op, cons
   state.counters["matrices_read"] = op.matrices_read;
   state.counters["matrices_written"] = op.matrices_written;
   state.counters["exp_per_element"] = op.uses_exp ? 1.0 : 0.0;
+  state.counters["element_bytes"] = static_cast<double>(element_bytes(op));
 }
 
 void touch_pages(const void* data, std::size_t bytes, bool write) {
@@ -277,40 +352,62 @@ bool values_match(const float* got, const float* want, std::size_t n, double rel
 
 }  // namespace
 
+namespace {
+
+// Half an ulp of the output type, twice over (the peer's rounding and its float error), beside the float
+// checks' 1e-4.
+double output_tolerance(softxent::dtype dtype) {
+  switch (dtype) {
+    case softxent::dtype::bf16: return 0x1p-7;
+    case softxent::dtype::f16: return 0x1p-10;
+    case softxent::dtype::f32: break;
+  }
+  return 1e-4;
+}
+
+}  // namespace
+
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
                        std::string* message) {
   softxent::exec_options reference;
   reference.threads = 1;
   reference.isa = "reference";
-  const std::string name = op.name;
+  const std::string name = op.checked_as;
+  const double tolerance = output_tolerance(op.dtype);
   std::vector<float> want(s.cols);
   std::vector<float> got(s.cols);
   std::vector<std::size_t> rows{0, s.rows / 2, s.rows - 1};
+  // Row r of a matrix of the operation's dtype, as a one-row view.
+  const auto row_of = [&](const void* data, std::size_t r) {
+    return softxent::const_any_matrix{static_cast<const unsigned char*>(data) + r * s.cols * element_bytes(op),
+                                      op.dtype, 1, s.cols, s.cols};
+  };
   for (std::size_t r : rows) {
-    const softxent::const_matrix x{sets.input(set, 0) + r * s.cols, 1, s.cols};
-    const softxent::matrix y{want.data(), 1, s.cols};
-    const float* output_row = sets.output(set) + r * s.cols;
+    const softxent::const_any_matrix x = row_of(sets.input_data(set, 0), r);
+    const softxent::any_matrix y = softxent::matrix{want.data(), 1, s.cols};
+    const softxent::softmax_options options{};
+    for (std::size_t j = 0; j < s.cols; ++j) got[j] = decode_element(op.dtype, sets.output_data(set), r * s.cols + j);
     softxent::status status = softxent::status::ok;
     float want_loss = 0.0f;
     softxent::cross_entropy_options per_row;
     per_row.reduction = softxent::reduction::none;
     if (name == "logsumexp") {
-      status = softxent::logsumexp(x, &want_loss, reference);
+      status = softxent::logsumexp(x, &want_loss, options, reference);
     } else if (name == "softmax") {
-      status = softxent::softmax(x, y, reference);
+      status = softxent::softmax(x, y, options, reference);
     } else if (name == "log_softmax") {
-      status = softxent::log_softmax(x, y, reference);
+      status = softxent::log_softmax(x, y, options, reference);
     } else if (name == "softmax_backward" || name == "log_softmax_backward") {
-      const softxent::const_matrix dy{sets.input(set, 1) + r * s.cols, 1, s.cols};
+      const softxent::const_any_matrix dy = row_of(sets.input_data(set, 1), r);
       status = name == "softmax_backward" ? softxent::softmax_backward(x, dy, y, reference)
                                           : softxent::log_softmax_backward(x, dy, y, reference);
     } else if (name == "cross_entropy_loss" || name == "cross_entropy_grad") {
       status = softxent::cross_entropy(x, sets.targets(set) + r, &want_loss, y, per_row, reference);
     } else if (name == "cross_entropy_soft") {
-      const softxent::const_matrix probs{sets.input(set, 1) + r * s.cols, 1, s.cols};
+      const softxent::const_any_matrix probs = row_of(sets.input_data(set, 1), r);
       status = softxent::cross_entropy_soft(x, probs, &want_loss, y, per_row, reference);
     } else {
-      *message = "no reference check for " + name;
+      *message = "no reference check for " + std::string(op.name);
       return false;
     }
     if (status != softxent::status::ok) {
@@ -322,17 +419,20 @@ bool matches_reference(const operation_traits& op, const shape& s, const buffer_
     const bool one_value_per_row = name == "logsumexp" || name.rfind("cross_entropy", 0) == 0;  // lse or loss
     if (one_value_per_row) {
       const float got_loss = sets.row_output(set)[r];
-      match = values_match(&got_loss, &want_loss, 1, 1e-4, &mismatch);
+      match = values_match(&got_loss, &want_loss, 1, std::max(1e-4, tolerance), &mismatch);
       if (match && op.matrices_written == 1) {
-        // The foreign gradient is of the mean loss: scale it back to the row's own.
-        for (std::size_t j = 0; j < s.cols; ++j) got[j] = output_row[j] * static_cast<float>(s.rows);
-        match = values_match(got.data(), want.data(), s.cols, 1e-3, &mismatch);
+        // The foreign gradient is of the mean loss: scale it back to the row's own. In 16 bits, autograd
+        // rounds the log-probabilities to the type before its backward: p = exp(log p) then carries half
+        // an ulp of log p, up to 2^-8 |log p| relative (|log p| < 16 on these rows), beside the output's.
+        for (std::size_t j = 0; j < s.cols; ++j) got[j] *= static_cast<float>(s.rows);
+        const double gradient_tolerance = op.dtype == softxent::dtype::f32 ? 1e-3 : 16 * 0x1p-8 + tolerance;
+        match = values_match(got.data(), want.data(), s.cols, gradient_tolerance, &mismatch);
       }
     } else {
-      match = values_match(output_row, want.data(), s.cols, 1e-4, &mismatch);
+      match = values_match(got.data(), want.data(), s.cols, tolerance, &mismatch);
     }
     if (!match) {
-      *message = name + " differs from the reference in row " + std::to_string(r) + ": " + mismatch;
+      *message = std::string(op.name) + " differs from the reference in row " + std::to_string(r) + ": " + mismatch;
       return false;
     }
   }

@@ -64,19 +64,50 @@ struct operation_traits {
   bool reads_targets;        // int64 class indices, one per row
   int floats_written_per_row;// lse: 1; reduced losses: 0
   bool uses_exp;             // one exp per element at least (the roof's exp term applies)
+  softxent::dtype dtype;     // the element type of every matrix it reads and writes
+  const char* checked_as;    // the float operation whose reference checks a peer's result ("": none)
 };
-inline constexpr operation_traits logsumexp_traits{"logsumexp", 1, 0, false, 1, true};
-inline constexpr operation_traits softmax_traits{"softmax", 1, 1, false, 0, true};
-inline constexpr operation_traits log_softmax_traits{"log_softmax", 1, 1, false, 0, true};
-inline constexpr operation_traits softmax_backward_traits{"softmax_backward", 2, 1, false, 0, false};
-inline constexpr operation_traits log_softmax_backward_traits{"log_softmax_backward", 2, 1, false, 0, true};
-inline constexpr operation_traits cross_entropy_loss_traits{"cross_entropy_loss", 1, 0, true, 0, true};
-inline constexpr operation_traits cross_entropy_grad_traits{"cross_entropy_grad", 1, 1, true, 0, true};
-inline constexpr operation_traits cross_entropy_soft_traits{"cross_entropy_soft", 2, 1, false, 0, true};
+inline constexpr softxent::dtype f32 = softxent::dtype::f32;
+inline constexpr softxent::dtype f16 = softxent::dtype::f16;
+inline constexpr softxent::dtype bf16 = softxent::dtype::bf16;
+inline constexpr operation_traits logsumexp_traits{"logsumexp", 1, 0, false, 1, true, f32, "logsumexp"};
+inline constexpr operation_traits softmax_traits{"softmax", 1, 1, false, 0, true, f32, "softmax"};
+inline constexpr operation_traits log_softmax_traits{"log_softmax", 1, 1, false, 0, true, f32, "log_softmax"};
+inline constexpr operation_traits softmax_backward_traits{"softmax_backward", 2, 1, false, 0, false, f32,
+                                                          "softmax_backward"};
+inline constexpr operation_traits log_softmax_backward_traits{"log_softmax_backward", 2, 1, false, 0, true, f32,
+                                                              "log_softmax_backward"};
+inline constexpr operation_traits cross_entropy_loss_traits{"cross_entropy_loss", 1, 0, true, 0, true, f32,
+                                                            "cross_entropy_loss"};
+inline constexpr operation_traits cross_entropy_grad_traits{"cross_entropy_grad", 1, 1, true, 0, true, f32,
+                                                            "cross_entropy_grad"};
+inline constexpr operation_traits cross_entropy_soft_traits{"cross_entropy_soft", 2, 1, false, 0, true, f32,
+                                                            "cross_entropy_soft"};
 // The roof's streams: read one matrix; read one and write one; read two and write one.
-inline constexpr operation_traits roof_read_traits{"roof", 1, 0, false, 0, false};
-inline constexpr operation_traits roof_copy_traits{"roof", 1, 1, false, 0, false};
-inline constexpr operation_traits roof_add_traits{"roof", 2, 1, false, 0, false};
+inline constexpr operation_traits roof_read_traits{"roof", 1, 0, false, 0, false, f32, ""};
+inline constexpr operation_traits roof_copy_traits{"roof", 1, 1, false, 0, false, f32, ""};
+inline constexpr operation_traits roof_add_traits{"roof", 2, 1, false, 0, false, f32, ""};
+
+// An operation on matrices of another element type, under its own name.
+constexpr operation_traits in_dtype(operation_traits op, const char* name, softxent::dtype dtype) {
+  op.name = name;
+  op.dtype = dtype;
+  return op;
+}
+// Half precision: 16-bit inputs and outputs, 2 bytes an element each way (cross-entropy's loss stays
+// float); "roof16": the roof's streams over the same bytes (16-bit matrices, half a float one's size).
+inline constexpr operation_traits softmax_bf16_traits = in_dtype(softmax_traits, "softmax_bf16", bf16);
+inline constexpr operation_traits softmax_f16_traits = in_dtype(softmax_traits, "softmax_f16", f16);
+inline constexpr operation_traits log_softmax_bf16_traits = in_dtype(log_softmax_traits, "log_softmax_bf16", bf16);
+inline constexpr operation_traits log_softmax_f16_traits = in_dtype(log_softmax_traits, "log_softmax_f16", f16);
+inline constexpr operation_traits cross_entropy_grad_bf16_traits =
+    in_dtype(cross_entropy_grad_traits, "cross_entropy_grad_bf16", bf16);
+inline constexpr operation_traits roof16_read_traits = in_dtype(roof_read_traits, "roof16", bf16);
+inline constexpr operation_traits roof16_copy_traits = in_dtype(roof_copy_traits, "roof16", bf16);
+
+// Bytes of one element of the operation's matrices: 4 (f32) or 2 (f16, bf16).
+std::size_t element_bytes(softxent::dtype dtype) noexcept;
+inline std::size_t element_bytes(const operation_traits& op) noexcept { return element_bytes(op.dtype); }
 
 std::size_t minimum_traffic_bytes(const operation_traits& op, const shape& s) noexcept;
 
@@ -113,9 +144,9 @@ class growing_pool {
 // Buffer sets for one benchmark. Hot: one set. Cold: enough copies of the operation's matrices and row
 // vectors that cycling through them touches at least config().rotation_bytes, so that no call finds its
 // data in a cache the previous one warmed (at most max_buffer_sets, which only shapes under 4 KiB reach).
-// Inputs hold values in [0, 1) (valid logits, probabilities and gradients alike) and are never written;
-// outputs are separate. Targets are in [0, cols). All sets live in pools shared by every benchmark,
-// sized once by reserve_buffers().
+// Inputs hold values in [0, 1) (valid logits, probabilities and gradients alike; in f16 and bf16 the
+// same values rounded to nearest) and are never written; outputs are separate. Targets are in [0, cols).
+// All sets live in pools shared by every benchmark, sized once by reserve_buffers().
 constexpr std::size_t max_buffer_sets = 65536;
 // The sets a benchmark cycles through when one set moves set_bytes: 1 when hot; when cold, enough to
 // cover config().rotation_bytes (at most max_buffer_sets).
@@ -124,21 +155,35 @@ class buffer_sets {
  public:
   buffer_sets(const operation_traits& op, const shape& s, regime r);
   std::size_t count() const noexcept { return count_; }
-  const float* input(std::size_t set, int which) const noexcept;
-  float* output(std::size_t set) const noexcept;
+  // Matrices of the operation's dtype; input() and output() are for f32 operations.
+  const void* input_data(std::size_t set, int which) const noexcept;
+  void* output_data(std::size_t set) const noexcept;
+  const float* input(std::size_t set, int which) const noexcept {
+    return static_cast<const float*>(input_data(set, which));
+  }
+  float* output(std::size_t set) const noexcept { return static_cast<float*>(output_data(set)); }
+  softxent::const_any_matrix input_matrix(std::size_t set, int which) const noexcept;
+  softxent::any_matrix output_matrix(std::size_t set) const noexcept;
   float* row_output(std::size_t set) const noexcept;  // rows floats
   const std::int64_t* targets(std::size_t set) const noexcept;
+  softxent::dtype dtype() const noexcept { return dtype_; }
 
  private:
   shape shape_;
+  softxent::dtype dtype_;
   int inputs_;
-  std::size_t matrix_floats_;  // one matrix rounded up to a 64-byte multiple
+  std::size_t matrix_bytes_;  // one matrix rounded up to a 64-byte multiple
   std::size_t count_;
-  const float* input_base_;
-  float* output_base_;
+  const unsigned char* input_base_;
+  unsigned char* output_base_;
   float* row_output_base_;
   const std::int64_t* targets_base_;
 };
+
+// f16 and bf16 bit patterns to and from float (rounding to nearest even), for inputs and checks.
+float decode_element(softxent::dtype dtype, const void* data, std::size_t index) noexcept;
+std::uint16_t encode_half(float value) noexcept;
+std::uint16_t encode_bfloat16(float value) noexcept;
 
 // Allocates and fills the shared pools once for every operation and shape registered (register_cases
 // notes them), so that no benchmark pays for (or is interleaved with) their growth.
@@ -265,9 +310,10 @@ void register_softxent_benchmarks(const operation_traits& op, softxent_call call
                                   const std::vector<shape>& shapes = {});
 
 // Checks a foreign library's result on buffer set `set` against softxent's reference on a few rows
-// (first, middle, last). The foreign code leaves its output matrix in sets.output(set), logsumexp's
-// values in sets.row_output(set) and, for cross-entropy, each row's loss in sets.row_output(set) and the
-// gradient of the mean loss in sets.output(set). Returns false with a message on the first mismatch.
+// (first, middle, last), with the reference of op.checked_as on the operation's dtype. The foreign code
+// leaves its output matrix in sets.output_data(set), logsumexp's values in sets.row_output(set) and, for
+// cross-entropy, each row's loss in sets.row_output(set) and the gradient of the mean loss in
+// sets.output_data(set). Returns false with a message on the first mismatch.
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
                        std::string* message);
 

@@ -48,7 +48,7 @@ const operation_traits& sampling_traits(const sampling_case& c, logits_kind kind
   auto [found, added] = made.try_emplace(name);
   if (added) {
     found->second.first = name;
-    found->second.second = {found->second.first.c_str(), 1, 0, false, 0, true};
+    found->second.second = {found->second.first.c_str(), 1, 0, false, 0, true, f32, ""};
   }
   return found->second.second;
 }

@@ -3,9 +3,10 @@
 # Debian 12 machine: installs what is missing, builds Release with the "bench" preset (softxent_bench,
 # softxent_bench_pytorch and softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench,
 # then softxent_bench_pytorch twice in processes of their own (ATen's default dispatch, and
-# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report: every operation x
-# shape x thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers
-# rotated over 256 MiB), with the roof and the peers; then the tables of the cases timed against a
+# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report: every operation (in f32;
+# softmax, log_softmax and cross-entropy also in bf16 and f16, with a roof of their own bytes) x shape x
+# thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers rotated over
+# 256 MiB), with the roof and the peers; then the tables of the cases timed against a
 # softxent baseline of the same run: top-k and sampling over logsumexp of the same logits, beside
 # PyTorch's composites (torch.topk + log_softmax; Hugging Face's warper chain). The report (the JSON
 # outputs, report.json, report.md, report.png, readme.md) goes to build/bench/report/ (or --out DIR).

@@ -36,10 +36,14 @@ import tempfile
 from collections import defaultdict
 
 OPERATIONS = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-              "cross_entropy_loss", "cross_entropy_grad", "cross_entropy_soft"]
+              "cross_entropy_loss", "cross_entropy_grad", "cross_entropy_soft",
+              "softmax_bf16", "softmax_f16", "log_softmax_bf16", "log_softmax_f16", "cross_entropy_grad_bf16"]
 OPERATION_TITLES = {"cross_entropy_loss": "cross_entropy (loss only)",
                     "cross_entropy_grad": "cross_entropy (loss + grad)",
-                    "cross_entropy_soft": "cross_entropy_soft (loss + grad)"}
+                    "cross_entropy_soft": "cross_entropy_soft (loss + grad)",
+                    "softmax_bf16": "softmax bf16 -> bf16", "softmax_f16": "softmax f16 -> f16",
+                    "log_softmax_bf16": "log_softmax bf16 -> bf16", "log_softmax_f16": "log_softmax f16 -> f16",
+                    "cross_entropy_grad_bf16": "cross_entropy bf16 (float loss + bf16 grad)"}
 REGIMES = ["hot", "cold"]
 EXP_ACCURACY = 1e-6
 STREAM_KINDS = {"read": ["read"], "copy": ["copy", "copy-nt"], "add": ["add", "add-nt"]}
@@ -128,7 +132,7 @@ def load(paths):
             m.bytes = entry.get("bytes_per_second", 0.0) * t
             m.elements = entry.get("items_per_second", 0.0) * t
             m.counters = {k: entry[k] for k in ("rows", "cols", "matrices_read", "matrices_written",
-                                                "exp_per_element") if k in entry}
+                                                "exp_per_element", "element_bytes") if k in entry}
     return runs, context
 
 
@@ -148,12 +152,13 @@ def accurate_exp_variants(context):
     return variants
 
 
-def stream_bandwidth(runs, kind, shape, regime, threads):
+def stream_bandwidth(runs, kind, shape, regime, threads, roof="roof"):
     """Bytes/s of the fastest stream of this kind (plain or non-temporal stores) with at most `threads`
-    threads, and which one."""
+    threads, and which one. roof: "roof", or "roof16" for the streams over 16-bit matrices (the same
+    bytes as a 16-bit operation's, so that a hot case's footprint is its own)."""
     best = (None, None)
     for (op, impl, s, r, t), m in runs.items():
-        if op == "roof" and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
+        if op == roof and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
             rate = m.bytes / m.best
             if best[0] is None or rate > best[0]:
                 best = (rate, impl)
@@ -178,7 +183,8 @@ def roof_of(runs, variants, op_run, shape, regime, threads):
     c = op_run.counters
     kind = "read" if c.get("matrices_written", 1) == 0 else ("add" if c.get("matrices_read", 1) == 2 else "copy")
     bounds = {}
-    bandwidth, stream = stream_bandwidth(runs, kind, shape, regime, threads)
+    roof = "roof16" if c.get("element_bytes") == 2 else "roof"
+    bandwidth, stream = stream_bandwidth(runs, kind, shape, regime, threads, roof)
     if bandwidth:
         bounds["memory"] = op_run.bytes / bandwidth
     rate, variant = exp_rate(runs, variants, threads)
@@ -568,6 +574,9 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
                "measured in this run, same regime, same thread count, each from its fastest repetition (the "
                "implementations' times are medians); *% of roof* = roof time / softxent's time. "
                "*÷ best peer* = softxent's time / the best peer's (below 1: softxent is faster).")
+    out.append("- Half precision (`_bf16`, `_f16`: 16-bit logits in, 16-bit outputs out; cross-entropy's loss is "
+               "float): the roof counts 2 bytes per element read and written, at streams over 16-bit matrices of the "
+               "same shape (so that a hot case's footprint is its own), and one exponential per element.")
     out.append("- PyTorch ran in processes of its own: at its default dispatch, and with ATEN_CPU_CAPABILITY=avx512 "
                "(*PyTorch avx512*), on preallocated outputs. Its cross-entropy with gradient is the faster of two "
                "composites: autograd's (log_softmax, nll_loss, nll_loss_backward, log_softmax_backward) and a fused "
