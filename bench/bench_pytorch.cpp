@@ -21,8 +21,8 @@
 //                         backward -probs/rows through _log_softmax_backward_data_out
 //   *_bf16, *_f16         the same calls on bf16 or f16 tensors, scratch tensors of that type too (as autograd
 //                         has them); ATen 1.13 has no f16 softmax on CPU ("not implemented for 'Half'"): skipped
-// Each result is checked against softxent's reference before it is timed. The top-k and sampling
-// composites are in bench_pytorch_sampling.cpp.
+// Each result is checked against softxent's reference before it is timed. The top-k, sampling and
+// transform composites are in bench_pytorch_sampling.cpp and bench_pytorch_transform.cpp.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Reduction.h>
@@ -212,6 +212,7 @@ void register_all() {
   register_pytorch(cross_entropy_grad_traits, true);
   register_pytorch(cross_entropy_grad_bf16_traits, true);
   register_pytorch_sampling_benchmarks();
+  register_pytorch_transform_benchmarks();
 }
 
 }  // namespace

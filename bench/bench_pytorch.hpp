@@ -1,6 +1,6 @@
-// What the files of softxent_bench_pytorch share (bench_pytorch.cpp and the composites of the top-k and
-// sampling cases): the implementation's name, tensors over the benchmarks' buffers, and registering a
-// PyTorch case with ATen's thread count and its exceptions turned into skips.
+// What the files of softxent_bench_pytorch share (bench_pytorch.cpp and the composites of the top-k,
+// sampling and transform cases): the implementation's name, tensors over the benchmarks' buffers, and
+// registering a PyTorch case with ATen's thread count and its exceptions turned into skips.
 #ifndef SOFTXENT_BENCH_PYTORCH_HPP
 #define SOFTXENT_BENCH_PYTORCH_HPP
 
@@ -32,7 +32,8 @@ void register_pytorch_cases(const operation_traits& op, const std::string& imple
                             const case_set& cases = {});
 
 // The registrations of the composites' files, called by bench_pytorch.cpp's main.
-void register_pytorch_sampling_benchmarks();  // bench_pytorch_sampling.cpp
+void register_pytorch_sampling_benchmarks();   // bench_pytorch_sampling.cpp
+void register_pytorch_transform_benchmarks();  // bench_pytorch_transform.cpp
 
 }  // namespace softxent_bench
 

@@ -352,6 +352,21 @@ bool values_match(const float* got, const float* want, std::size_t n, double rel
 
 }  // namespace
 
+softxent::softmax_options row_transform(const softxent::softmax_options& whole, std::size_t r) noexcept {
+  softxent::softmax_options row = whole;
+  if (whole.mask.data != nullptr) {
+    const std::size_t offset = (r % whole.mask.rows) * whole.mask.stride * element_bytes(whole.mask.dtype);
+    row.mask = {static_cast<const unsigned char*>(whole.mask.data) + offset, whole.mask.dtype, 1, whole.mask.cols,
+                whole.mask.stride};
+  }
+  const std::size_t head = whole.rows_per_head == 0 ? 0 : r / whole.rows_per_head;
+  row.rows_per_head = 0;
+  if (whole.slopes != nullptr) row.slopes = whole.slopes + head;
+  if (whole.sinks != nullptr) row.sinks = whole.sinks + head;
+  if (whole.valid_cols != nullptr) row.valid_cols = whole.valid_cols + r;
+  return row;
+}
+
 namespace {
 
 // Half an ulp of the output type, twice over (the peer's rounding and its float error), beside the float
@@ -368,7 +383,7 @@ double output_tolerance(softxent::dtype dtype) {
 }  // namespace
 
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
-                       std::string* message) {
+                       std::string* message, const softxent::softmax_options* transform) {
   softxent::exec_options reference;
   reference.threads = 1;
   reference.isa = "reference";
@@ -385,7 +400,8 @@ bool matches_reference(const operation_traits& op, const shape& s, const buffer_
   for (std::size_t r : rows) {
     const softxent::const_any_matrix x = row_of(sets.input_data(set, 0), r);
     const softxent::any_matrix y = softxent::matrix{want.data(), 1, s.cols};
-    const softxent::softmax_options options{};
+    const softxent::softmax_options options = transform != nullptr ? row_transform(*transform, r)
+                                                                   : softxent::softmax_options{};
     for (std::size_t j = 0; j < s.cols; ++j) got[j] = decode_element(op.dtype, sets.output_data(set), r * s.cols + j);
     softxent::status status = softxent::status::ok;
     float want_loss = 0.0f;

@@ -310,12 +310,17 @@ void register_softxent_benchmarks(const operation_traits& op, softxent_call call
                                   const std::vector<shape>& shapes = {});
 
 // Checks a foreign library's result on buffer set `set` against softxent's reference on a few rows
-// (first, middle, last), with the reference of op.checked_as on the operation's dtype. The foreign code
-// leaves its output matrix in sets.output_data(set), logsumexp's values in sets.row_output(set) and, for
-// cross-entropy, each row's loss in sets.row_output(set) and the gradient of the mean loss in
+// (first, middle, last), with the reference of op.checked_as on the operation's dtype and, when given,
+// the logit transform (options for the whole matrix, which the check cuts to each row). The foreign
+// code leaves its output matrix in sets.output_data(set), logsumexp's values in sets.row_output(set)
+// and, for cross-entropy, each row's loss in sets.row_output(set) and the gradient of the mean loss in
 // sets.output_data(set). Returns false with a message on the first mismatch.
 bool matches_reference(const operation_traits& op, const shape& s, const buffer_sets& sets, std::size_t set,
-                       std::string* message);
+                       std::string* message, const softxent::softmax_options* transform = nullptr);
+
+// The options of a transform for whole matrices cut to row r alone: its mask row, its head's slope and
+// sink, its valid_cols.
+softxent::softmax_options row_transform(const softxent::softmax_options& whole, std::size_t r) noexcept;
 
 // The check of a library's operation on a shape runs once per process: the first benchmark of the key
 // runs check() (which returns "" when the result matches, else the mismatch) and keeps its verdict for
@@ -329,11 +334,12 @@ bool passes_check(benchmark::State& state, const std::string& key, const std::fu
 // benchmark with the library's name and the mismatch.
 template <class CheckRun, class Run>
 void check_and_time(benchmark::State& state, const char* library, const operation_traits& op, const shape& s,
-                    const buffer_sets& sets, CheckRun&& check_run, Run&& run) {
+                    const buffer_sets& sets, CheckRun&& check_run, Run&& run,
+                    const softxent::softmax_options* transform = nullptr) {
   const bool passed = passes_check(state, std::string(library) + "/" + op.name + "/" + s.name(), [&] {
     check_run(std::size_t{0});
     std::string message;
-    if (!matches_reference(op, s, sets, 0, &message)) message = std::string(library) + " " + message;
+    if (!matches_reference(op, s, sets, 0, &message, transform)) message = std::string(library) + " " + message;
     return message;
   });
   if (!passed) return;
@@ -363,6 +369,7 @@ void register_log_softmax_backward_benchmarks();
 void register_cross_entropy_benchmarks();
 void register_cross_entropy_soft_benchmarks();
 void register_sampling_benchmarks();  // bench_sampling.cpp: top-k and sampling against logsumexp
+void register_transform_benchmarks(); // bench_transform.cpp: the logit transform against plain softmax
 void register_roof_benchmarks();     // roof.cpp
 void register_onednn_benchmarks();   // bench_onednn.cpp, only when built with oneDNN
 void register_xnnpack_benchmarks();  // bench_xnnpack.cpp, only when built with XNNPACK

@@ -8,13 +8,15 @@
 # thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers rotated over
 # 256 MiB), with the roof and the peers; then the tables of the cases timed against a
 # softxent baseline of the same run: top-k and sampling over logsumexp of the same logits, beside
-# PyTorch's composites (torch.topk + log_softmax; Hugging Face's warper chain). The report (the JSON
+# PyTorch's composites (torch.topk + log_softmax; Hugging Face's warper chain); the logit transform
+# (scale, softcap, masks, ALiBi, sinks, valid_cols) over plain softmax of the same shape, beside PyTorch's
+# composite (mul, tanh, add, softmax). The report (the JSON
 # outputs, report.json, report.md, report.png, readme.md) goes to build/bench/report/ (or --out DIR).
 #
 # Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--out DIR] [--publish] [other benchmark options]
 #   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions
-#               (PyTorch's sampling composites 3), and the top-k and sampling cases at their own shapes:
-#               about 25 minutes on a 2-core machine
+#               (PyTorch's sampling composites 3), and the top-k, sampling and transform cases at their
+#               own shapes: about 30 minutes on a 2-core machine
 #   --full      every instruction set, 9 repetitions, longer time budgets
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
 #   --out       the report's directory instead of build/bench/report (e.g. one per filtered run)

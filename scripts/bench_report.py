@@ -49,9 +49,9 @@ EXP_ACCURACY = 1e-6
 STREAM_KINDS = {"read": ["read"], "copy": ["copy", "copy-nt"], "add": ["add", "add-nt"]}
 
 
-# The cases with tables of their own (issue A: top-k and sampling), timed against a softxent baseline of
-# the same run rather than the roof.
-SUITE_PREFIXES = ("sampling.",)
+# The cases with tables of their own (issue A: top-k and sampling; issue C: the logit transform), each
+# timed against a softxent baseline of the same run rather than the roof.
+SUITE_PREFIXES = ("sampling.", "transform.")
 SAMPLING_CASES = ["logsumexp", "top_k_1", "top_k_8", "top_k_64", "greedy", "top_p", "top_k_40", "min_p", "plain"]
 SAMPLING_TITLES = {"logsumexp": "logsumexp", "top_k_1": "top_k 1", "top_k_8": "top_k 8", "top_k_64": "top_k 64",
                    "greedy": "greedy", "top_p": "T 0.8 + top_p 0.9", "top_k_40": "top_k 40", "min_p": "min_p 0.05",
@@ -61,6 +61,14 @@ DRAW_CASES = {"greedy", "top_p", "top_k_40", "min_p", "plain"}
 SORT_BASED = {"top_p", "min_p"}  # transformers' TopPLogitsWarper and MinPLogitsWarper sort the row
 TOP_K_TARGET, DRAW_TARGET, COMPOSITE_TARGET = 1.5, 3.0, 10.0
 LOGITS_KINDS = ["peaked", "normal"]
+TRANSFORM_CASES = ["plain", "decode", "prefill", "temperature_mask", "temperature_mask_row", "temperature_softcap"]
+TRANSFORM_TITLES = {"plain": "plain softmax",
+                    "decode": "decode: scale + ALiBi + sinks + causal valid_cols",
+                    "prefill": "prefill: scale + causal valid_cols",
+                    "temperature_mask": "temperature + f32 mask (logits' shape)",
+                    "temperature_mask_row": "temperature + broadcast mask row",
+                    "temperature_softcap": "temperature + softcap 30"}
+TRANSFORM_TARGET = 1.10  # at most 10% over plain softmax of the same shape, beyond the mask's own bytes
 
 
 def in_suite(operation):
@@ -132,7 +140,7 @@ def load(paths):
             m.bytes = entry.get("bytes_per_second", 0.0) * t
             m.elements = entry.get("items_per_second", 0.0) * t
             m.counters = {k: entry[k] for k in ("rows", "cols", "matrices_read", "matrices_written",
-                                                "exp_per_element", "element_bytes") if k in entry}
+                                                "exp_per_element", "element_bytes", "mask_bytes") if k in entry}
     return runs, context
 
 
@@ -369,6 +377,19 @@ def first_error(runs, operation, implementations, shape, regime, threads):
     return None
 
 
+def add_composite(row, runs, operation, pytorch, softxent_seconds):
+    """Adds to a suite's row PyTorch's fastest composite of its case (pytorch_us, pytorch) and softxent's
+    speed-up over it (speedup), or the composite's skip message (pytorch_error)."""
+    where = (row["shape"], row["regime"], row["threads"])
+    t, best = fastest_median(runs, operation, pytorch, *where)
+    if t:
+        row["pytorch_us"], row["pytorch"] = t * 1e6, best
+        if softxent_seconds:
+            row["speedup"] = t / softxent_seconds
+    else:
+        row["pytorch_error"] = first_error(runs, operation, pytorch, *where)
+
+
 def pytorch_implementations(runs):
     return sorted({k[1] for k in runs if k[1].startswith("pytorch")})
 
@@ -397,13 +418,7 @@ def sampling_rows(runs, main):
                 row["over_logsumexp"] = m.median / base.median
         else:
             row["error"] = m.error
-        t, best = fastest_median(runs, op, pytorch, shape, regime, threads)
-        if t:
-            row["pytorch_us"], row["pytorch"] = t * 1e6, best
-            if m.median:
-                row["speedup"] = t / m.median
-        else:
-            row["pytorch_error"] = first_error(runs, op, pytorch, shape, regime, threads)
+        add_composite(row, runs, op, pytorch, m.median)
         rows.append(row)
     order = {c: i for i, c in enumerate(SAMPLING_CASES)}
     rows.sort(key=lambda r: (LOGITS_KINDS.index(r["logits"]) if r["logits"] in LOGITS_KINDS else 9,
@@ -494,6 +509,106 @@ def sampling_grids(rows):
     return out
 
 
+def transform_rows(runs, main):
+    """Issue C: one row per transform case, shape, regime and thread count: softxent's time, its ratio to
+    softxent's plain softmax of the same shape (same run), that ratio with the plain time scaled by the
+    mask's own bytes ((plain bytes + mask bytes) / plain bytes: the target's measure), PyTorch's composite
+    and softxent's speed-up over it."""
+    pytorch = pytorch_implementations(runs)
+    rows = []
+    for op, impl, shape, regime, threads in runs:
+        if not op.startswith("transform.") or impl != main:
+            continue
+        case = op.split(".", 1)[1]
+        m = runs[(op, impl, shape, regime, threads)]
+        row = {"case": case, "shape": shape, "regime": regime, "threads": threads}
+        plain = runs.get(("transform.plain", main, shape, regime, threads))
+        if m.median:
+            row["softxent_us"] = m.median * 1e6
+            if plain and plain.median:
+                mask_bytes = m.counters.get("mask_bytes", 0.0)
+                row["plain_us"] = plain.median * 1e6
+                row["over_plain"] = m.median / plain.median
+                row["mask_share"] = mask_bytes / plain.bytes if plain.bytes else 0.0
+                row["over_plain_with_mask"] = row["over_plain"] / (1.0 + row["mask_share"])
+        else:
+            row["error"] = m.error
+        add_composite(row, runs, op, pytorch, m.median)
+        rows.append(row)
+    order = {c: i for i, c in enumerate(TRANSFORM_CASES)}
+    rows.sort(key=lambda r: (shape_key(r["shape"]), r["threads"], regime_order(r["regime"]), order.get(r["case"], 99)))
+    return rows
+
+
+def transform_summary(rows):
+    """Issue C's targets per regime and thread count: at most 10% over plain softmax beyond the mask's own
+    bytes, and faster than PyTorch's composite."""
+    lines = []
+    where = lambda r: f"{r['case']} {r['shape']}"
+    for regime, threads in summary_cases(rows):
+        mine = [r for r in rows if r["regime"] == regime and r["threads"] == threads and r["case"] != "plain"]
+        when = f"{regime}, {threads} thread{'s' if threads > 1 else ''}"
+        parts = [target_part(f"transform within {TRANSFORM_TARGET:.2f}x of plain softmax (beyond the mask's bytes)",
+                             [(r["over_plain_with_mask"], where(r)) for r in mine if "over_plain_with_mask" in r],
+                             TRANSFORM_TARGET, True),
+                 target_part("faster than PyTorch's composite",
+                             [(r["speedup"], where(r)) for r in mine if "speedup" in r], 1.0, False)]
+        parts = [p for p in parts if p]
+        if parts:
+            lines.append(f"{when}: " + "; ".join(parts))
+    return lines
+
+
+def transform_table(rows):
+    header = ["shape", "thr", "regime", "case", "softxent", "plain softmax", "÷ plain", "÷ plain, mask bytes off",
+              "PyTorch composite", "speed-up"]
+    body = []
+    for r in rows:
+        body.append([r["shape"], str(r["threads"]), r["regime"], TRANSFORM_TITLES.get(r["case"], r["case"]),
+                     fmt_time(r["softxent_us"]) if "softxent_us" in r else "skipped",
+                     fmt_time(r["plain_us"]) if "plain_us" in r else "-",
+                     f"{r['over_plain']:.2f}x" if "over_plain" in r else "-",
+                     f"{r['over_plain_with_mask']:.2f}x" if "over_plain_with_mask" in r else "-",
+                     fmt_time(r["pytorch_us"]) if "pytorch_us" in r else ("skipped" if r.get("pytorch_error") else "-"),
+                     f"{r['speedup']:.2f}x" if "speedup" in r else "-"])
+    return header, body
+
+
+def transform_grids(rows):
+    """One Markdown table: per case and shape, each regime and thread count's ratio to plain softmax
+    (mask bytes off) and speed-up over PyTorch's composite."""
+    cases = summary_cases(rows)
+    index = {(r["case"], r["shape"], r["regime"], r["threads"]): r for r in rows}
+    keys = sorted({(r["case"], r["shape"]) for r in rows},
+                  key=lambda k: (TRANSFORM_CASES.index(k[0]) if k[0] in TRANSFORM_CASES else 99, shape_key(k[1])))
+    heading = [f"{g} {t}t" for g, t in cases]
+    out = ["softxent's time over its plain softmax of the same shape, with the mask's own bytes taken off "
+           "(target <= 1.10) · speed-up over PyTorch's composite; plain softmax: softxent's time (PyTorch's)", "",
+           "| case | shape | " + " | ".join(heading) + " |", "|---|---|" + "---:|" * len(heading)]
+    for case, shape in keys:
+        cells = []
+        for g, t in cases:
+            r = index.get((case, shape, g, t), {})
+            if case == "plain":
+                cell = (fmt_time(r["softxent_us"]) if "softxent_us" in r else "-") + \
+                       (f" ({fmt_time(r['pytorch_us'])})" if "pytorch_us" in r else "")
+            else:
+                cell = f"{r['over_plain_with_mask']:.2f}x" if "over_plain_with_mask" in r else "-"
+                cell += f" · {r['speedup']:.2f}x" if "speedup" in r else ""
+            cells.append(cell)
+        out.append(f"| {TRANSFORM_TITLES.get(case, case)} | {shape} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+TRANSFORM_DESCRIPTION = (
+    "Issue C: softmax with the logit transform (softxent_softmax_options) over softxent's own plain softmax of the "
+    "same shape in the same run, and PyTorch's composite of the same transform (mul, tanh, add of the mask or bias, "
+    "softmax; for sinks, a column concatenated before the softmax) on preallocated tensors. *÷ plain, mask bytes "
+    "off* divides the plain time scaled by (plain bytes + mask bytes) / plain bytes, the mask read once: the full "
+    "f32 mask adds half the bytes of a softmax, a broadcast row adds one row. Target: at most 1.10, hot and cold, "
+    "and faster than PyTorch's composite.")
+
+
 SAMPLING_DESCRIPTION = (
     "Issue A: softxent's top_k and sample on the logits of a decoding step, over softxent's own logsumexp of the "
     "same rows in the same run (one read and one exponential per logit: what any sampler must at least do), and "
@@ -514,6 +629,11 @@ def suite_reports(runs, main):
         suites.append({"key": "sampling", "title": "Top-k and sampling", "description": SAMPLING_DESCRIPTION,
                        "rows": rows, "summary": sampling_summary(rows), "table": sampling_table(rows),
                        "grids": sampling_grids(rows), "left": 5})
+    rows = transform_rows(runs, main) if main else []
+    if rows:
+        suites.append({"key": "transform", "title": "Logit transform", "description": TRANSFORM_DESCRIPTION,
+                       "rows": rows, "summary": transform_summary(rows), "table": transform_table(rows),
+                       "grids": transform_grids(rows), "left": 4})
     return suites
 
 
