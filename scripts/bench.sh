@@ -100,8 +100,17 @@ if [ "$publish" = 1 ]; then
   {
     echo "# softxent benchmark reports, one per CPU"
     echo
-    for page in docs/benchmarks/*/README.md; do
-      echo "- [$(head -1 "$page" | sed 's/^# //')](${page#docs/benchmarks/})"
+    # Each CPU's full report (README.md), then the reports of single suites kept beside it (<suite>.md).
+    for folder in docs/benchmarks/*/; do
+      folder=${folder%/}
+      if [ -f "$folder/README.md" ]; then
+        echo "- [$(head -1 "$folder/README.md" | sed 's/^# //')](${folder#docs/benchmarks/}/README.md)"
+      else
+        echo "- ${folder#docs/benchmarks/}"
+      fi
+      for page in "$folder"/*.md; do
+        [ "$(basename "$page")" = README.md ] || echo "  - [$(basename "$page" .md)](${page#docs/benchmarks/})"
+      done
     done
     echo
     echo "The strategy comparison (three sweeps, online normalizer, two-pass): [strategies.md](strategies.md)."

@@ -707,10 +707,11 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
         out.append(f"- Command: `{command}`. Ratios within one run are what to compare: the machine may be shared, "
                    f"and two-thread times suffer most when it is.")
     out.append("")
-    out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
-    if warning:
-        out += [f"**{warning}**", ""]
-    out += ["## Roof", ""] + [f"- {line}" for line in roof_lines(runs, context)] + [""]
+    if rows:  # a run of the suites alone has no roof table
+        out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
+        if warning:
+            out += [f"**{warning}**", ""]
+        out += ["## Roof", ""] + [f"- {line}" for line in roof_lines(runs, context)] + [""]
     if chart_name:
         out.append(f"![GB/s against row length, per operation, regime and thread count]({chart_name})")
         out.append("")
