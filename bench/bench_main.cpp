@@ -22,6 +22,8 @@ void register_all() {
   register_log_softmax_backward_benchmarks();
   register_cross_entropy_benchmarks();
   register_cross_entropy_soft_benchmarks();
+  register_sampling_benchmarks();
+  register_transform_benchmarks();
   if (config().compare) {
 #ifdef SOFTXENT_BENCH_HAVE_ONEDNN
     register_onednn_benchmarks();

@@ -2,7 +2,11 @@
 // and logsoftmax primitives forward and backward, and cross-entropy as a user of oneDNN writes it:
 // the softmax primitive, then one pass that takes each row's loss and turns the probabilities into
 // the gradient of the mean loss in place (loss only: the logsoftmax primitive, then the targets'
-// log-probabilities). Every case is checked against softxent's reference before it is timed.
+// log-probabilities). In bf16 and f16 (16-bit source and destination): the softmax_v2 primitive
+// (softmax_accurate, softmax_log) for inference. oneDNN 2.6 implements bf16 on AVX-512 CPUs
+// (jit:avx512_core, with or without AVX512_BF16) but f16 only on CPUs with AVX512_FP16 (Sapphire Rapids
+// and later): elsewhere the primitive descriptor fails and the case is skipped with that message.
+// Every case is checked against softxent's reference before it is timed.
 #include <omp.h>
 
 #include <cmath>
@@ -32,13 +36,22 @@ class openmp_threads {
   int saved_;
 };
 
-dnnl::memory::desc matrix_desc(const shape& s) {
-  return {{static_cast<dnnl::memory::dim>(s.rows), static_cast<dnnl::memory::dim>(s.cols)},
-          dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab};
+dnnl::memory::data_type data_type(softxent::dtype dtype) {
+  switch (dtype) {
+    case softxent::dtype::f16: return dnnl::memory::data_type::f16;
+    case softxent::dtype::bf16: return dnnl::memory::data_type::bf16;
+    case softxent::dtype::f32: break;
+  }
+  return dnnl::memory::data_type::f32;
 }
 
-dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
-  return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
+dnnl::memory::desc matrix_desc(const shape& s, softxent::dtype dtype) {
+  return {{static_cast<dnnl::memory::dim>(s.rows), static_cast<dnnl::memory::dim>(s.cols)}, data_type(dtype),
+          dnnl::memory::format_tag::ab};
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& desc, const void* data) {
+  return dnnl::memory(desc, cpu_engine(), const_cast<void*>(data));
 }
 
 SOFTXENT_BENCH_BEST_ISA void scale_row(float* g, std::size_t n, float factor) {
@@ -110,10 +123,25 @@ onednn_case forward_case(const dnnl::memory::desc& desc, const buffer_sets& sets
           std::move(finish)};
 }
 
+// Softmax or log-softmax with 16-bit source and destination: the softmax_v2 primitive.
+onednn_case half_forward_case(const dnnl::memory::desc& desc, const buffer_sets& sets, dnnl::algorithm algorithm) {
+  const dnnl::softmax_v2_forward::primitive_desc forward(
+      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, algorithm, desc, desc, 1), cpu_engine());
+  return {dnnl::softmax_v2_forward(forward),
+          [desc, &sets](std::size_t set) {
+            return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, wrap(desc, sets.input_data(set, 0))},
+                                                         {DNNL_ARG_DST, wrap(desc, sets.output_data(set))}};
+          },
+          nullptr};
+}
+
 onednn_case make_case(const operation_traits& op, const shape& s, const buffer_sets& sets, int threads,
                       std::vector<float>& scratch) {
-  const dnnl::memory::desc desc = matrix_desc(s);
-  const std::string name = op.name;
+  const dnnl::memory::desc desc = matrix_desc(s, op.dtype);
+  const std::string name = op.checked_as;
+  if (op.dtype != softxent::dtype::f32)
+    return half_forward_case(desc, sets, name == "softmax" ? dnnl::algorithm::softmax_accurate
+                                                           : dnnl::algorithm::softmax_log);
   if (name == "softmax") return forward_case<dnnl::softmax_forward>(desc, sets, nullptr);
   if (name == "log_softmax") return forward_case<dnnl::logsoftmax_forward>(desc, sets, nullptr);
   if (name == "softmax_backward") return backward_case<dnnl::softmax_forward, dnnl::softmax_backward>(desc, sets);
@@ -144,7 +172,9 @@ void register_onednn(const operation_traits& op) {
       oc = make_case(op, s, sets, threads, scratch);
       for (std::size_t set = 0; set < sets.count(); ++set) arguments.push_back(oc.arguments(set));
     } catch (const dnnl::error& e) {
-      state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());
+      state.SkipWithError((std::string("oneDNN: ") + e.what() +
+                           (e.status == dnnl_unimplemented ? " (unimplemented for this data type and CPU)" : ""))
+                              .c_str());
       return;
     }
     const auto run = [&](std::size_t set) {
@@ -161,7 +191,8 @@ void register_onednn(const operation_traits& op) {
 void register_onednn_benchmarks() {
   for (const operation_traits* op : {&softmax_traits, &log_softmax_traits, &softmax_backward_traits,
                                      &log_softmax_backward_traits, &cross_entropy_loss_traits,
-                                     &cross_entropy_grad_traits})
+                                     &cross_entropy_grad_traits, &softmax_bf16_traits, &softmax_f16_traits,
+                                     &log_softmax_bf16_traits, &log_softmax_f16_traits})
     register_onednn(*op);
 }
 

@@ -19,7 +19,10 @@
 //                         probabilities (gather, log, mean), then grad *= 1/rows and -1/rows at the targets
 //   cross_entropy_soft    what autograd runs for probability targets: _log_softmax_out, mul, sum (mean), and
 //                         backward -probs/rows through _log_softmax_backward_data_out
-// Each result is checked against softxent's reference before it is timed.
+//   *_bf16, *_f16         the same calls on bf16 or f16 tensors, scratch tensors of that type too (as autograd
+//                         has them); ATen 1.13 has no f16 softmax on CPU ("not implemented for 'Half'"): skipped
+// Each result is checked against softxent's reference before it is timed. The top-k, sampling and
+// transform composites are in bench_pytorch_sampling.cpp and bench_pytorch_transform.cpp.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Reduction.h>
@@ -30,12 +33,11 @@
 #include <string>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "bench_pytorch.hpp"
 
 namespace softxent_bench {
-namespace {
 
-std::string implementation_name() {
+std::string pytorch_implementation_name() {
   const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
   if (capability == nullptr || *capability == '\0') return "pytorch";
   std::string name = std::string("pytorch-") + capability;
@@ -43,17 +45,33 @@ std::string implementation_name() {
   return name;
 }
 
-at::Tensor matrix_tensor(const float* data, const shape& s) {
-  return at::from_blob(const_cast<float*>(data), {static_cast<std::int64_t>(s.rows), static_cast<std::int64_t>(s.cols)},
-                       at::TensorOptions().dtype(at::kFloat));
+at::Tensor matrix_tensor(const void* data, const shape& s, at::ScalarType type) {
+  return at::from_blob(const_cast<void*>(data), {static_cast<std::int64_t>(s.rows), static_cast<std::int64_t>(s.cols)},
+                       at::TensorOptions().dtype(type));
 }
-at::Tensor row_tensor(const float* data, const shape& s) {
-  return at::from_blob(const_cast<float*>(data), {static_cast<std::int64_t>(s.rows)}, at::TensorOptions().dtype(at::kFloat));
+at::Tensor row_tensor(const void* data, const shape& s, at::ScalarType type) {
+  return at::from_blob(const_cast<void*>(data), {static_cast<std::int64_t>(s.rows)}, at::TensorOptions().dtype(type));
 }
-at::Tensor target_tensor(const std::int64_t* data, const shape& s) {
-  return at::from_blob(const_cast<std::int64_t*>(data), {static_cast<std::int64_t>(s.rows)},
-                       at::TensorOptions().dtype(at::kLong));
+
+at::Tensor number_tensor(double value, at::ScalarType type) {
+  return at::scalar_tensor(value, at::TensorOptions().dtype(type));
 }
+
+void register_pytorch_cases(const operation_traits& op, const std::string& implementation, case_body body,
+                            const case_set& cases) {
+  register_cases(op, implementation, [body, implementation](benchmark::State& state, const shape& s, regime r,
+                                                            int threads) {
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);  // costs milliseconds, even unchanged
+    try {
+      body(state, s, r, threads);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      state.SkipWithError(("PyTorch: " + what.substr(0, what.find('\n'))).c_str());  // without the backtrace
+    }
+  }, config().min_time, cases);
+}
+
+namespace {
 
 // The tensors of one buffer set.
 struct set_tensors {
@@ -62,27 +80,38 @@ struct set_tensors {
 
 // What a benchmark allocates once and reuses on every call.
 struct scratch_tensors {
-  at::Tensor log_probs, grad_log_probs, product, loss, total_weight, one, minus_scale;
+  at::Tensor log_probs, grad_log_probs, product, loss, total_weight, one, minus_scale, inverse_rows,
+      minus_inverse_rows;
 };
+
+at::ScalarType scalar_type(softxent::dtype dtype) {
+  switch (dtype) {
+    case softxent::dtype::f16: return at::kHalf;
+    case softxent::dtype::bf16: return at::kBFloat16;
+    case softxent::dtype::f32: break;
+  }
+  return at::kFloat;
+}
 
 class pytorch_case {
  public:
-  // fused: cross_entropy_grad's hand composite instead of autograd's.
+  // fused: cross_entropy_grad's hand composite instead of autograd's. The operation runs on tensors of
+  // its dtype (its scratch tensors too: as autograd would have them); per-row values are float.
   pytorch_case(const operation_traits& op, const shape& s, const buffer_sets& sets, bool fused)
-      : name_(op.name), shape_(s), fused_(fused) {
+      : name_(op.checked_as), type_(scalar_type(op.dtype)), fused_(fused) {
     for (std::size_t set = 0; set < sets.count(); ++set) {
       set_tensors t;
-      t.x = matrix_tensor(sets.input(set, 0), s);
-      if (op.matrices_read > 1) t.second = matrix_tensor(sets.input(set, 1), s);
-      t.out = matrix_tensor(sets.output(set), s);
+      t.x = matrix_tensor(sets.input_data(set, 0), s, type_);
+      if (op.matrices_read > 1) t.second = matrix_tensor(sets.input_data(set, 1), s, type_);
+      t.out = matrix_tensor(sets.output_data(set), s, type_);
       t.rows = row_tensor(sets.row_output(set), s);
       if (op.reads_targets) {
-        t.targets = target_tensor(sets.targets(set), s);
+        t.targets = row_tensor(sets.targets(set), s, at::kLong);
         t.targets_column = t.targets.view({static_cast<std::int64_t>(s.rows), 1});
       }
       sets_.push_back(t);
     }
-    const auto options = at::TensorOptions().dtype(at::kFloat);
+    const auto options = at::TensorOptions().dtype(type_);
     const std::int64_t rows = static_cast<std::int64_t>(s.rows), cols = static_cast<std::int64_t>(s.cols);
     if (name_.rfind("cross_entropy", 0) == 0) {
       scratch_.log_probs = at::empty({rows, cols}, options);
@@ -92,6 +121,8 @@ class pytorch_case {
       scratch_.total_weight = at::empty({}, options);
       scratch_.one = at::ones({}, options);
       scratch_.minus_scale = at::full({rows, 1}, -1.0 / static_cast<double>(rows), options);
+      scratch_.inverse_rows = number_tensor(1.0 / static_cast<double>(rows), type_);
+      scratch_.minus_inverse_rows = number_tensor(-1.0 / static_cast<double>(rows), type_);
     }
   }
 
@@ -99,7 +130,6 @@ class pytorch_case {
   void run(std::size_t set) {
     set_tensors& t = sets_[set];
     scratch_tensors& k = scratch_;
-    const double inverse_rows = 1.0 / static_cast<double>(shape_.rows);
     if (name_ == "logsumexp") {
       at::logsumexp_out(t.rows, t.x, {1}, false);
     } else if (name_ == "softmax") {
@@ -107,9 +137,9 @@ class pytorch_case {
     } else if (name_ == "log_softmax") {
       at::_log_softmax_out(t.out, t.x, 1, false);
     } else if (name_ == "softmax_backward") {
-      at::_softmax_backward_data_out(t.out, t.second, t.x, 1, at::kFloat);
+      at::_softmax_backward_data_out(t.out, t.second, t.x, 1, type_);
     } else if (name_ == "log_softmax_backward") {
-      at::_log_softmax_backward_data_out(t.out, t.second, t.x, 1, at::kFloat);
+      at::_log_softmax_backward_data_out(t.out, t.second, t.x, 1, type_);
     } else if (name_ == "cross_entropy_loss") {
       at::_log_softmax_out(k.log_probs, t.x, 1, false);
       at::nll_loss_forward_out(k.loss, k.total_weight, k.log_probs, t.targets, {}, at::Reduction::Mean, -100);
@@ -118,20 +148,20 @@ class pytorch_case {
       at::nll_loss_forward_out(k.loss, k.total_weight, k.log_probs, t.targets, {}, at::Reduction::Mean, -100);
       at::nll_loss_backward_out(k.grad_log_probs, k.one, k.log_probs, t.targets, {}, at::Reduction::Mean, -100,
                                 k.total_weight);
-      at::_log_softmax_backward_data_out(t.out, k.grad_log_probs, k.log_probs, 1, at::kFloat);
+      at::_log_softmax_backward_data_out(t.out, k.grad_log_probs, k.log_probs, 1, type_);
     } else if (name_ == "cross_entropy_grad") {
       at::_softmax_out(t.out, t.x, 1, false);
       at::Tensor target_probs = at::gather(t.out, 1, t.targets_column);
       at::mean_out(k.loss, target_probs.log_().neg_(), {0}, false);
-      at::mul_out(t.out, t.out, at::Scalar(inverse_rows));
+      at::mul_out(t.out, t.out, k.inverse_rows);
       t.out.scatter_add_(1, t.targets_column, k.minus_scale);
     } else {  // cross_entropy_soft
       at::_log_softmax_out(k.log_probs, t.x, 1, false);
       at::mul_out(k.product, k.log_probs, t.second);
       at::sum_out(k.loss, k.product);
-      k.loss.mul_(-inverse_rows);
-      at::mul_out(k.grad_log_probs, t.second, at::Scalar(-inverse_rows));
-      at::_log_softmax_backward_data_out(t.out, k.grad_log_probs, k.log_probs, 1, at::kFloat);
+      k.loss.mul_(k.minus_inverse_rows);
+      at::mul_out(k.grad_log_probs, t.second, k.minus_inverse_rows);
+      at::_log_softmax_backward_data_out(t.out, k.grad_log_probs, k.log_probs, 1, type_);
     }
   }
 
@@ -143,37 +173,30 @@ class pytorch_case {
     if (name_ == "cross_entropy_soft") {
       at::_log_softmax_out(k.log_probs, t.x, 1, false);
       at::mul_out(k.product, k.log_probs, t.second);
-      at::sum_out(t.rows, k.product, {1});
-      t.rows.neg_();
+      t.rows.copy_(at::sum(k.product, {1}).neg_());
     } else if (name_.rfind("cross_entropy", 0) == 0) {
-      at::Tensor total_weight = at::empty({}, at::TensorOptions().dtype(at::kFloat));
       at::_log_softmax_out(k.log_probs, t.x, 1, false);
-      at::nll_loss_forward_out(t.rows, total_weight, k.log_probs, t.targets, {}, at::Reduction::None, -100);
+      t.rows.copy_(std::get<0>(at::nll_loss_forward(k.log_probs, t.targets, {}, at::Reduction::None, -100)));
     }
   }
 
  private:
-  std::string name_;
-  shape shape_;
+  std::string name_;  // the float operation it computes
+  at::ScalarType type_;
   bool fused_;
   std::vector<set_tensors> sets_;
   scratch_tensors scratch_;
 };
 
 void register_pytorch(const operation_traits& op, bool fused = false) {
-  const std::string implementation = implementation_name() + (fused ? "~fused" : "");
-  register_cases(op, implementation, [op, fused, implementation](benchmark::State& state, const shape& s, regime r,
-                                                                 int threads) {
-    if (at::get_num_threads() != threads) at::set_num_threads(threads);  // costs milliseconds, even unchanged
+  const std::string implementation = pytorch_implementation_name() + (fused ? "~fused" : "");
+  register_pytorch_cases(op, implementation, [op, fused, implementation](benchmark::State& state, const shape& s,
+                                                                         regime r, int) {
     const buffer_sets sets(op, s, r);
-    try {
-      pytorch_case pc(op, s, sets, fused);
-      check_and_time(state, implementation.c_str(), op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
-                     [&](std::size_t set) { pc.run(set); });
-    } catch (const std::exception& e) {
-      state.SkipWithError((std::string("PyTorch: ") + e.what()).c_str());
-    }
-  }, config().min_time);
+    pytorch_case pc(op, s, sets, fused);
+    check_and_time(state, implementation.c_str(), op, s, sets, [&](std::size_t set) { pc.run_for_check(set); },
+                   [&](std::size_t set) { pc.run(set); });
+  });
 }
 
 void register_all() {
@@ -182,9 +205,14 @@ void register_all() {
   benchmark::AddCustomContext("pytorch_cpu_capability", capability != nullptr ? capability : "default");
   for (const operation_traits* op : {&logsumexp_traits, &softmax_traits, &log_softmax_traits, &softmax_backward_traits,
                                      &log_softmax_backward_traits, &cross_entropy_loss_traits,
-                                     &cross_entropy_grad_traits, &cross_entropy_soft_traits})
+                                     &cross_entropy_grad_traits, &cross_entropy_soft_traits, &softmax_bf16_traits,
+                                     &softmax_f16_traits, &log_softmax_bf16_traits, &log_softmax_f16_traits,
+                                     &cross_entropy_grad_bf16_traits})
     register_pytorch(*op);
   register_pytorch(cross_entropy_grad_traits, true);
+  register_pytorch(cross_entropy_grad_bf16_traits, true);
+  register_pytorch_sampling_benchmarks();
+  register_pytorch_transform_benchmarks();
 }
 
 }  // namespace

@@ -311,13 +311,15 @@ stream_kernels best_streams() {
 #endif
 }
 
-// One stream over whole buffer sets: run(set, first, end) on each thread's range of the matrix.
+// One stream over whole buffer sets: run(set, first, end) on each thread's range of the matrix, in floats
+// (a 16-bit matrix streams as half as many floats: the same bytes).
 template <class Stream>
 void register_stream(const operation_traits& traits, const std::string& kind, Stream stream) {
   register_cases(traits, kind, [traits, stream](benchmark::State& state, const shape& s, regime r, int threads) {
     const buffer_sets sets(traits, s, r);
+    const std::size_t floats = (s.elements() * element_bytes(traits) + sizeof(float) - 1) / sizeof(float);
     const auto run = [&](std::size_t set) {
-      split(s.elements(), threads, [&](std::size_t first, std::size_t end) { stream(sets, set, first, end); });
+      split(floats, threads, [&](std::size_t first, std::size_t end) { stream(sets, set, first, end); });
       benchmark::ClobberMemory();
     };
     run(0);
@@ -344,11 +346,13 @@ void register_roof_benchmarks() {
   const stream_kernels streams = best_streams();
   benchmark::AddCustomContext("roof_stream_isa", streams.isa);
   static thread_local float sink;  // each thread's sum, so that the read cannot be dropped
-  register_stream(roof_read_traits, "read", [streams](const buffer_sets& sets, std::size_t set, std::size_t first,
-                                                      std::size_t end) {
-    sink = streams.read(sets.input(set, 0) + first, end - first);
-    benchmark::DoNotOptimize(sink);
-  });
+  const auto reading = [streams](const operation_traits& traits) {
+    register_stream(traits, "read", [streams](const buffer_sets& sets, std::size_t set, std::size_t first,
+                                              std::size_t end) {
+      sink = streams.read(sets.input(set, 0) + first, end - first);
+      benchmark::DoNotOptimize(sink);
+    });
+  };
   const auto writing = [](const operation_traits& traits, const std::string& kind, stream_kernel kernel) {
     if (kernel == nullptr) return;
     const bool two_inputs = traits.matrices_read == 2;
@@ -358,10 +362,15 @@ void register_roof_benchmarks() {
       kernel(sets.input(set, 0) + first, y, end - first, sets.output(set) + first);
     });
   };
+  reading(roof_read_traits);
   writing(roof_copy_traits, "copy", streams.copy);
   writing(roof_copy_traits, "copy-nt", streams.copy_non_temporal);
   writing(roof_add_traits, "add", streams.add);
   writing(roof_add_traits, "add-nt", streams.add_non_temporal);
+  // The 16-bit operations' own roof: the same streams over their (half as large) matrices.
+  reading(roof16_read_traits);
+  writing(roof16_copy_traits, "copy", streams.copy);
+  writing(roof16_copy_traits, "copy-nt", streams.copy_non_temporal);
 }
 
 }  // namespace softxent_bench

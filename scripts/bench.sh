@@ -3,19 +3,27 @@
 # Debian 12 machine: installs what is missing, builds Release with the "bench" preset (softxent_bench,
 # softxent_bench_pytorch and softxent_strategies, see docs/benchmarks/strategies.md), runs softxent_bench,
 # then softxent_bench_pytorch twice in processes of their own (ATen's default dispatch, and
-# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report table: every operation x
-# shape x thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers
-# rotated over 256 MiB). The report (the JSON outputs, report.json, report.md, report.png, readme.md)
-# goes to build/bench/report/.
+# ATEN_CPU_CAPABILITY=avx512 where the CPU has AVX-512), and prints the report: every operation (in f32;
+# softmax, log_softmax and cross-entropy also in bf16 and f16, with a roof of their own bytes) x shape x
+# thread count (1 and all cores) x regime (hot: the same buffers every call; cold: buffers rotated over
+# 256 MiB), with the roof and the peers; then the tables of the cases timed against a
+# softxent baseline of the same run: top-k and sampling over logsumexp of the same logits, beside
+# PyTorch's composites (torch.topk + log_softmax; Hugging Face's warper chain); the logit transform
+# (scale, softcap, masks, ALiBi, sinks, valid_cols) over plain softmax of the same shape, beside PyTorch's
+# composite (mul, tanh, add, softmax). The report (the JSON
+# outputs, report.json, report.md, report.png, readme.md) goes to build/bench/report/ (or --out DIR).
 #
-# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--publish] [other benchmark options]
-#   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions:
-#               about 10 minutes on a 2-core machine
-#   --full      every instruction set, 9 repetitions, longer time budgets: about 30 minutes
+# Usage: scripts/bench.sh [--full] [--shapes RxC,...] [--out DIR] [--publish] [other benchmark options]
+#   (default)   SPEC.md's shapes, softxent's default instruction set and the reference, 5 repetitions
+#               (PyTorch's sampling composites 3), and the top-k, sampling and transform cases at their
+#               own shapes: about 30 minutes on a 2-core machine
+#   --full      every instruction set, 9 repetitions, longer time budgets
 #   --shapes    more shapes, e.g. --shapes 1000x50257,7x13
+#   --out       the report's directory instead of build/bench/report (e.g. one per filtered run)
 #   --publish   also copy the report to docs/benchmarks/<cpu>/ (README.md, report.png, report.json) and
 #               put this CPU's table in README.md's speed section (replacing an earlier one of this CPU)
-# Any other option goes to both binaries (see build/bench/bench/softxent_bench --help).
+# Any other option goes to both binaries (see build/bench/bench/softxent_bench --help), e.g.
+#   --threads=1 --benchmark_filter='^sampling[.]'   the top-k and sampling cases alone, one thread
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -25,6 +33,7 @@ softxent_require_packages "${SOFTXENT_BUILD_PACKAGES[@]}" libdnnl-dev ocl-icd-op
 
 run=(--repetitions=5 --min_time=0.04 --reference_min_time=0.002)
 publish=0
+out=build/bench/report
 extra=()
 command="scripts/bench.sh"
 while [ $# -gt 0 ]; do
@@ -33,12 +42,12 @@ while [ $# -gt 0 ]; do
     --full) run=(--isas=all --repetitions=9 --min_time=0.1 --reference_min_time=0.02) ;;
     --publish) publish=1 ;;
     --shapes) extra+=("--shapes=$2"); command+=" $2"; shift ;;
+    --out) out="$2"; command+=" $2"; shift ;;
     *) extra+=("$1") ;;
   esac
   shift
 done
 
-out=build/bench/report
 bin=build/bench/bench
 mkdir -p "$out"
 rm -f "$out"/*.json
@@ -91,8 +100,17 @@ if [ "$publish" = 1 ]; then
   {
     echo "# softxent benchmark reports, one per CPU"
     echo
-    for page in docs/benchmarks/*/README.md; do
-      echo "- [$(head -1 "$page" | sed 's/^# //')](${page#docs/benchmarks/})"
+    # Each CPU's full report (README.md), then the reports of single suites kept beside it (<suite>.md).
+    for folder in docs/benchmarks/*/; do
+      folder=${folder%/}
+      if [ -f "$folder/README.md" ]; then
+        echo "- [$(head -1 "$folder/README.md" | sed 's/^# //')](${folder#docs/benchmarks/}/README.md)"
+      else
+        echo "- ${folder#docs/benchmarks/}"
+      fi
+      for page in "$folder"/*.md; do
+        [ "$(basename "$page")" = README.md ] || echo "  - [$(basename "$page" .md)](${page#docs/benchmarks/})"
+      done
     done
     echo
     echo "The strategy comparison (three sweeps, online normalizer, two-pass): [strategies.md](strategies.md)."

@@ -36,13 +36,43 @@ import tempfile
 from collections import defaultdict
 
 OPERATIONS = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-              "cross_entropy_loss", "cross_entropy_grad", "cross_entropy_soft"]
+              "cross_entropy_loss", "cross_entropy_grad", "cross_entropy_soft",
+              "softmax_bf16", "softmax_f16", "log_softmax_bf16", "log_softmax_f16", "cross_entropy_grad_bf16"]
 OPERATION_TITLES = {"cross_entropy_loss": "cross_entropy (loss only)",
                     "cross_entropy_grad": "cross_entropy (loss + grad)",
-                    "cross_entropy_soft": "cross_entropy_soft (loss + grad)"}
+                    "cross_entropy_soft": "cross_entropy_soft (loss + grad)",
+                    "softmax_bf16": "softmax bf16 -> bf16", "softmax_f16": "softmax f16 -> f16",
+                    "log_softmax_bf16": "log_softmax bf16 -> bf16", "log_softmax_f16": "log_softmax f16 -> f16",
+                    "cross_entropy_grad_bf16": "cross_entropy bf16 (float loss + bf16 grad)"}
 REGIMES = ["hot", "cold"]
 EXP_ACCURACY = 1e-6
 STREAM_KINDS = {"read": ["read"], "copy": ["copy", "copy-nt"], "add": ["add", "add-nt"]}
+
+
+# The cases with tables of their own (issue A: top-k and sampling; issue C: the logit transform), each
+# timed against a softxent baseline of the same run rather than the roof.
+SUITE_PREFIXES = ("sampling.", "transform.")
+SAMPLING_CASES = ["logsumexp", "top_k_1", "top_k_8", "top_k_64", "greedy", "top_p", "top_k_40", "min_p", "plain"]
+SAMPLING_TITLES = {"logsumexp": "logsumexp", "top_k_1": "top_k 1", "top_k_8": "top_k 8", "top_k_64": "top_k 64",
+                   "greedy": "greedy", "top_p": "T 0.8 + top_p 0.9", "top_k_40": "top_k 40", "min_p": "min_p 0.05",
+                   "plain": "plain"}
+TOP_K_CASES = {"top_k_1", "top_k_8", "top_k_64"}
+DRAW_CASES = {"greedy", "top_p", "top_k_40", "min_p", "plain"}
+SORT_BASED = {"top_p", "min_p"}  # transformers' TopPLogitsWarper and MinPLogitsWarper sort the row
+TOP_K_TARGET, DRAW_TARGET, COMPOSITE_TARGET = 1.5, 3.0, 10.0
+LOGITS_KINDS = ["peaked", "normal"]
+TRANSFORM_CASES = ["plain", "decode", "prefill", "temperature_mask", "temperature_mask_row", "temperature_softcap"]
+TRANSFORM_TITLES = {"plain": "plain softmax",
+                    "decode": "decode: scale + ALiBi + sinks + causal valid_cols",
+                    "prefill": "prefill: scale + causal valid_cols",
+                    "temperature_mask": "temperature + f32 mask (logits' shape)",
+                    "temperature_mask_row": "temperature + broadcast mask row",
+                    "temperature_softcap": "temperature + softcap 30"}
+TRANSFORM_TARGET = 1.10  # at most 10% over plain softmax of the same shape, beyond the mask's own bytes
+
+
+def in_suite(operation):
+    return operation.startswith(SUITE_PREFIXES)
 
 
 def is_peer(implementation):
@@ -110,7 +140,7 @@ def load(paths):
             m.bytes = entry.get("bytes_per_second", 0.0) * t
             m.elements = entry.get("items_per_second", 0.0) * t
             m.counters = {k: entry[k] for k in ("rows", "cols", "matrices_read", "matrices_written",
-                                                "exp_per_element") if k in entry}
+                                                "exp_per_element", "element_bytes", "mask_bytes") if k in entry}
     return runs, context
 
 
@@ -130,12 +160,13 @@ def accurate_exp_variants(context):
     return variants
 
 
-def stream_bandwidth(runs, kind, shape, regime, threads):
+def stream_bandwidth(runs, kind, shape, regime, threads, roof="roof"):
     """Bytes/s of the fastest stream of this kind (plain or non-temporal stores) with at most `threads`
-    threads, and which one."""
+    threads, and which one. roof: "roof", or "roof16" for the streams over 16-bit matrices (the same
+    bytes as a 16-bit operation's, so that a hot case's footprint is its own)."""
     best = (None, None)
     for (op, impl, s, r, t), m in runs.items():
-        if op == "roof" and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
+        if op == roof and impl in STREAM_KINDS[kind] and s == shape and r == regime and t <= threads and m.best:
             rate = m.bytes / m.best
             if best[0] is None or rate > best[0]:
                 best = (rate, impl)
@@ -160,7 +191,8 @@ def roof_of(runs, variants, op_run, shape, regime, threads):
     c = op_run.counters
     kind = "read" if c.get("matrices_written", 1) == 0 else ("add" if c.get("matrices_read", 1) == 2 else "copy")
     bounds = {}
-    bandwidth, stream = stream_bandwidth(runs, kind, shape, regime, threads)
+    roof = "roof16" if c.get("element_bytes") == 2 else "roof"
+    bandwidth, stream = stream_bandwidth(runs, kind, shape, regime, threads, roof)
     if bandwidth:
         bounds["memory"] = op_run.bytes / bandwidth
     rate, variant = exp_rate(runs, variants, threads)
@@ -177,7 +209,7 @@ def build_rows(runs, context):
     measured as several composites ("pytorch", "pytorch~fused") is one column: the fastest of them."""
     variants_of = defaultdict(set)
     for k in runs:
-        if k[0] != "roof":
+        if not k[0].startswith("roof"):
             variants_of[k[1].split("~")[0]].add(k[1])
     implementations = sorted(variants_of)
     default_isa = context.get("softxent_default_isa", "")
@@ -193,7 +225,8 @@ def build_rows(runs, context):
 
     rows = []
     operations = [o for o in OPERATIONS if any(k[0] == o for k in runs)]
-    operations += sorted({k[0] for k in runs if k[0] not in OPERATIONS and k[0] != "roof"})
+    operations += sorted({k[0] for k in runs if k[0] not in OPERATIONS and not k[0].startswith("roof")
+                          and not in_suite(k[0])})
     for op in operations:
         cases = sorted({(k[2], k[3], k[4]) for k in runs if k[0] == op},
                        key=lambda c: (shape_key(c[0]), c[2], REGIMES.index(c[1]) if c[1] in REGIMES else 9))
@@ -312,9 +345,9 @@ def table(rows, columns):
     return header, body
 
 
-def text_table(header, body):
+def text_table(header, body, left=4):
+    """A plain-text table, the first `left` columns left-aligned, a blank line where the first cell changes."""
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    left = 4
     lines = ["  ".join(h.ljust(w) if i < left else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     previous = None
@@ -324,6 +357,294 @@ def text_table(header, body):
         previous = b[0]
         lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))))
     return "\n".join(lines)
+
+
+def fastest_median(runs, operation, implementations, shape, regime, threads):
+    """The smallest median time among implementations (PyTorch at each dispatch level) and which one."""
+    best = (None, None)
+    for impl in implementations:
+        m = runs.get((operation, impl, shape, regime, threads))
+        if m and m.median and (best[0] is None or m.median < best[0]):
+            best = (m.median, impl)
+    return best
+
+
+def first_error(runs, operation, implementations, shape, regime, threads):
+    for impl in implementations:
+        m = runs.get((operation, impl, shape, regime, threads))
+        if m and m.error:
+            return m.error
+    return None
+
+
+def add_composite(row, runs, operation, pytorch, softxent_seconds):
+    """Adds to a suite's row PyTorch's fastest composite of its case (pytorch_us, pytorch) and softxent's
+    speed-up over it (speedup), or the composite's skip message (pytorch_error)."""
+    where = (row["shape"], row["regime"], row["threads"])
+    t, best = fastest_median(runs, operation, pytorch, *where)
+    if t:
+        row["pytorch_us"], row["pytorch"] = t * 1e6, best
+        if softxent_seconds:
+            row["speedup"] = t / softxent_seconds
+    else:
+        row["pytorch_error"] = first_error(runs, operation, pytorch, *where)
+
+
+def pytorch_implementations(runs):
+    return sorted({k[1] for k in runs if k[1].startswith("pytorch")})
+
+
+def regime_order(regime):
+    return REGIMES.index(regime) if regime in REGIMES else 9
+
+
+def sampling_rows(runs, main):
+    """Issue A: one row per top-k or sampling case, logits kind, shape, regime and thread count: softxent's
+    time, its ratio to softxent's logsumexp of the same logits (same run), PyTorch's composite (the faster
+    dispatch level) and softxent's speed-up over it."""
+    pytorch = pytorch_implementations(runs)
+    rows = []
+    for op, impl, shape, regime, threads in runs:
+        if not op.startswith("sampling.") or impl != main:
+            continue
+        _, case, kind = op.split(".")
+        m = runs[(op, impl, shape, regime, threads)]
+        row = {"case": case, "logits": kind, "shape": shape, "regime": regime, "threads": threads}
+        if m.median:
+            row["softxent_us"] = m.median * 1e6
+            base = runs.get((f"sampling.logsumexp.{kind}", main, shape, regime, threads))
+            if base and base.median:
+                row["logsumexp_us"] = base.median * 1e6
+                row["over_logsumexp"] = m.median / base.median
+        else:
+            row["error"] = m.error
+        add_composite(row, runs, op, pytorch, m.median)
+        rows.append(row)
+    order = {c: i for i, c in enumerate(SAMPLING_CASES)}
+    rows.sort(key=lambda r: (LOGITS_KINDS.index(r["logits"]) if r["logits"] in LOGITS_KINDS else 9,
+                             shape_key(r["shape"]), r["threads"], regime_order(r["regime"]), order.get(r["case"], 99)))
+    return rows
+
+
+def target_part(label, values, target, at_most):
+    """'label met/total (worst x.xx: where)' for (value, where) pairs against a target bound."""
+    if not values:
+        return None
+    met = sum(1 for v, _ in values if (v <= target if at_most else v >= target))
+    worst = max(values) if at_most else min(values)
+    return f"{label} {met}/{len(values)} (worst {worst[0]:.2f}x: {worst[1]})"
+
+
+def sampling_summary(rows):
+    """Issue A's targets per regime and thread count: top-k (k <= 64) within 1.5x of logsumexp's time,
+    sampling within 3x, and at least 10x faster than PyTorch's sort-based composites (top_p, min_p)."""
+    lines = []
+    where = lambda r: f"{SAMPLING_TITLES.get(r['case'], r['case'])}, {r['logits']} {r['shape']}"
+    for regime, threads in summary_cases(rows):
+        mine = [r for r in rows if r["regime"] == regime and r["threads"] == threads]
+        when = f"{regime}, {threads} thread{'s' if threads > 1 else ''}"
+
+        def line(title, selected, value, target, at_most, by_kind):
+            groups = [(kind, [r for r in selected if r["logits"] == kind]) for kind in LOGITS_KINDS] if by_kind \
+                else [("", selected)]
+            parts = [target_part(kind, [(r[value], where(r)) for r in group if value in r], target, at_most)
+                     for kind, group in groups]
+            parts = [p.strip() for p in parts if p]
+            if parts:
+                lines.append(f"{title}, {when}: " + "; ".join(parts))
+
+        line(f"top-k (k <= 64) within {TOP_K_TARGET:g}x of logsumexp",
+             [r for r in mine if r["case"] in TOP_K_CASES], "over_logsumexp", TOP_K_TARGET, True, True)
+        line(f"sampling within {DRAW_TARGET:g}x of logsumexp",
+             [r for r in mine if r["case"] in DRAW_CASES], "over_logsumexp", DRAW_TARGET, True, True)
+        line(f"at least {COMPOSITE_TARGET:g}x faster than PyTorch's sort-based composites (top_p, min_p)",
+             [r for r in mine if r["case"] in SORT_BASED], "speedup", COMPOSITE_TARGET, False, False)
+        line(f"at least {COMPOSITE_TARGET:g}x faster than PyTorch's other sampling composites (greedy, top_k 40, plain)",
+             [r for r in mine if r["case"] in DRAW_CASES - SORT_BASED], "speedup", COMPOSITE_TARGET, False, False)
+        line("faster than torch.topk(log_softmax(x))",
+             [r for r in mine if r["case"] in TOP_K_CASES], "speedup", 1.0, False, False)
+    return lines
+
+
+def sampling_table(rows):
+    header = ["logits", "shape", "thr", "regime", "operation", "softxent", "÷ logsumexp", "PyTorch composite",
+              "speed-up"]
+    body = []
+    for r in rows:
+        body.append([r["logits"], r["shape"], str(r["threads"]), r["regime"],
+                     SAMPLING_TITLES.get(r["case"], r["case"]),
+                     fmt_time(r.get("softxent_us")) if "softxent_us" in r else "skipped",
+                     f"{r['over_logsumexp']:.2f}x" if "over_logsumexp" in r else "-",
+                     fmt_time(r["pytorch_us"]) if "pytorch_us" in r else ("skipped" if r.get("pytorch_error") else "-"),
+                     f"{r['speedup']:.1f}x" if "speedup" in r else "-"])
+    return header, body
+
+
+def sampling_grids(rows):
+    """Markdown grids, one per regime and thread count: logits kind and shape by operation, each cell
+    softxent's time over logsumexp's and its speed-up over PyTorch's composite."""
+    out = []
+    for regime, threads in summary_cases(rows):
+        mine = {(r["logits"], r["shape"], r["case"]): r for r in rows if r["regime"] == regime and r["threads"] == threads}
+        cases = [c for c in SAMPLING_CASES if c != "logsumexp" and any(k[2] == c for k in mine)]
+        keys = sorted({(k[0], k[1]) for k in mine}, key=lambda k: (LOGITS_KINDS.index(k[0]) if k[0] in LOGITS_KINDS
+                                                                    else 9, shape_key(k[1])))
+        out.append(f"{regime}, {threads} thread{'s' if threads > 1 else ''}: softxent's time over its logsumexp's "
+                   f"· speed-up over PyTorch's composite")
+        out.append("")
+        out.append("| logits | logsumexp (PyTorch) | " + " | ".join(SAMPLING_TITLES[c] for c in cases) + " |")
+        out.append("|---|---:|" + "---:|" * len(cases))
+        for kind, shape in keys:
+            base = mine.get((kind, shape, "logsumexp"), {})
+            cells = [f"{kind} {shape}",
+                     (fmt_time(base["softxent_us"]) if "softxent_us" in base else "-")
+                     + (f" ({fmt_time(base['pytorch_us'])})" if "pytorch_us" in base else "")]
+            for c in cases:
+                r = mine.get((kind, shape, c), {})
+                cell = f"{r['over_logsumexp']:.2f}x" if "over_logsumexp" in r else "-"
+                cell += f" · {r['speedup']:.0f}x" if "speedup" in r else ""
+                cells.append(cell)
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
+def transform_rows(runs, main):
+    """Issue C: one row per transform case, shape, regime and thread count: softxent's time, its ratio to
+    softxent's plain softmax of the same shape (same run), that ratio with the plain time scaled by the
+    mask's own bytes ((plain bytes + mask bytes) / plain bytes: the target's measure), PyTorch's composite
+    and softxent's speed-up over it."""
+    pytorch = pytorch_implementations(runs)
+    rows = []
+    for op, impl, shape, regime, threads in runs:
+        if not op.startswith("transform.") or impl != main:
+            continue
+        case = op.split(".", 1)[1]
+        m = runs[(op, impl, shape, regime, threads)]
+        row = {"case": case, "shape": shape, "regime": regime, "threads": threads}
+        plain = runs.get(("transform.plain", main, shape, regime, threads))
+        if m.median:
+            row["softxent_us"] = m.median * 1e6
+            if plain and plain.median:
+                mask_bytes = m.counters.get("mask_bytes", 0.0)
+                row["plain_us"] = plain.median * 1e6
+                row["over_plain"] = m.median / plain.median
+                row["mask_share"] = mask_bytes / plain.bytes if plain.bytes else 0.0
+                row["over_plain_with_mask"] = row["over_plain"] / (1.0 + row["mask_share"])
+        else:
+            row["error"] = m.error
+        add_composite(row, runs, op, pytorch, m.median)
+        rows.append(row)
+    order = {c: i for i, c in enumerate(TRANSFORM_CASES)}
+    rows.sort(key=lambda r: (shape_key(r["shape"]), r["threads"], regime_order(r["regime"]), order.get(r["case"], 99)))
+    return rows
+
+
+def transform_summary(rows):
+    """Issue C's targets per regime and thread count: at most 10% over plain softmax beyond the mask's own
+    bytes, and faster than PyTorch's composite."""
+    lines = []
+    where = lambda r: f"{r['case']} {r['shape']}"
+    for regime, threads in summary_cases(rows):
+        mine = [r for r in rows if r["regime"] == regime and r["threads"] == threads and r["case"] != "plain"]
+        when = f"{regime}, {threads} thread{'s' if threads > 1 else ''}"
+        parts = [target_part(f"transform within {TRANSFORM_TARGET:.2f}x of plain softmax (beyond the mask's bytes)",
+                             [(r["over_plain_with_mask"], where(r)) for r in mine if "over_plain_with_mask" in r],
+                             TRANSFORM_TARGET, True),
+                 target_part("faster than PyTorch's composite",
+                             [(r["speedup"], where(r)) for r in mine if "speedup" in r], 1.0, False)]
+        parts = [p for p in parts if p]
+        if parts:
+            lines.append(f"{when}: " + "; ".join(parts))
+    return lines
+
+
+def transform_table(rows):
+    header = ["shape", "thr", "regime", "case", "softxent", "plain softmax", "÷ plain", "÷ plain, mask bytes off",
+              "PyTorch composite", "speed-up"]
+    body = []
+    for r in rows:
+        body.append([r["shape"], str(r["threads"]), r["regime"], TRANSFORM_TITLES.get(r["case"], r["case"]),
+                     fmt_time(r["softxent_us"]) if "softxent_us" in r else "skipped",
+                     fmt_time(r["plain_us"]) if "plain_us" in r else "-",
+                     f"{r['over_plain']:.2f}x" if "over_plain" in r else "-",
+                     f"{r['over_plain_with_mask']:.2f}x" if "over_plain_with_mask" in r else "-",
+                     fmt_time(r["pytorch_us"]) if "pytorch_us" in r else ("skipped" if r.get("pytorch_error") else "-"),
+                     f"{r['speedup']:.2f}x" if "speedup" in r else "-"])
+    return header, body
+
+
+def transform_grids(rows):
+    """One Markdown table: per case and shape, each regime and thread count's ratio to plain softmax
+    (mask bytes off) and speed-up over PyTorch's composite."""
+    cases = summary_cases(rows)
+    index = {(r["case"], r["shape"], r["regime"], r["threads"]): r for r in rows}
+    keys = sorted({(r["case"], r["shape"]) for r in rows},
+                  key=lambda k: (TRANSFORM_CASES.index(k[0]) if k[0] in TRANSFORM_CASES else 99, shape_key(k[1])))
+    heading = [f"{g} {t}t" for g, t in cases]
+    out = ["softxent's time over its plain softmax of the same shape, with the mask's own bytes taken off "
+           "(target <= 1.10) · speed-up over PyTorch's composite; plain softmax: softxent's time (PyTorch's)", "",
+           "| case | shape | " + " | ".join(heading) + " |", "|---|---|" + "---:|" * len(heading)]
+    for case, shape in keys:
+        cells = []
+        for g, t in cases:
+            r = index.get((case, shape, g, t), {})
+            if case == "plain":
+                cell = (fmt_time(r["softxent_us"]) if "softxent_us" in r else "-") + \
+                       (f" ({fmt_time(r['pytorch_us'])})" if "pytorch_us" in r else "")
+            else:
+                cell = f"{r['over_plain_with_mask']:.2f}x" if "over_plain_with_mask" in r else "-"
+                cell += f" · {r['speedup']:.2f}x" if "speedup" in r else ""
+            cells.append(cell)
+        out.append(f"| {TRANSFORM_TITLES.get(case, case)} | {shape} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+TRANSFORM_DESCRIPTION = (
+    "Issue C: softmax with the logit transform (softxent_softmax_options) over softxent's own plain softmax of the "
+    "same shape in the same run, and PyTorch's composite of the same transform (mul, tanh, add of the mask or bias, "
+    "softmax; for sinks, a column concatenated before the softmax) on preallocated tensors. *÷ plain, mask bytes "
+    "off* divides the plain time scaled by (plain bytes + mask bytes) / plain bytes, the mask read once: the full "
+    "f32 mask adds half the bytes of a softmax, a broadcast row adds one row. Target: at most 1.10, hot and cold, "
+    "and faster than PyTorch's composite.")
+
+
+SAMPLING_DESCRIPTION = (
+    "Issue A: softxent's top_k and sample on the logits of a decoding step, over softxent's own logsumexp of the "
+    "same rows in the same run (one read and one exponential per logit: what any sampler must at least do), and "
+    "PyTorch's composites on the same logits: torch.topk(log_softmax(x)) for top-k; for sampling, Hugging Face's "
+    "warper chain as transformers writes it (temperature, top-k: topk + mask; top-p: sort, softmax, cumsum, mask, "
+    "scatter; min-p: softmax, max, mask, argsort, scatter; then softmax and multinomial), each with the token's "
+    "log-probability, on preallocated tensors. *peaked* logits are a language model's (a N(0, 2) bulk with 20 "
+    "tokens 6 to 20 above it), *normal* ones N(0, 2.5) with nothing above (top_p 0.9 then keeps thousands of "
+    "classes). Targets: top-k (k <= 64) within 1.5x of logsumexp's time, sampling within 3x, and at least 10x "
+    "faster than the sort-based composite.")
+
+
+def suite_reports(runs, main):
+    """The suites the run has, each a dict: key, title, description, rows, summary lines, table, README grids."""
+    suites = []
+    rows = sampling_rows(runs, main) if main else []
+    if rows:
+        suites.append({"key": "sampling", "title": "Top-k and sampling", "description": SAMPLING_DESCRIPTION,
+                       "rows": rows, "summary": sampling_summary(rows), "table": sampling_table(rows),
+                       "grids": sampling_grids(rows), "left": 5})
+    rows = transform_rows(runs, main) if main else []
+    if rows:
+        suites.append({"key": "transform", "title": "Logit transform", "description": TRANSFORM_DESCRIPTION,
+                       "rows": rows, "summary": transform_summary(rows), "table": transform_table(rows),
+                       "grids": transform_grids(rows), "left": 4})
+    return suites
+
+
+def suite_markdown(suite):
+    header, body = suite["table"]
+    out = [f"## {suite['title']}", "", suite["description"], ""]
+    out += [f"- {line}" for line in suite["summary"]] + [""]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * suite["left"] + ["---:"] * (len(header) - suite["left"])) + "|")
+    out += ["| " + " | ".join(b) + " |" for b in body]
+    return out + [""]
 
 
 def roof_lines(runs, context):
@@ -353,7 +674,7 @@ def loads_text(context):
     return "load average as each process started: " + ", ".join(loads) if loads else "load average unknown"
 
 
-def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu, command):
+def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu, command, suites):
     header, body = table(rows, columns)
     out = [f"# {title}", ""]
     out.append(f"- Machine: {cpu}, {context.get('num_cpus', '?')} cores (host {context.get('host_name', '')}, "
@@ -373,6 +694,9 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
                "measured in this run, same regime, same thread count, each from its fastest repetition (the "
                "implementations' times are medians); *% of roof* = roof time / softxent's time. "
                "*÷ best peer* = softxent's time / the best peer's (below 1: softxent is faster).")
+    out.append("- Half precision (`_bf16`, `_f16`: 16-bit logits in, 16-bit outputs out; cross-entropy's loss is "
+               "float): the roof counts 2 bytes per element read and written, at streams over 16-bit matrices of the "
+               "same shape (so that a hot case's footprint is its own), and one exponential per element.")
     out.append("- PyTorch ran in processes of its own: at its default dispatch, and with ATEN_CPU_CAPABILITY=avx512 "
                "(*PyTorch avx512*), on preallocated outputs. Its cross-entropy with gradient is the faster of two "
                "composites: autograd's (log_softmax, nll_loss, nll_loss_backward, log_softmax_backward) and a fused "
@@ -383,10 +707,11 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
         out.append(f"- Command: `{command}`. Ratios within one run are what to compare: the machine may be shared, "
                    f"and two-thread times suffer most when it is.")
     out.append("")
-    out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
-    if warning:
-        out += [f"**{warning}**", ""]
-    out += ["## Roof", ""] + [f"- {line}" for line in roof_lines(runs, context)] + [""]
+    if rows:  # a run of the suites alone has no roof table
+        out += ["## Summary", ""] + [f"- {line}" for line in summary(rows, main)] + [""]
+        if warning:
+            out += [f"**{warning}**", ""]
+        out += ["## Roof", ""] + [f"- {line}" for line in roof_lines(runs, context)] + [""]
     if chart_name:
         out.append(f"![GB/s against row length, per operation, regime and thread count]({chart_name})")
         out.append("")
@@ -405,10 +730,12 @@ def markdown(rows, columns, main, context, title, chart_name, warning, runs, cpu
     if errors:
         out += ["", "Skipped:", ""]
         out += [f"- {op} / {display_name(i)}: {e}" for op, i, e in errors]
+    for suite in suites:
+        out += [""] + suite_markdown(suite)
     return "\n".join(out) + "\n"
 
 
-def readme_block(rows, main, context, cpu, details, command):
+def readme_block(rows, main, context, cpu, details, command, suites):
     """The README's block for this CPU: % of roof and time over the best peer, per operation and shape."""
     shapes = sorted({r["shape"] for r in rows}, key=lambda s: (shape_key(s)[0], -shape_key(s)[1]))
     threads = sorted({r["threads"] for r in rows})
@@ -435,19 +762,23 @@ def readme_block(rows, main, context, cpu, details, command):
                f"{loads_text(context)}); "
                f"medians of {context.get('repetitions', '?')} "
                f"repetitions. Full tables, roof details and the chart: [{details}]({details}).")
-    out.append("")
-    out.append(f"Percent of the roof, {order} (SPEC.md's targets: 70% from 128 classes, 40% at 10):")
-    out.append("")
-    out += grid(lambda r: r.get("percent_of_roof"), lambda v: f"{v:.0f}")
-    out.append("")
-    out.append(f"softxent's time over the best peer's (oneDNN, XNNPACK, PyTorch at both dispatch levels, where each "
-               f"has the operation; below 1.00: softxent is faster), {order}:")
-    out.append("")
-    out += grid(lambda r: r.get("time_over_best_peer"), lambda v: f"{v:.2f}")
-    out.append("")
-    out.append("Summary printed by that run:")
-    out.append("")
-    out += [f"- {line}" for line in summary(rows, main)]
+    if rows:
+        out.append("")
+        out.append(f"Percent of the roof, {order} (SPEC.md's targets: 70% from 128 classes, 40% at 10):")
+        out.append("")
+        out += grid(lambda r: r.get("percent_of_roof"), lambda v: f"{v:.0f}")
+        out.append("")
+        out.append(f"softxent's time over the best peer's (oneDNN, XNNPACK, PyTorch at both dispatch levels, where "
+                   f"each has the operation; below 1.00: softxent is faster), {order}:")
+        out.append("")
+        out += grid(lambda r: r.get("time_over_best_peer"), lambda v: f"{v:.2f}")
+        out.append("")
+        out.append("Summary printed by that run:")
+        out.append("")
+        out += [f"- {line}" for line in summary(rows, main)]
+    for suite in suites:
+        out += ["", f"#### {suite['title']}", ""] + suite["grids"]
+        out += [f"- {line}" for line in suite["summary"]]
     return "\n".join(out) + "\n"
 
 
@@ -554,25 +885,35 @@ def main():
     context["repetitions"] = max(repetitions) if repetitions else 0
     cpu = args.cpu or context.get("cpu_model", "unknown CPU")
     rows, columns, main_impl = build_rows(runs, context)
-    if not rows:
+    suites = suite_reports(runs, main_impl)
+    if not rows and not suites:
         print("bench_report: no benchmark results in " + " ".join(args.bench_json), file=sys.stderr)
         return 1
 
     chart_path = os.path.join(out, "report.png")
-    have_chart = chart(rows, runs, columns, chart_path, f"{args.title}: GB/s of minimum traffic (log scale) - {cpu}")
-    header, body = table(rows, columns)
-    print(text_table(header, body))
-    print("\n" + "\n".join(summary(rows, main_impl)))
+    have_chart = bool(rows) and chart(rows, runs, columns, chart_path,
+                                      f"{args.title}: GB/s of minimum traffic (log scale) - {cpu}")
+    if rows:
+        header, body = table(rows, columns)
+        print(text_table(header, body))
+        print("\n" + "\n".join(summary(rows, main_impl)))
+    for suite in suites:
+        print(f"\n{suite['title']}:\n")
+        print(text_table(*suite["table"], left=suite["left"]))
+        print("\n" + "\n".join(suite["summary"]))
     warning = contention_warning(runs)
     if warning:
         print("\n" + warning)
-    print("\nroof: " + "\n      ".join(roof_lines(runs, context)))
+    roof = roof_lines(runs, context)
+    if roof:
+        print("\nroof: " + "\n      ".join(roof))
     with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump({"context": context, "cpu": cpu, "implementations": columns, "rows": rows}, f, indent=1)
+        json.dump({"context": context, "cpu": cpu, "implementations": columns, "rows": rows,
+                   **{suite["key"]: suite["rows"] for suite in suites}}, f, indent=1)
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write(markdown(rows, columns, main_impl, context, f"{args.title}: {cpu}, {context.get('date', '')[:10]}",
-                         "report.png" if have_chart else None, warning, runs, cpu, args.command))
-    block = readme_block(rows, main_impl, context, cpu, args.details, args.command)
+                         "report.png" if have_chart else None, warning, runs, cpu, args.command, suites))
+    block = readme_block(rows, main_impl, context, cpu, args.details, args.command, suites)
     with open(os.path.join(out, "readme.md"), "w") as f:
         f.write(block)
     if args.readme and update_readme(args.readme, slug_of(cpu), block):
