@@ -96,7 +96,8 @@ void run_plain(const forward_call& call, const exec_options& exec) noexcept {
 
 // Any dtype or a transform: each row goes through the load kernel into an L1 scratch, a piece of
 // transform_piece elements at a time; the float kernels work there, and the output is stored once,
-// rounded from float. Rows of one piece are loaded once; longer rows twice (statistics, then output).
+// rounded from float. Rows of one piece are loaded once (softmax keeps their exponentials in the
+// scratch); longer rows twice (statistics, then output).
 void run_staged(const forward_call& call, const softmax_options& t, const exec_options& exec) noexcept {
   const std::size_t rows = call.x.rows, cols = call.x.cols;
   const kernel_table& k = *call.table;
@@ -134,11 +135,54 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
   };
 
-  if (cols <= transform_piece) {
+  if (cols <= transform_piece && t.sinks == nullptr) {
+    // As many whole rows as the scratch holds, loaded side by side, then the float rows kernels over
+    // them in place (short rows' tiles, per-row costs shared) and each row stored once.
+    // Rows packed without padding and a transform that is the same for every row (no mask row, no
+    // valid length) load as one run of elements; packed outputs store as one run.
+    float* const lse = call.op == forward_op::logsumexp ? static_cast<float*>(call.out) : nullptr;
+    const bool dense_in = call.x.stride == cols && t.mask.data == nullptr && t.valid_cols == nullptr;
+    const bool dense_out = call.out_stride == cols;
+    for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
+      alignas(64) float z[transform_piece];
+      const std::size_t block = transform_piece / cols;
+      for (std::size_t r0 = first; r0 < end; r0 += block) {
+        const std::size_t n = end - r0 < block ? end - r0 : block;
+        if (dense_in) {
+          row_load block_load = row_load_of(call.x, r0, t);
+          block_load.valid_cols = n * cols;
+          k.load_chunk(block_load, 0, n * cols, z);
+        } else {
+          for (std::size_t i = 0; i < n; ++i) k.load_chunk(row_load_of(call.x, r0 + i, t), 0, cols, z + i * cols);
+        }
+        const float* const z_end = z + n * cols;
+        switch (call.op) {
+          case forward_op::logsumexp: k.logsumexp_rows(n, cols, z, cols, lse + r0, z_end); continue;
+          case forward_op::softmax: k.softmax_rows(n, cols, z, cols, z, cols, z_end); break;
+          case forward_op::log_softmax: k.log_softmax_rows(n, cols, z, cols, z, cols, z_end); break;
+        }
+        if (dense_out) {
+          k.store_chunk(z, n * cols, out_row(r0), call.out_type);
+        } else {
+          for (std::size_t i = 0; i < n; ++i) k.store_chunk(z + i * cols, cols, out_row(r0 + i), call.out_type);
+        }
+      }
+    });
+    return;
+  }
+  if (cols <= transform_piece) {  // with sinks: a row at a time, the head's sink in the normalizer
     for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
       alignas(64) float z[transform_piece];
       for (std::size_t r = first; r < end; ++r) {
         k.load_chunk(row_load_of(call.x, r, t), 0, cols, z);
+        if (call.op == forward_op::softmax) {
+          // The exponentials stay in the scratch (one exp per class): they are the output, rescaled.
+          const chunk_stats piece = k.exp_stats_chunk(z, cols, z, z + cols);
+          const chunk_stats m = with_sink(r, piece);
+          k.scale_chunk(z, cols, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
+          k.store_chunk(z, cols, out_row(r), call.out_type);
+          continue;
+        }
         const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, cols, nullptr, z + cols));
         if (call.op == forward_op::logsumexp) {
           static_cast<float*>(call.out)[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
