@@ -31,8 +31,8 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8 and D10 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6; 32b9f70
-// for D8, whose guard is the ODR test; f53b48d for D10). A defect still open would be marked
+// D1-D6, D8, D10 and D14 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6;
+// 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14 with its regression test below). A defect still open would be marked
 // doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
   // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
@@ -154,6 +154,31 @@ TEST_SUITE("regressions") {
       REQUIRE(softxent_cross_entropy_f32(2, 3, x, 3, targets, &options, &hard_loss, nullptr, 0, &exec) == SOFTXENT_OK);
       CHECK_MESSAGE(compare("soft loss", &soft_loss, 1, 1, 1, soft.loss) == "", "isa " << isa << ": " << soft_loss);
       CHECK_MESSAGE(compare("loss", &hard_loss, 1, 1, 1, hard.loss) == "", "isa " << isa << ": " << hard_loss);
+    }
+  }
+
+  // D14, found by the fuzz checker's top_k seeds: the reference's top_k took log_probs as z - lse with
+  // lse rounded to float first, so a row whose transformed logits pass FLT_MAX (lse +inf in float)
+  // got log_probs -inf. Logits (3e38, 3e38, 1) at scale 2: z = (6e38, 6e38, 2), exact log_probs of the
+  // top two -log 2. (The SIMD tables' lse of this row is D11's.)
+  TEST_CASE("regression D14: top_k log-probabilities stay finite when lse is beyond FLT_MAX") {
+    const float x[3] = {3e38f, 3e38f, 1.0f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 2.0f;
+    softmax_transform t;
+    t.scale = 2.0f;
+    const std::vector<expected> want = expect_log_softmax(matrix_in{x, 1, 3, 3}, t);
+    const softxent_const_matrix logits{x, SOFTXENT_F32, 3};
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      std::int64_t indices[2] = {-7, -7};
+      float log_probs[2] = {0, 0};
+      REQUIRE(softxent_top_k(1, 3, logits, &options, 2, indices, log_probs, nullptr, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE((indices[0] == 0 && indices[1] == 1), "isa " << isa << ": " << indices[0] << ", " << indices[1]);
+      const std::vector<expected> top_two = {want[0], want[1]};
+      CHECK_MESSAGE(compare("log_probs", log_probs, 1, 2, 2, top_two) == "",
+                    "isa " << isa << ": " << log_probs[0] << ", " << log_probs[1]);
     }
   }
 }
