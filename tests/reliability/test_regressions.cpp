@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "oracle.hpp"
+#include "select_rules.hpp"
 #include "support.hpp"
 #include <cstring>
 #include <string>
@@ -31,8 +32,9 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8, D10 and D14 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6;
-// 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14 with its regression test below). A defect still open would be marked
+// D1-D6, D8, D10, D14 and D15 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
+// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14 and D15 with their regression
+// tests below). A defect still open would be marked
 // doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
   // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
@@ -179,6 +181,36 @@ TEST_SUITE("regressions") {
       const std::vector<expected> top_two = {want[0], want[1]};
       CHECK_MESSAGE(compare("log_probs", log_probs, 1, 2, 2, top_two) == "",
                     "isa " << isa << ": " << log_probs[0] << ", " << log_probs[1]);
+    }
+  }
+
+  // D15, found by the fuzzer (UBSan: NaN converted to an index, sample.cpp's estimate_thresholds): when
+  // top_p needs the search and the scan's candidates are all FLT_MAX, the search's bracket ends at
+  // next_above(FLT_MAX) = +inf, and its bins and thresholds, placed below that end, were NaN or +inf:
+  // an out-of-range store into the bins, and no threshold to narrow the bracket with. A long row with
+  // 1000 classes at FLT_MAX (each 1/1000 of the mass; the rest none) at top_p 0.9 keeps the first 900.
+  TEST_CASE("regression D15: top_p over more ties at FLT_MAX than the candidates hold") {
+    const float max = std::numeric_limits<float>::max();
+    constexpr std::size_t cols = 8193;
+    std::vector<float> x(cols);
+    std::vector<sxtest::real> z(cols);
+    for (std::size_t j = 0; j < cols; ++j) z[j] = x[j] = j % 8 == 3 ? max : static_cast<float>(j % 7) - 3.0f;
+    softxent_sampling_options options;
+    softxent_sampling_options_init(&options);
+    options.temperature = 0.8f;
+    options.top_p = 0.9f;
+    softxent::sampling_options rules;
+    rules.temperature = options.temperature;
+    rules.top_p = options.top_p;
+    const softxent_const_matrix logits{x.data(), SOFTXENT_F32, cols};
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      for (std::uint64_t seed = 0; seed < 8; ++seed) {
+        std::int64_t token = -7;
+        REQUIRE(softxent_sample(1, cols, logits, nullptr, &options, &seed, &token, nullptr, &exec) == SOFTXENT_OK);
+        const sxtest::sample_expectation e = sxtest::expected_sample(z, rules, sxtest::draw_of(seed, 0));
+        CHECK_MESSAGE(e.allows(token), "isa " << isa << " seed " << seed << ": token " << token << ", expected " << e.token);
+      }
     }
   }
 }
