@@ -32,8 +32,8 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8, D10, D14 and D15 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
-// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14 and D15 with their regression
+// D1-D6, D8, D10 and D14-D16 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
+// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14-D16 with their regression
 // tests below). A defect still open would be marked
 // doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
@@ -211,6 +211,35 @@ TEST_SUITE("regressions") {
         const sxtest::sample_expectation e = sxtest::expected_sample(z, rules, sxtest::draw_of(seed, 0));
         CHECK_MESSAGE(e.allows(token), "isa " << isa << " seed " << seed << ": token " << token << ", expected " << e.token);
       }
+    }
+  }
+
+  // D16, found by the fuzzer: the SIMD tables' softcap computed x * (scale / softcap) with the ratio
+  // in float, which underflows to 0 under a cap far above the scale: scale 1e-20, softcap 1e30 made
+  // every z of (3e38, -3e38, 1e38) 0 (log_softmax -log 3 each) where z is (3e18, -3e18, 1e18).
+  TEST_CASE("regression D16: softcap far above the scale keeps z (log_softmax and cross-entropy)") {
+    const float x[3] = {3e38f, -3e38f, 1e38f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 1e-20f;
+    options.softcap = 1e30f;
+    softmax_transform t;
+    t.scale = options.scale;
+    t.softcap = options.softcap;
+    const std::vector<expected> want = expect_log_softmax(matrix_in{x, 1, 3, 3}, t);
+    const std::int64_t target[1] = {2};
+    softxent_cross_entropy_options ce;
+    softxent_cross_entropy_options_init(&ce);
+    ce.logit_scale = options.scale;
+    ce.softcap = options.softcap;
+    const cross_entropy_expectation loss = expect_cross_entropy(matrix_in{x, 1, 3, 3}, target, nullptr, &ce);
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      float y[3] = {0, 0, 0}, ce_loss = 0;
+      REQUIRE(softxent_log_softmax(1, 3, {x, SOFTXENT_F32, 3}, {y, SOFTXENT_F32, 3}, &options, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("log_softmax", y, 1, 3, 3, want) == "", "isa " << isa << ": " << y[0] << ", " << y[1] << ", " << y[2]);
+      REQUIRE(softxent_cross_entropy_f32(1, 3, x, 3, target, &ce, &ce_loss, nullptr, 0, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("loss", &ce_loss, 1, 1, 1, loss.loss) == "", "isa " << isa << ": " << ce_loss);
     }
   }
 }
