@@ -21,7 +21,8 @@ namespace sxtest {
 
 constexpr real real_inf = std::numeric_limits<real>::infinity();
 
-// What rounding may change: 8 eps (|z_j| + max |z|) (the transform's widening, doubled for float z).
+// What rounding may change: 8 eps (|z_j| + max |z|) (the transform's widening, doubled for float z),
+// and never less than float's resolution among subnormals, 2^-149.
 struct row_facts {
   bool poisoned = false;
   real max = -real_inf;      // over the row
@@ -49,7 +50,9 @@ inline row_facts facts_of(const std::vector<real>& z, const float* sink = nullpt
   f.lse = shift + std::log(sum);
   return f;
 }
-inline real rounding_width(real v, const row_facts& f) { return 8 * eps * (std::fabs(v) + f.magnitude); }
+inline real rounding_width(real v, const row_facts& f) {
+  return 8 * eps * (std::fabs(v) + f.magnitude) + std::ldexp(real(1.0), -149);
+}
 // log_softmax's bound (SPEC.md), widened by the transform: z_j - lse.
 inline real log_prob_bound(real zj, const row_facts& f) {
   return (8 + std::fabs(zj - f.max)) * eps + 8 * eps * std::fabs(f.lse) + rounding_width(zj, f);

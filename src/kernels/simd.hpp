@@ -251,6 +251,10 @@ struct xsimd_ops {
     return xsimd::min(xsimd::max(v, vec(-largest)), vec(largest));
   }
   static vec tanh(const vec& v) noexcept { return xsimd::tanh(v); }
+  // if_normal where |v| >= FLT_MIN (infinities included), otherwise (0, subnormal or NaN) otherwise.
+  static vec where_normal(const vec& v, const vec& if_normal, const vec& otherwise) noexcept {
+    return xsimd::select(xsimd::abs(v) >= vec(std::numeric_limits<float>::min()), if_normal, otherwise);
+  }
 
   // W 16-bit elements at p decoded exactly to float (f16: IEEE binary16; bf16: bfloat16), and W floats
   // encoded to them, rounded to nearest even (overflow to infinity, NaN a NaN).
@@ -539,6 +543,9 @@ struct scalar_ops {
     return v < -largest ? -largest : (v > largest ? largest : v);
   }
   static vec tanh(vec v) noexcept { return __builtin_tanhf(v); }
+  static vec where_normal(vec v, vec if_normal, vec otherwise) noexcept {
+    return __builtin_fabsf(v) >= std::numeric_limits<float>::min() ? if_normal : otherwise;
+  }
   static vec load_f16(const std::uint16_t* p) noexcept { return f16_to_float(*p); }
   static vec load_bf16(const std::uint16_t* p) noexcept { return bf16_to_float(*p); }
   static void store_f16(std::uint16_t* p, vec v) noexcept { *p = float_to_f16(v); }

@@ -21,7 +21,10 @@ struct transform_kernels {
   // NaN logit is left as it is: -inf stays a masked class, +inf and NaN still make the row NaN.
   static vec transform(const vec& x, float scale, float softcap) noexcept {
     if (softcap == 0.0f) return Ops::where_finite(x, Ops::clamp_finite(x * Ops::splat(scale)), x);
-    return Ops::where_finite(x, Ops::splat(softcap) * Ops::tanh(capped_argument(x, scale, softcap)), x);
+    // Where u = scale * x / softcap is 0 or subnormal, tanh(u) = u: z = scale * x, rather than
+    // softcap * u, which lost u's bits (all of a z below softcap * 2^-149, under a cap of 1e30).
+    const vec u = capped_argument(x, scale, softcap);
+    return Ops::where_finite(x, Ops::where_normal(u, Ops::splat(softcap) * Ops::tanh(u), x * Ops::splat(scale)), x);
   }
 
   // scale * x / softcap: one product by scale / softcap where that ratio is a normal float. A cap far

@@ -32,8 +32,8 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8, D10 and D14-D16 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
-// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14-D16 with their regression
+// D1-D6, D8, D10 and D14-D17 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
+// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14-D17 with their regression
 // tests below). A defect still open would be marked
 // doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
@@ -240,6 +240,23 @@ TEST_SUITE("regressions") {
       CHECK_MESSAGE(compare("log_softmax", y, 1, 3, 3, want) == "", "isa " << isa << ": " << y[0] << ", " << y[1] << ", " << y[2]);
       REQUIRE(softxent_cross_entropy_f32(1, 3, x, 3, target, &ce, &ce_loss, nullptr, 0, &exec) == SOFTXENT_OK);
       CHECK_MESSAGE(compare("loss", &ce_loss, 1, 1, 1, loss.loss) == "", "isa " << isa << ": " << ce_loss);
+    }
+  }
+
+  // D17, found by the fuzzer: under a softcap, the SIMD tables' z = softcap * tanh(u) lost all of a z
+  // whose u = scale * x / softcap underflows: scale 1e-3 and softcap 1e30 made z of x = 8.0461e-39 0
+  // (it is 8.0461e-42, a float) and top_k ranked it with the zeros beside it instead of first.
+  TEST_CASE("regression D17: a softcapped z whose tanh argument underflows keeps its value") {
+    const float x[3] = {-0.0f, 0.0f, 8.0461e-39f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 1e-3f;
+    options.softcap = 1e30f;
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      std::int64_t indices[3] = {-7, -7, -7};
+      REQUIRE(softxent_top_k(1, 3, {x, SOFTXENT_F32, 3}, &options, 3, indices, nullptr, nullptr, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(indices[0] == 2, "isa " << isa << ": " << indices[0] << ", " << indices[1] << ", " << indices[2]);
     }
   }
 }
