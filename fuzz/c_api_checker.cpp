@@ -18,6 +18,7 @@
 #include "call_check.hpp"
 #include "fuzz_case.hpp"
 #include "oracle.hpp"
+#include "select_rules.hpp"
 #include "softxent/softxent.h"
 
 namespace softxent_fuzz {
@@ -450,6 +451,62 @@ softxent_status call_sharded(const fuzz_case& c, call_buffers& b, call_context& 
   return first_error;
 }
 
+// ---- top_k, sample
+
+// The sampling options the call gets (NULL: the defaults).
+softxent_sampling_options sampling_options_of(const fuzz_case& c) {
+  softxent_sampling_options o;
+  softxent_sampling_options_init(&o);
+  return c.selection.options_mode == 2 ? c.selection.options : o;
+}
+
+// The errors of k (top-k) or of the sampling options and a transform with sinks (sampling).
+void add_selection_options(const fuzz_case& c, call_arguments& a) {
+  const auto invalid = [&] { a.options.add(true, SOFTXENT_ERROR_INVALID_OPTION); };
+  if (c.op == op_top_k) {
+    const std::size_t k = c.selection.k;
+    if (k == 0 || k > c.cols || k > SOFTXENT_MAX_TOP_K) invalid();
+    return;
+  }
+  if (c.transform.set() && !c.transform.sinks.empty()) invalid();  // a sink is never drawn
+  const softxent_sampling_options o = sampling_options_of(c);
+  if (!(o.temperature >= 0 && std::isfinite(o.temperature))) invalid();
+  if (!(o.top_p > 0 && o.top_p <= 1)) invalid();
+  if (!(o.min_p >= 0 && o.min_p <= 1)) invalid();
+  if (o.top_k < c.cols && o.top_k > SOFTXENT_MAX_TOP_K) invalid();
+}
+
+softxent_status call_selection(const fuzz_case& c, call_buffers& b, call_context& context) {
+  const bool top_k = c.op == op_top_k;
+  const std::size_t classes = c.rows * c.classes_per_row();
+  call_arguments a;
+  a.label = c.entry().name;
+  a.rows = c.rows;
+  a.cols = c.cols;
+  a.regions.push_back(matrix_region("logits", b.first, c.rows, c.cols, c.in0.stride, c.in0.dtype, true));
+  if (!top_k) a.regions.push_back(vector_region("seeds", b.second, c.rows, sizeof(std::uint64_t)));
+  a.regions.push_back(as_output(vector_region(top_k ? "indices" : "tokens", b.classes, classes, sizeof(std::int64_t))));
+  a.regions.push_back(optional(as_output(vector_region("log_probs", b.output, classes, sizeof(float)))));
+  if (top_k) a.regions.push_back(optional(as_output(vector_region("lse", b.loss, c.rows, sizeof(float)))));
+  add_softmax_options(c, a);
+  add_selection_options(c, a);
+  const softxent_softmax_options transform = softmax_options_of(c, b);
+  const softxent_softmax_options* transform_ptr = c.transform.given() ? &transform : nullptr;
+  const softxent_sampling_options options = sampling_options_of(c);
+  const softxent_sampling_options* options_ptr = c.selection.options_mode == 0 ? nullptr : &options;
+  const auto logits = matrix_of<softxent_const_matrix>(address(b, b.first), c.in0.dtype, c.in0.stride);
+  const auto* seeds = reinterpret_cast<const std::uint64_t*>(address(b, b.second));
+  auto* indices = reinterpret_cast<std::int64_t*>(address(b, b.classes));
+  float* log_probs = float_at(b, b.output);
+  float* lse = float_at(b, b.loss);
+  return invoke(context, b, a, [&] {
+    return top_k ? softxent_top_k(c.rows, c.cols, logits, transform_ptr, c.selection.k, indices, log_probs, lse,
+                                  context.exec)
+                 : softxent_sample(c.rows, c.cols, logits, transform_ptr, options_ptr, seeds, indices, log_probs,
+                                   context.exec);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operations' values against the oracle (after a successful run)
 
@@ -517,6 +574,132 @@ std::string check_cross_entropy(const fuzz_case& c, const call_buffers& b, const
   return problems;
 }
 
+// Row r's exact z under the case's transform, in the select rules' type; false when the row is poisoned.
+bool exact_row(const matrix_in& x, std::size_t r, const softxent_reliability::softmax_transform& t,
+               std::vector<sxtest::real>& z) {
+  std::vector<long double> exact;
+  const bool clean = softxent_reliability::transformed_logits(x, r, t, exact);
+  z.assign(exact.begin(), exact.end());
+  return clean;
+}
+
+// Class problems of one output, described (the first few) and counted.
+struct class_problems {
+  std::ostringstream text;
+  std::size_t count = 0;
+  template <class... Parts>
+  void add(const Parts&... parts) {
+    if (count++ < 4) (text << ... << parts) << "\n";
+  }
+  std::string str(const std::string& what, std::size_t of) {
+    if (count > 0) text << what << ": " << count << " of " << of << " wrong\n";
+    return text.str();
+  }
+};
+
+// Whether an output index is a class of the row not seen before in it; index: that class.
+bool class_index(std::int64_t got, std::size_t cols, std::vector<bool>& seen, std::size_t& index) {
+  if (got < 0 || static_cast<std::uint64_t>(got) >= cols || seen[static_cast<std::size_t>(got)]) return false;
+  index = static_cast<std::size_t>(got);
+  seen[index] = true;
+  return true;
+}
+
+// Top-k: indices in the oracle's order (to the index unless the transform rounds z, then any class
+// within the rounding width of the exact one), -1 for a poisoned row; log-probabilities and lse
+// within the log_softmax and lse bounds.
+std::string check_top_k(const fuzz_case& c, const call_buffers& b, const char* who) {
+  const matrix_in x{c.values0.data(), c.rows, c.cols, c.in0.stride};
+  const softxent_reliability::softmax_transform t = oracle_transform(c);
+  const bool exact_order = !softxent_reliability::transform_rounds(t);
+  const std::size_t k = c.selection.k, cols = c.cols;
+  const auto* indices = reinterpret_cast<const std::int64_t*>(address(b, b.classes));
+  const std::vector<softxent_reliability::expected> log_softmax = softxent_reliability::expect_log_softmax(x, t);
+  std::vector<softxent_reliability::expected> log_probs(c.rows * k, {0, 0, true});
+  const std::string prefix = std::string(who) + " top_k ";
+  class_problems wrong;
+  std::vector<sxtest::real> z;
+  for (std::size_t r = 0; r < c.rows; ++r) {
+    const std::int64_t* row = indices + r * k;
+    if (!exact_row(x, r, t, z)) {
+      for (std::size_t i = 0; i < k; ++i) {
+        if (row[i] != -1) wrong.add(prefix, "indices[", r, "][", i, "]: ", row[i], " in a row with NaN or +inf, not -1");
+        log_probs[r * k + i] = {NAN, 0, false};
+      }
+      continue;
+    }
+    const sxtest::row_facts f = sxtest::facts_of(z);
+    const std::vector<std::size_t> want = sxtest::expected_top_k(z, k);
+    std::vector<bool> seen(cols, false);
+    for (std::size_t i = 0; i < k; ++i) {
+      std::size_t got = 0;
+      if (!class_index(row[i], cols, seen, got)) {
+        wrong.add(prefix, "indices[", r, "][", i, "]: ", row[i], " is not a new class of the row (expected ", want[i], ")");
+        continue;
+      }
+      log_probs[r * k + i] = log_softmax[r * cols + got];
+      if (!sxtest::top_k_place_allowed(z, f, got, want[i], exact_order))
+        wrong.add(prefix, "indices[", r, "][", i, "]: ", got, " (z ", static_cast<double>(z[got]), "), expected ", want[i],
+                  " (z ", static_cast<double>(z[want[i]]), ")");
+    }
+  }
+  std::string problems = wrong.str(prefix + "indices", c.rows * k);
+  if (b.output.storage >= 0)
+    problems += compare((prefix + "log_probs").c_str(), float_at(b, b.output), c.rows, k, k, log_probs);
+  if (b.loss.storage >= 0)
+    problems += compare((prefix + "lse").c_str(), float_at(b, b.loss), c.rows, 1, 1,
+                        softxent_reliability::expect_logsumexp(x, t));
+  return problems;
+}
+
+// Sampling: each token one the oracle allows for the row's draw (exactly the oracle's unless rounding
+// within the tolerances could change it; greedy: the argmax, ties by lower index), -1 with a NaN
+// log-probability for a poisoned or all-masked row; the token's log-probability at the temperature
+// (greedy: at 1), before filtering, within the log_softmax bound.
+std::string check_sample(const fuzz_case& c, const call_buffers& b, const char* who) {
+  const matrix_in x{c.values0.data(), c.rows, c.cols, c.in0.stride};
+  const softxent_reliability::softmax_transform t = oracle_transform(c);
+  const bool rounded = softxent_reliability::transform_rounds(t);
+  const softxent_sampling_options o = sampling_options_of(c);
+  softxent::sampling_options rules;
+  rules.temperature = o.temperature;
+  rules.top_k = o.top_k;
+  rules.top_p = o.top_p;
+  rules.min_p = o.min_p;
+  rules.offset = o.offset;
+  softxent_reliability::softmax_transform tempered = t;
+  tempered.temperature = o.temperature == 0 ? 1.0f : o.temperature;
+  const std::vector<softxent_reliability::expected> log_softmax = softxent_reliability::expect_log_softmax(x, tempered);
+  const auto* tokens = reinterpret_cast<const std::int64_t*>(address(b, b.classes));
+  std::vector<softxent_reliability::expected> log_probs(c.rows, {NAN, 0, false});
+  const std::string prefix = std::string(who) + " sample ";
+  class_problems wrong;
+  std::vector<sxtest::real> z;
+  for (std::size_t r = 0; r < c.rows; ++r) {
+    const std::int64_t got = tokens[r];
+    const sxtest::sample_expectation e =
+        exact_row(x, r, t, z) ? sxtest::expected_sample(z, rules, sxtest::draw_of(c.selection.seeds[r], o.offset), rounded)
+                              : sxtest::sample_expectation{};
+    if (e.token < 0) {
+      if (got != -1) wrong.add(prefix, "tokens[", r, "]: ", got, " for a row with NaN, +inf or every class masked, not -1");
+      continue;
+    }
+    if (!e.allows(got)) {
+      std::ostringstream allowed;
+      for (std::size_t i = 0; i < e.allowed.size() && i < 8; ++i) allowed << (i ? "," : "") << e.allowed[i];
+      wrong.add(prefix, "tokens[", r, "]: ", got, ", expected ", e.token, e.ambiguous ? " (or one of " : "",
+                e.ambiguous ? allowed.str() : "", e.ambiguous ? ")" : "", ", u = ",
+                static_cast<double>(sxtest::draw_of(c.selection.seeds[r], o.offset)));
+    }
+    log_probs[r] = got >= 0 && static_cast<std::uint64_t>(got) < c.cols ? log_softmax[r * c.cols + static_cast<std::size_t>(got)]
+                                                                         : softxent_reliability::expected{0, 0, true};
+  }
+  std::string problems = wrong.str(prefix + "tokens", c.rows);
+  if (b.output.storage >= 0)
+    problems += compare((prefix + "log_probs").c_str(), float_at(b, b.output), c.rows, 1, 1, log_probs);
+  return problems;
+}
+
 const operation_entry operations[op_count] = {
     {"logsumexp", trait_lse_output | trait_softmax_options, call_forward, check_forward},
     {"softmax", trait_matrix_output | trait_softmax_options, call_forward, check_forward},
@@ -531,6 +714,9 @@ const operation_entry operations[op_count] = {
     {"cross_entropy_sharded",
      trait_grad_output | trait_loss_output | trait_cross_entropy_options | trait_integer_targets | trait_float_only,
      call_sharded, check_cross_entropy},
+    {"top_k", trait_class_output | trait_lse_output | trait_softmax_options, call_selection, check_top_k},
+    {"sample", trait_class_output | trait_seeds | trait_sampling_options | trait_softmax_options, call_selection,
+     check_sample},
 };
 
 
@@ -750,6 +936,7 @@ std::string dump_case(const std::uint8_t* data, std::size_t size) {
   dump_vector(s, "slopes", c.transform.slopes);
   dump_vector(s, "sinks", c.transform.sinks);
   dump_vector(s, "valid_cols", c.transform.valid_cols);
+  dump_vector(s, "seeds", c.selection.seeds);
   return s.str();
 }
 

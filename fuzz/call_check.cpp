@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "oracle.hpp"
 
@@ -15,7 +16,7 @@ using softxent_reliability::valid_dtype;
 const char* const storage_names[storage_count] = {"first input", "second input", "output",  "loss/lse",
                                                   "targets",     "weights",      "mask",    "slopes",
                                                   "sinks",       "valid_cols",   "stats",   "merged stats",
-                                                  "shard losses", "unsharded outputs"};
+                                                  "shard losses", "unsharded outputs", "class indices"};
 
 unsigned char* address(call_buffers& b, location l) {
   return l.storage < 0 ? nullptr : b.storage[static_cast<std::size_t>(l.storage)].data() + l.offset;
@@ -69,9 +70,13 @@ location place_in(call_buffers& b, int storage, std::size_t offset, std::size_t 
 
 }  // namespace
 
-bool is_sentinel(const unsigned char* element, int dtype) {
-  return dtype_size(dtype) == 2 ? std::memcmp(element, &sentinel_half, 2) == 0
-                                : std::memcmp(element, &sentinel_bits, 4) == 0;
+// Halves hold the half sentinel, floats the float's, 8-byte elements (doubles, int64 indices) two of
+// the float's: NaNs, and class indices far beyond any row, that the library never writes.
+bool is_sentinel(const unsigned char* element, std::size_t element_size) {
+  if (element_size == 2) return std::memcmp(element, &sentinel_half, 2) == 0;
+  for (std::size_t i = 0; i < element_size; i += 4)
+    if (std::memcmp(element + i, &sentinel_bits, 4) != 0) return false;
+  return true;
 }
 
 void make_buffers(const fuzz_case& c, call_buffers& b) {
@@ -79,7 +84,12 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
   b.storage[storage_second] = c.bytes1;
   if (b.storage[storage_first].empty()) b.storage[storage_first].assign(4, 0);
   if (b.storage[storage_second].empty()) b.storage[storage_second].assign(4, 0);
-  b.storage[storage_output] = sentinels(c.has_matrix_output() ? c.out.elements : 0, c.out.dtype);
+  const bool selection = c.has(trait_class_output);
+  const std::size_t class_count = c.rows * c.classes_per_row();  // indices, and their log-probabilities
+  if (c.has(trait_seeds)) b.storage[storage_second] = bytes_of(c.selection.seeds);
+  b.storage[storage_output] = selection ? sentinels(class_count, SOFTXENT_F32)
+                                        : sentinels(c.has_matrix_output() ? c.out.elements : 0, c.out.dtype);
+  b.storage[storage_classes] = sentinels(2 * class_count, SOFTXENT_F32);
   b.storage[storage_loss] = sentinels(loss_count(c), SOFTXENT_F32);
   b.storage[storage_targets] = bytes_of(c.targets);
   b.storage[storage_weights] = bytes_of(c.weights);
@@ -97,22 +107,33 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
   b.second = {storage_second, 0};
   b.output = {storage_output, 0};
   b.loss = {storage_loss, 0};
+  b.classes = {storage_classes, 0};
   b.output_stride = c.out.stride;
 
-  // The output the placements move: the matrix output, else lse / loss.
+  // The output the placements move: the matrix output, else the class indices, else lse / loss.
   const bool matrix = c.has_matrix_output();
   const std::size_t loss_bytes = loss_count(c) * sizeof(float);
-  const std::size_t out_size = matrix ? dtype_size(c.out.dtype) : sizeof(float);
-  const std::size_t out_bytes =
-      matrix ? (c.out.overflow ? 1 : span_elements(c.rows, c.cols, c.out.stride)) * out_size : loss_bytes;
+  const std::size_t out_size = matrix ? dtype_size(c.out.dtype) : selection ? sizeof(std::int64_t) : sizeof(float);
+  const std::size_t out_bytes = matrix      ? (c.out.overflow ? 1 : span_elements(c.rows, c.cols, c.out.stride)) * out_size
+                                : selection ? class_count * out_size
+                                            : loss_bytes;
   const std::size_t first_bytes = c.in0.overflow ? 0 : span_elements(c.rows, c.cols, c.in0.stride) * dtype_size(c.in0.dtype);
-  location& moved = matrix ? b.output : b.loss;
+  location& moved = matrix ? b.output : selection ? b.classes : b.loss;
+  // The "loss" the placements move: the class indices' log-probabilities in the input, and in the
+  // indices' output top-k's lse or the sampled log-probabilities.
+  location& loss = selection && c.alias == alias_loss_in_input ? b.output : b.loss;
+  const int loss_output = selection && !c.has(trait_lse_output) ? storage_classes : storage_output;
+  const std::size_t moved_loss_bytes = &loss == &b.output ? class_count * sizeof(float) : loss_bytes;
   switch (c.alias) {
     case alias_in_place:
       b.output = b.first;
       b.output_stride = c.in0.stride;
       break;
     case alias_in_place_second:
+      if (selection) {  // the tokens over the seeds
+        b.classes = b.second;
+        break;
+      }
       b.output = b.second;
       b.output_stride = c.in1.stride;
       break;
@@ -126,7 +147,7 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
       break;
     case alias_loss_in_input: {
       const int inside = c.op == op_cross_entropy_sharded ? storage_merged : storage_first;
-      b.loss = place_in(b, inside, b.storage[static_cast<std::size_t>(inside)].size() / 8 * 4, loss_bytes);
+      loss = place_in(b, inside, b.storage[static_cast<std::size_t>(inside)].size() / 8 * 4, moved_loss_bytes);
       break;
     }
     case alias_adjacent:  // the first aligned place after the first input's last element
@@ -138,10 +159,26 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
     case alias_in_mask:
       moved = place_in(b, storage_mask, 0, out_bytes);
       break;
-    case alias_loss_in_output:
-      b.loss = place_in(b, storage_output, b.storage[storage_output].size() / 8 * 4, loss_bytes);
+    case alias_loss_in_output: {
+      location& inner = selection && loss_output == storage_classes ? b.output : b.loss;
+      const std::size_t bytes = &inner == &b.output ? class_count * sizeof(float) : loss_bytes;
+      inner = place_in(b, loss_output, b.storage[static_cast<std::size_t>(loss_output)].size() / 8 * 4, bytes);
       break;
+    }
     default: break;
+  }
+  // Top-k and sampling: a needed pointer passed as NULL (0 logits, 1 seeds or else logits, 2 and 3 the
+  // class indices), and the optional outputs.
+  if (selection) {
+    switch (c.null_pointer) {
+      case 0: b.first.storage = -1; break;
+      case 1: (c.has(trait_seeds) ? b.second : b.first).storage = -1; break;
+      case 2: case 3: b.classes.storage = -1; break;
+      default: break;
+    }
+    if (c.selection.log_probs_null) b.output.storage = -1;
+    if (c.selection.lse_null || !c.has(trait_lse_output)) b.loss.storage = -1;
+    return;
   }
   // A needed pointer passed as NULL: 0 first input, 1 targets / second input, 2 output, 3 loss / lse.
   switch (c.null_pointer) {
@@ -174,6 +211,12 @@ std::vector<unsigned char> output_bytes(const fuzz_case& c, const call_buffers& 
   if (c.has_vector_output() && b.loss.storage >= 0) {
     const unsigned char* loss = address(b, b.loss);
     bytes.insert(bytes.end(), loss, loss + loss_count(c) * sizeof(float));
+  }
+  const std::size_t class_count = c.has(trait_class_output) ? c.rows * c.classes_per_row() : 0;
+  for (const auto& [where, size] : {std::pair{b.classes, sizeof(std::int64_t)}, std::pair{b.output, sizeof(float)}}) {
+    if (class_count == 0 || where.storage < 0) continue;
+    const unsigned char* data = address(b, where);
+    bytes.insert(bytes.end(), data, data + class_count * size);
   }
   return bytes;
 }

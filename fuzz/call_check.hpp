@@ -33,6 +33,7 @@ enum storage_id : int {
   storage_merged,       // sharded: the merged statistics finish reads
   storage_shard_loss,   // sharded: the losses of shards after the first
   storage_unsharded,    // sharded: loss and gradient of the unsharded call on the same rows
+  storage_classes,      // top-k's indices, sampling's tokens (int64)
   storage_count
 };
 extern const char* const storage_names[storage_count];
@@ -46,6 +47,7 @@ struct location {
 struct call_buffers {
   std::array<std::vector<unsigned char>, storage_count> storage;
   location first, second, output, loss;
+  location classes;               // top-k and sampling: indices or tokens (output: their log-probabilities)
   std::size_t output_stride = 0;  // elements of the case's output dtype
 };
 
@@ -53,7 +55,7 @@ unsigned char* address(call_buffers& b, location l);
 const unsigned char* address(const call_buffers& b, location l);
 std::size_t loss_count(const fuzz_case& c);  // lse or loss values
 std::size_t span_elements(std::size_t rows, std::size_t cols, std::size_t stride);
-bool is_sentinel(const unsigned char* element, int dtype);  // an element never written
+bool is_sentinel(const unsigned char* element, std::size_t element_size);  // an element never written
 // The buffers of one run: inputs as the case holds them, outputs filled with sentinels, placed as the
 // case's aliasing says.
 void make_buffers(const fuzz_case& c, call_buffers& b);
@@ -163,10 +165,10 @@ softxent_status invoke(call_context& context, call_buffers& b, const call_argume
   for (const argument_region& r : a.regions) {
     if (!r.output || r.where.storage < 0 || a.rows == 0) continue;
     const unsigned char* base = address(b, r.where);
-    bool unwritten = false;  // floats and halves (the sentinels are NaNs the library never writes)
-    for (std::size_t row = 0; row < r.rows && !unwritten && r.element_size <= 4; ++row)
+    bool unwritten = false;
+    for (std::size_t row = 0; row < r.rows && !unwritten; ++row)
       for (std::size_t col = 0; col < r.cols && !unwritten; ++col)
-        unwritten = is_sentinel(base + (row * r.stride + col) * r.element_size, r.dtype);
+        unwritten = is_sentinel(base + (row * r.stride + col) * r.element_size, r.element_size);
     if (unwritten) context.problems += prefix + "left an element of " + r.name + " unwritten\n";
   }
   return status;

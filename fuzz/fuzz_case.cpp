@@ -3,8 +3,9 @@
 //
 // Layout: op slot, rows, cols (2), strides of the first input, second input and matrix output (3),
 // aliasing, NULL pointer, exec (threads), ISA, pool, pool seed (4); then the element types and
-// options (case_extension below, 14 bytes); then the cross-entropy options, the value seed (8), one
-// byte per target, two value styles and the value overrides.
+// options (case_extension below, 14 bytes); for top-k and sampling alone their options
+// (read_selection, 7 bytes); then the cross-entropy options, the value seed (8), one byte per target,
+// two value styles and the value overrides.
 #include "fuzz_case.hpp"
 
 #include <algorithm>
@@ -38,7 +39,8 @@ class byte_reader {
 };
 
 // The first byte picks a slot: the operation and, for cross-entropy, whether it computes a gradient.
-// Slots 0-8 keep the operations of the corpus written before the generic calls.
+// Slots 0-8 keep the operations of the corpus written before the generic calls, 9-10 those written
+// before top-k and sampling.
 struct op_slot {
   int op;
   bool with_grad;
@@ -50,8 +52,8 @@ constexpr op_slot op_slots[16] = {
     {op_cross_entropy, true},        {op_cross_entropy_soft, false},
     {op_cross_entropy_soft, true},   {op_cross_entropy_sharded, false},
     {op_cross_entropy_sharded, true},
+    {op_top_k, false},               {op_sample, false},
     // Free for the calls still to land; until then more of the cases with the most options.
-    {op_softmax, false},             {op_log_softmax, false},
     {op_cross_entropy, true},        {op_cross_entropy_sharded, true},
     {op_logsumexp, false}};
 
@@ -412,6 +414,58 @@ void fill_shards(fuzz_case& c, const case_extension& e) {
   }
 }
 
+// Top-k's k and sampling's options: one byte each for k, the optional outputs with the options' form
+// and the seeds' kind, temperature, top_k, top_p, min_p and the offset. Each table's last entries are
+// the invalid values (a selector picks among them); cols-relative entries follow the row's length.
+void read_selection(byte_reader& in, fuzz_case& c) {
+  selection_case& s = c.selection;
+  const std::size_t cols = c.cols;
+  const std::uint8_t k_byte = in.byte(), form = in.byte(), temperature = in.byte(), top_k = in.byte(),
+                     top_p = in.byte(), min_p = in.byte(), offset = in.byte();  // initialized in order
+  const std::size_t spread = 1 + cols / 16 * (k_byte >> 4);  // in [1, cols]
+  const std::size_t ks[16] = {1, 1, 2, 3, 5, 8, spread, cols, cols - 1, std::min<std::size_t>(cols, SOFTXENT_MAX_TOP_K),
+                              64, SOFTXENT_MAX_TOP_K, 0, cols + 1, SOFTXENT_MAX_TOP_K + 1, size_max};
+  s.k = c.op == op_top_k ? ks[k_byte % 16] : 1;
+  s.log_probs_null = (form & 1) != 0;
+  s.lse_null = (form & 2) != 0;
+  s.options_mode = std::min((form >> 2) % 4, 2);
+  s.seeds_kind = (form >> 4) % 8;
+  softxent_sampling_options_init(&s.options);
+  static const float temperatures[15] = {1, 1, 0, 0, 0.8f, 0.5f, 2, 0.7f, 1.3f, 0.25f, 1e-3f, 100, -0.0f, 1e-30f, 1e-40f};
+  static const float bad_temperatures[4] = {-1, not_a_number, infinity, -infinity};
+  s.options.temperature = temperature % 16 < 15 ? temperatures[temperature % 16] : bad_temperatures[(temperature >> 4) % 4];
+  const std::size_t top_ks[16] = {0, 0, 0, 0, 1, 2, 3, 5, 40, cols - 1, cols, cols + 1, SOFTXENT_MAX_TOP_K,
+                                  SOFTXENT_MAX_TOP_K + 1, size_max, 1 + cols / 16 * (top_k >> 4)};
+  s.options.top_k = top_ks[top_k % 16];
+  static const float top_ps[15] = {1, 1, 1, 0.9f, 0.5f, 0.95f, 0.99f, 0.1f, 1e-6f, 0.999f, 0.8f, 0.3f, 0x1p-149f,
+                                   0.99999994f, 0.6f};
+  static const float bad_top_ps[4] = {0, -0.5f, 1.5f, not_a_number};
+  s.options.top_p = top_p % 16 < 15 ? top_ps[top_p % 16] : bad_top_ps[(top_p >> 4) % 4];
+  static const float min_ps[15] = {0, 0, 0, 0.05f, 0.1f, 0.5f, 1, 1e-3f, 0.02f, 0.3f, 1e-30f, -0.0f, 0.9f, 0.2f, 0x1p-149f};
+  static const float bad_min_ps[4] = {-0.1f, 1.5f, not_a_number, infinity};
+  s.options.min_p = min_p % 16 < 15 ? min_ps[min_p % 16] : bad_min_ps[(min_p >> 4) % 4];
+  const std::uint64_t step = offset >> 3;
+  const std::uint64_t offsets[8] = {0, 0, step, 0xffffffffull, 1ull << 32, ~0ull, (1ull << 32) + step, step << 40};
+  s.options.offset = offsets[offset % 8];
+}
+
+// One seed per row (at least one), drawn after the values: random, one for all rows, 0, all ones, the
+// row's index.
+void fill_seeds(fuzz_case& c, random_bits& bits) {
+  selection_case& s = c.selection;
+  const std::uint64_t shared = bits.next();
+  s.seeds.resize(std::max<std::size_t>(c.rows, 1));
+  for (std::size_t r = 0; r < s.seeds.size(); ++r) {
+    switch (s.seeds_kind) {
+      case 4: s.seeds[r] = shared; break;
+      case 5: s.seeds[r] = 0; break;
+      case 6: s.seeds[r] = ~0ull; break;
+      case 7: s.seeds[r] = r; break;
+      default: s.seeds[r] = bits.next(); break;
+    }
+  }
+}
+
 }  // namespace
 
 bool span_overflows(std::size_t rows, std::size_t cols, std::size_t stride, std::size_t element_size) {
@@ -449,6 +503,7 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.pool_mode = pool_byte % 4 == 3 ? 1 + (pool_byte >> 2) % 2 : 0;
   c.pool_seed = in.u32();
   const case_extension e = read_extension(in);
+  if (c.has(trait_class_output)) read_selection(in, c);
 
   // A stride too short (unless cols == 0); for shards, too short for the widest one only, since shards
   // of a row laid out with a stride below the row's length would overlap one another.
@@ -545,19 +600,21 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   encode_values(c.values0, c.in0.dtype, c.bytes0);
   encode_values(c.values1, c.in1.dtype, c.bytes1);
   if (c.has(trait_softmax_options)) fill_transform(c, e, bits);
+  if (c.has(trait_seeds)) fill_seeds(c, bits);
 
   // Keep only the aliasings this operation has.
   const bool sharded = c.op == op_cross_entropy_sharded, matrix = c.has_matrix_output();
+  const bool classes = c.has(trait_class_output);
   const bool applies[alias_count] = {true,
                                      matrix,
-                                     matrix && c.has(trait_second_input),
+                                     (matrix && c.has(trait_second_input)) || c.has(trait_seeds),
                                      matrix,
-                                     !sharded && (matrix || c.has(trait_lse_output)),
-                                     c.has_vector_output(),
+                                     !sharded && (matrix || classes || c.has(trait_lse_output)),
+                                     classes || c.has_vector_output(),
                                      !sharded,
                                      !sharded,
                                      c.transform.mask_kind != 0,
-                                     !sharded && matrix && c.has(trait_loss_output)};
+                                     !sharded && (classes || (matrix && c.has(trait_loss_output)))};
   if (!applies[c.alias]) c.alias = alias_none;
   return c;
 }
@@ -598,6 +655,18 @@ std::string describe(const fuzz_case& c) {
       s << " scale=" << t.scale << " softcap=" << t.softcap << " mask=" << t.mask_kind << "/"
         << dtype_name(t.mask_dtype) << "/" << t.mask_rows << "x" << t.mask_stride << " rows_per_head=" << t.rows_per_head
         << " slopes=" << t.slopes_kind << " sinks=" << t.sinks_kind << " valid_cols=" << t.valid_kind;
+  }
+  const selection_case& sel = c.selection;
+  if (c.op == op_top_k) s << " k=" << sel.k;
+  if (c.has(trait_class_output)) s << (sel.log_probs_null ? " log_probs=NULL" : "") << (sel.lse_null && c.op == op_top_k ? " lse=NULL" : "");
+  if (c.has(trait_sampling_options)) {
+    const softxent_sampling_options& o = sel.options;
+    if (sel.options_mode == 0) s << " sampling=NULL";
+    else if (sel.options_mode == 1) s << " sampling=defaults";
+    else
+      s << " temperature=" << o.temperature << " top_k=" << o.top_k << " top_p=" << o.top_p << " min_p=" << o.min_p
+        << " offset=" << o.offset;
+    s << " seeds=" << sel.seeds_kind;
   }
   if (c.op == op_cross_entropy_sharded) {
     s << " shards=[";

@@ -51,9 +51,11 @@ enum operation : int {
   op_cross_entropy,
   op_cross_entropy_soft,
   op_cross_entropy_sharded,  // shard_stats_f32, shard_stats_merge, shard_finish_f32
-  // Calls still to land (softxent_top_k, softxent_sample, softxent_linear_cross_entropy_f32) go here,
-  // with a row in operations[] (c_api_checker.cpp: a call and a check function) and a slot in
-  // op_slots[] (fuzz_case.cpp); their own options read from new bytes at the end of case_extension.
+  op_top_k,
+  op_sample,
+  // A call still to land (softxent_linear_cross_entropy_f32) goes here, with a row in operations[]
+  // (c_api_checker.cpp: a call and a check function) and a slot in op_slots[] (fuzz_case.cpp); its
+  // own options read from bytes after case_extension, for it alone (as top-k's and sampling's are).
   op_count
 };
 
@@ -69,6 +71,10 @@ enum operation_trait : unsigned {
   trait_integer_targets = 1u << 7,
   trait_float_only = 1u << 8,       // no dtype: float operands only
   trait_dx_may_be_dy = 1u << 9,     // the output may be exactly the second input
+  trait_class_output = 1u << 10,    // class indices (int64, rows x k; sampling: k = 1) and their
+                                    // log-probabilities (optional): top-k and sampling
+  trait_seeds = 1u << 11,           // one uint64 seed per row: the second input
+  trait_sampling_options = 1u << 12,
 };
 
 // An operation: its name, traits, the function that makes its calls (through invoke(), see
@@ -84,7 +90,9 @@ struct operation_entry {
 };
 const operation_entry& operation_of(int op);
 
-// Where an output is put relative to the inputs.
+// Where an output is put relative to the inputs. For top-k and sampling the output placed is the class
+// indices; "loss" is their log-probabilities, in the input or (the lse of top-k, or the sampled log-
+// probabilities) in the indices' output; the "second input" is the seeds.
 enum aliasing : int {
   alias_none,
   alias_in_place,         // the matrix output at the first input, same stride (allowed with equal dtypes)
@@ -136,6 +144,16 @@ struct shard_case {
   bool finish_without_logits = false;        // loss only: finish gets logits NULL
 };
 
+// Top-k and sampling: k, the optional outputs, the sampling options and the seeds.
+struct selection_case {
+  std::size_t k = 1;  // top-k's (any value, invalid ones included); sampling: 1
+  bool log_probs_null = false, lse_null = false;
+  int options_mode = 0;  // sampling: 0 options NULL; 1 softxent_sampling_options_init only; 2 fields set
+  softxent_sampling_options options{};
+  int seeds_kind = 0;
+  std::vector<std::uint64_t> seeds;  // per row (at least one)
+};
+
 struct fuzz_case {
   int op = 0;
   bool with_grad = false;
@@ -160,6 +178,7 @@ struct fuzz_case {
   std::vector<std::int64_t> targets;
   transform_case transform;
   shard_case shards;
+  selection_case selection;
   // values: the inputs as passed (in their dtypes; gaps hold garbage) and decoded to float
   std::vector<unsigned char> bytes0, bytes1;
   std::vector<float> values0, values1;
@@ -169,6 +188,11 @@ struct fuzz_case {
   bool has(unsigned trait) const { return (entry().traits & trait) != 0; }
   bool has_matrix_output() const { return has(trait_matrix_output) || (has(trait_grad_output) && with_grad); }
   bool has_vector_output() const { return has(trait_lse_output) || has(trait_loss_output); }
+  // Class indices per row as allocated: k up to one past SOFTXENT_MAX_TOP_K (beyond, the call fails
+  // whatever the buffer).
+  std::size_t classes_per_row() const {
+    return op == op_top_k ? std::min<std::size_t>(selection.k, SOFTXENT_MAX_TOP_K + 1) : 1;
+  }
   std::size_t heads() const {
     const std::size_t per_head = transform.rows_per_head;
     return std::max<std::size_t>(per_head == 0 ? 1 : (rows + per_head - 1) / per_head, 1);

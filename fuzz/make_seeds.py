@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz/corpus: a few cases of every operation on every ISA, with each value
 style, stride kind and option kind; every dtype per operation; the softmax options, cross-entropy's
-logit transform and the sharded cross-entropy; and their edges. Its byte layout is the one
+logit transform, the sharded cross-entropy, top-k and sampling; and their edges. Its byte layout is the one
 c_api_checker.cpp's parse() reads. Run from anywhere: python3 fuzz/make_seeds.py (deterministic). It
 rewrites the seeds it names and leaves the found-* inputs alone."""
 import os
 import random
 import struct
 
-# op_slots[] of c_api_checker.cpp
+# op_slots[] of fuzz_case.cpp
 LOGSUMEXP, SOFTMAX, LOG_SOFTMAX, SOFTMAX_BWD, LOG_SOFTMAX_BWD = 0, 1, 2, 3, 4
 CE_LOSS, CE_GRAD, SOFT_LOSS, SOFT_GRAD, SHARD_LOSS, SHARD_GRAD = 5, 6, 7, 8, 9, 10
+TOP_K, SAMPLE = 11, 12
 SLOT_NAMES = ["lse", "softmax", "logsoftmax", "softmax-bwd", "logsoftmax-bwd", "ce-loss", "ce-grad", "soft-loss",
-              "soft-grad", "shard-loss", "shard-grad"]
+              "soft-grad", "shard-loss", "shard-grad", "top-k", "sample"]
+SELECTION = (TOP_K, SAMPLE)
 BACKWARD = (SOFTMAX_BWD, LOG_SOFTMAX_BWD)
 TRANSFORMED = (LOGSUMEXP, SOFTMAX, LOG_SOFTMAX)
 CROSS_ENTROPY = (CE_LOSS, CE_GRAD, SOFT_LOSS, SOFT_GRAD, SHARD_LOSS, SHARD_GRAD)
@@ -60,9 +62,24 @@ def shards(count=1, fault=0, without_logits=False, seed=0):
     return [(count - 1) | ((27 + fault if fault else 0) << 2) | (0x80 if without_logits else 0), seed]
 
 
+def selection(k=0, log_probs_null=False, lse_null=False, options=2, seeds=0, temperature=0, top_k=0, top_p=0, min_p=0,
+              offset=0, step=0, spread=0, bad=0):
+    """The seven bytes of top-k's and sampling's options (read_selection in fuzz_case.cpp). k: 0 1, 1 1,
+    2 2, 3 3, 4 5, 5 8, 6 spread over cols, 7 cols, 8 cols - 1, 9 min(cols, 1024), 10 64, 11 1024,
+    12 0, 13 cols + 1, 14 1025, 15 SIZE_MAX; options 0 NULL, 1 defaults, 2 set; seeds 0-3 random, 4 one
+    for all rows, 5 zero, 6 all ones, 7 the row's index; temperature {1, 1, 0, 0, 0.8, 0.5, 2, 0.7, 1.3,
+    0.25, 1e-3, 100, -0, 1e-30, 1e-40}, 15 invalid (bad: -1, NaN, inf, -inf); top_k {0, 0, 0, 0, 1, 2,
+    3, 5, 40, cols - 1, cols, cols + 1, 1024, 1025, SIZE_MAX, spread}; top_p {1, 1, 1, 0.9, 0.5, 0.95,
+    0.99, 0.1, 1e-6, 0.999, 0.8, 0.3, 2^-149, 1 - 2^-24, 0.6}, 15 invalid (bad: 0, -0.5, 1.5, NaN); min_p
+    {0, 0, 0, 0.05, 0.1, 0.5, 1, 1e-3, 0.02, 0.3, 1e-30, -0, 0.9, 0.2, 2^-149}, 15 invalid (bad: -0.1,
+    1.5, NaN, inf); offset 0-1 zero, 2 step, 3 2^32 - 1, 4 2^32, 5 2^64 - 1, 6 2^32 + step, 7 step << 40."""
+    return [k | (spread << 4), (1 if log_probs_null else 0) | (2 if lse_null else 0) | (options << 2) | (seeds << 4),
+            temperature | (bad << 4), top_k | (spread << 4), top_p | (bad << 4), min_p | (bad << 4), offset | (step << 3)]
+
+
 def case(rng, op, isa, rows_byte, cols_word, strides=(0, 0, 0), alias=0, null=0, threads=1, pool=0,
          dtypes=(F32, F32, F32), generic=False, ce=0, softmax=None, shard=None, options=None, style=(0, 0),
-         overrides=(), prob_overrides=(), targets=None):
+         overrides=(), prob_overrides=(), targets=None, select=None):
     b = bytearray()
     b += bytes([op, rows_byte]) + struct.pack("<H", cols_word)
     b += bytes(strides) + bytes([alias_byte(alias), null, (threads + 1) << 3, isa, pool])
@@ -71,6 +88,8 @@ def case(rng, op, isa, rows_byte, cols_word, strides=(0, 0, 0), alias=0, null=0,
     b += bytes(dtypes) + bytes([1 if generic else 0, ce])
     b += bytes(softmax if softmax is not None else [0] * 7)
     b += bytes(shard if shard is not None else [0, 0])
+    if op in SELECTION:
+        b += bytes(select if select is not None else selection())
     if options is None:
         b += bytes([0])
     else:
@@ -319,6 +338,146 @@ def shard_seeds(rng, seeds):
     s("bad-softcap", count=2, ce=ce_transform(0, 7), options=(0, 0, 0, 0, 0))
 
 
+def top_k_seeds(rng, seeds):
+    """softxent_top_k: every dtype and ISA, k from 1 to cols and past its limits, ties (zeros of both
+    signs), masked and poisoned rows, the transform's fields, NULL outputs, overlaps, strides."""
+    def t(name, k=0, rows=3, cols=C33, dtypes=(F32, F32, F32), style=(0, 0), isa=None, alias=0, null=0, strides=(0, 0, 0),
+          softmax=None, overrides=(), **select_fields):
+        seeds["top-k-" + name] = case(rng, TOP_K, isa if isa is not None else rng.choice([0, 2, 3, 5, 6]), rows, cols,
+                                      strides=strides, alias=alias, null=null, threads=rng.choice([0, 1, 2]),
+                                      pool=rng.choice([0, 0, 3, 7]), dtypes=dtypes, softmax=softmax, style=style,
+                                      overrides=overrides, select=selection(k=k, **select_fields))
+    for dtype in (F32, F16, BF16):
+        for isa_name in ("reference", "scalar", "sse2", "avx2", "avx512"):
+            t(f"{DTYPE_NAMES[dtype]}-{isa_name}", k=rng.choice([0, 2, 4, 5, 6, 9]), dtypes=(dtype, F32, F32), isa=ISA[isa_name],
+              rows=rng.choice([2, 3, 0x80 | 9]), cols=rng.choice([C7, C33, C300]), style=(rng.choice([0, 1, 5, 7]), 0),
+              spread=rng.randrange(16))
+    t("k-cols", k=7, cols=C300, dtypes=(BF16, F32, F32))
+    t("k-cols-minus-1", k=8, cols=C7)
+    t("k-1024-long-row", k=11, rows=2, cols=C4097, dtypes=(F16, F32, F32))
+    t("k-64-long-row", k=10, rows=1, cols=C8193, style=(1, 0))
+    t("k-invalid-zero", k=12)
+    t("k-invalid-past-cols", k=13, dtypes=(F16, F32, F32))
+    t("k-invalid-1025", k=14, cols=C4097, rows=1)
+    t("k-invalid-size-max", k=15)
+    t("k-invalid-rows0", k=12, rows=0)
+    t("rows0-null", k=2, rows=0, null=null_byte(0))
+    t("ties-zeros", k=9, style=(4, 0), rows=4, cols=C300)
+    t("ties-zeros-bf16", k=5, style=(4, 0), rows=4, dtypes=(BF16, F32, F32))
+    t("masked-rows", k=7, style=(6, 0), rows=0x80 | 8)
+    t("fewer-unmasked-than-k", k=9, style=(5, 0), rows=4, cols=C300)
+    t("nan-inf-rows", k=3, style=(7, 0), rows=0x80 | 10, overrides=[(0, 8), (1, 7)])
+    t("huge", k=5, style=(3, 0), rows=4)
+    t("null-log-probs", k=3, log_probs_null=True)
+    t("null-lse", k=3, lse_null=True, dtypes=(F16, F32, F32))
+    t("null-both", k=4, log_probs_null=True, lse_null=True)
+    t("null-indices", k=2, null=null_byte(2))
+    t("null-logits", k=2, null=null_byte(0))
+    t("dtype-invalid", k=2, dtypes=(INVALID["1000"], F32, F32))
+    t("stride", k=5, strides=(12, 0, 0), dtypes=(F16, F32, F32))
+    t("stride-short", k=2, strides=(14, 0, 0))
+    t("indices-in-logits", k=3, alias=SHIFTED)
+    t("indices-after-logits", k=3, alias=ADJACENT, dtypes=(F16, F32, F32))
+    t("indices-in-last-logit", k=3, alias=LAST_ELEMENT, dtypes=(BF16, F32, F32))
+    t("log-probs-in-logits", k=3, alias=LOSS_IN_INPUT)
+    t("lse-in-log-probs", k=4, alias=LOSS_IN_OUTPUT)
+    t("lse-in-log-probs-null", k=4, alias=LOSS_IN_OUTPUT, log_probs_null=True)
+    t("indices-in-mask", k=3, alias=IN_MASK, softmax=transform(mask_kind=4))
+    t("scale", k=5, softmax=transform(scale=9), dtypes=(F16, F32, F32))
+    t("softcap", k=5, softmax=transform(softcap=10), style=(1, 0))
+    t("softcap-tiny-saturates", k=9, softmax=transform(softcap=12), style=(1, 0), cols=C300)
+    t("mask-causal", k=4, rows=4, softmax=transform(mask_kind=5, mask_rows=1))
+    t("mask-padding-all-masked", k=6, rows=0x80 | 6, softmax=transform(mask_kind=6, mask_rows=3))
+    t("alibi", k=5, rows=0x80 | 8, softmax=transform(mask_kind=4, mask_dtype=3, per_head=2, slopes=4))
+    t("sinks", k=4, rows=4, softmax=transform(per_head=3, sinks=4))
+    t("sinks-all-masked", k=3, rows=4, softmax=transform(valid=5, sinks=5, per_head=2))
+    t("valid-cols", k=9, rows=0x80 | 6, softmax=transform(valid=4), style=(7, 0))
+    t("transform-invalid-scale", k=2, softmax=transform(scale=15, selector=2))
+    t("transform-invalid-valid-cols", k=2, softmax=transform(valid=7, bad_valid=1))
+    t("everything", k=6, rows=4, dtypes=(BF16, F32, F32),
+      softmax=transform(scale=9, softcap=10, mask_kind=4, mask_dtype=3, mask_rows=3, per_head=3, slopes=5, sinks=4,
+                        valid=4))
+    t("scale-overflows", k=3, rows=4, style=(3, 0), softmax=transform(scale=8))
+
+
+def sample_seeds(rng, seeds):
+    """softxent_sample: every dtype and ISA, greedy and every filter alone and together, temperatures
+    from 1e-40 to 100, seeds and offsets, options NULL or defaults, each invalid option, NULL pointers,
+    overlaps (tokens over the seeds), the transform, masked and poisoned rows."""
+    def s(name, rows=3, cols=C33, dtypes=(F32, F32, F32), style=(0, 0), isa=None, alias=0, null=0, strides=(0, 0, 0),
+          softmax=None, overrides=(), **select_fields):
+        seeds["sample-" + name] = case(rng, SAMPLE, isa if isa is not None else rng.choice([0, 2, 3, 5, 6]), rows, cols,
+                                       strides=strides, alias=alias, null=null, threads=rng.choice([0, 1, 2]),
+                                       pool=rng.choice([0, 0, 3, 7]), dtypes=dtypes, softmax=softmax, style=style,
+                                       overrides=overrides, select=selection(**select_fields))
+    combos = {"plain": {}, "greedy": dict(temperature=2), "top-k": dict(top_k=8), "top-p": dict(temperature=4, top_p=3),
+              "min-p": dict(min_p=3), "combined": dict(temperature=7, top_k=8, top_p=10, min_p=8)}
+    for dtype in (F32, F16, BF16):
+        for name, fields in combos.items():
+            s(f"{DTYPE_NAMES[dtype]}-{name}", dtypes=(dtype, F32, F32), rows=rng.choice([2, 4, 0x80 | 12]),
+              cols=rng.choice([C7, C33, C300]), style=(rng.choice([0, 1, 5]), 0), seeds=rng.randrange(4),
+              offset=rng.randrange(8), step=rng.randrange(32), **fields)
+    for isa_name in ("reference", "scalar", "sse2", "avx2", "avx512"):
+        s("isa-" + isa_name, isa=ISA[isa_name], rows=0x80 | 16, cols=C300, temperature=4, top_p=3, min_p=7,
+          seeds=rng.randrange(4))
+    s("options-null", options=0)
+    s("options-defaults", options=1, dtypes=(BF16, F32, F32))
+    s("greedy-ties-zeros", temperature=2, style=(4, 0), rows=4)
+    s("greedy-minus-zero", temperature=12, style=(1, 0))
+    s("temperature-1e-3", temperature=10, rows=4)
+    s("temperature-1e-30", temperature=13, style=(4, 0), rows=4)
+    s("temperature-1e-40", temperature=14, style=(4, 0), rows=4)
+    s("temperature-100", temperature=11, top_p=3, cols=C300)
+    s("top-p-tiny", top_p=8)
+    s("top-p-denormal", top_p=12, temperature=6)
+    s("top-p-just-below-1", top_p=13, cols=C300)
+    s("top-p-long-row", top_p=3, temperature=4, rows=1, cols=C8193, style=(1, 0))
+    s("top-p-long-row-normal", top_p=3, rows=2, cols=C4097)
+    s("top-k-cols-minus-1", top_k=9, dtypes=(F16, F32, F32))
+    s("top-k-cols", top_k=10)
+    s("top-k-1025-short-row", top_k=13, cols=C300)
+    s("top-k-size-max", top_k=14)
+    s("min-p-1", min_p=6, rows=4)
+    s("min-p-denormal", min_p=14)
+    s("seeds-shared", seeds=4, rows=0x80 | 8)
+    s("seeds-zero", seeds=5, offset=3)
+    s("seeds-ones", seeds=6, offset=5)
+    s("seeds-row-index", seeds=7, offset=6, step=9)
+    s("masked-rows", style=(6, 0), rows=0x80 | 8, top_p=3)
+    s("masked-quarter", style=(5, 0), rows=4, min_p=4)
+    s("nan-inf-rows", style=(7, 0), rows=0x80 | 10, overrides=[(0, 8), (1, 7)])
+    s("huge", style=(3, 0), rows=4, top_p=4)
+    s("null-log-probs", log_probs_null=True, top_k=6)
+    s("null-seeds", null=null_byte(1))
+    s("null-tokens", null=null_byte(2))
+    s("null-logits", null=null_byte(0))
+    s("rows0-null", rows=0, null=null_byte(1))
+    s("rows0-invalid", rows=0, temperature=15)
+    for i, name in enumerate(("negative", "nan", "inf", "minus-inf")):
+        s("invalid-temperature-" + name, temperature=15, bad=i)
+    for i, name in enumerate(("zero", "negative", "over-1", "nan")):
+        s("invalid-top-p-" + name, top_p=15, bad=i)
+    for i, name in enumerate(("negative", "over-1", "nan", "inf")):
+        s("invalid-min-p-" + name, min_p=15, bad=i)
+    s("invalid-top-k-1025", top_k=13, cols=C4097, rows=1)
+    s("invalid-sinks", softmax=transform(sinks=4))
+    s("dtype-invalid", dtypes=(INVALID["3"], F32, F32))
+    s("tokens-over-seeds", alias=IN_PLACE_SECOND)
+    s("tokens-in-logits", alias=SHIFTED)
+    s("tokens-after-logits", alias=ADJACENT, dtypes=(BF16, F32, F32))
+    s("log-probs-in-logits", alias=LOSS_IN_INPUT)
+    s("log-probs-in-tokens", alias=LOSS_IN_OUTPUT)
+    s("tokens-in-mask", alias=IN_MASK, softmax=transform(mask_kind=5))
+    s("stride", strides=(11, 0, 0), dtypes=(F16, F32, F32), top_p=3)
+    s("scale-softcap", softmax=transform(scale=9, softcap=10), temperature=4, top_p=3, style=(1, 0))
+    s("mask-alibi", rows=0x80 | 8, softmax=transform(mask_kind=4, mask_dtype=5, per_head=2, slopes=4), min_p=4)
+    s("mask-causal", rows=4, softmax=transform(mask_kind=5, mask_rows=1), top_k=6)
+    s("valid-cols", rows=0x80 | 6, softmax=transform(valid=4), style=(7, 0), top_p=3)
+    s("valid-cols-zero", rows=3, softmax=transform(valid=5))
+    s("everything", rows=4, dtypes=(F16, F32, F32), temperature=7, top_k=8, top_p=10, min_p=8,
+      softmax=transform(scale=9, softcap=10, mask_kind=4, mask_dtype=3, mask_rows=3, per_head=3, slopes=5, valid=4))
+
+
 def main():
     rng = random.Random(5)
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -330,6 +489,8 @@ def main():
     transform_seeds(rng, seeds)
     cross_entropy_transform_seeds(rng, seeds)
     shard_seeds(rng, seeds)
+    top_k_seeds(rng, seeds)
+    sample_seeds(rng, seeds)
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)

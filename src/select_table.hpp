@@ -101,8 +101,11 @@ struct select_kernel_table {
 };
 
 // The reference's top-k and sampling rows, in double from the decoded inputs (reference/select.cpp):
-// reference_logit(row, j) is z_j exactly as the reference's softmax family computes it.
+// reference_logit(row, j) is z_j exactly as the reference's softmax family computes it, reference_lse
+// the row's lse (sink: the head's, or null), in double: z_j - lse stays finite when lse is beyond
+// FLT_MAX (a transformed logit may be).
 double reference_logit(const row_load& row, std::size_t j) noexcept;
+double reference_lse(const row_load& row, std::size_t cols, const float* sink) noexcept;
 // One row of top_k: indices[0, k), log_probs[0, k) (or null), *lse (or null). sink: the head's, or null.
 void reference_top_k_row(const row_load& row, std::size_t cols, const float* sink, std::size_t k,
                          std::int64_t* indices, float* log_probs, float* lse) noexcept;

@@ -72,11 +72,8 @@ std::size_t check_rows(tally& t, const logit_matrix& x, const std::vector<sample
       t.fail(r, 0, static_cast<float>(got), static_cast<real>(e.token), 0, "not an unmasked class");
       continue;
     }
-    if (e.ambiguous) {
-      ++ambiguous;
-    } else if (got != e.token) {
-      t.fail(r, 0, static_cast<float>(got), static_cast<real>(e.token), 0, "wrong token");
-    }
+    if (e.ambiguous) ++ambiguous;
+    if (!e.allows(got)) t.fail(r, 0, static_cast<float>(got), static_cast<real>(e.token), 0, "wrong token");
     // The token's log-probability after the temperature, before filtering (temperature 0: at 1).
     std::vector<real> zt = z;
     if (o.temperature != 0.0f)

@@ -24,15 +24,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "real.hpp"
+
 namespace sxtest {
 
-// The reference's arithmetic: long double where it is x86's 64-bit-significand format, which costs
-// little more than double; double where long double is IEEE quad done in software (AArch64), 30 times
-// slower than double and the whole suite's time under qemu. double's 53 bits are still 2^30 times
-// finer than float's, whose bounds the tests check.
-using real = std::conditional_t<std::numeric_limits<long double>::digits <= 64, long double, double>;
-
-constexpr real eps = real(1) / real(8388608);  // 2^-23, float's machine epsilon
+// real (the reference's arithmetic) and eps come from real.hpp.
 // The absolute slack SPEC.md allows tiny results (1e-37), and the value below which it applies.
 constexpr real tiny_bound = real(1e-37L);
 constexpr real tiny_value = real(1e-30L);

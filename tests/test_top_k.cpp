@@ -38,10 +38,7 @@ void check_row(tally& t, const std::vector<real>& z, const float* sink, std::siz
     }
     return;
   }
-  std::vector<std::size_t> expected = ranked(z);
-  for (std::size_t j = 0; j < z.size() && expected.size() < k; ++j)
-    if (!(z[j] > -real_inf)) expected.push_back(j);
-  expected.resize(k);
+  const std::vector<std::size_t> expected = expected_top_k(z, k);
   std::vector<bool> seen(z.size(), false);
   for (std::size_t i = 0; i < k; ++i) {
     const std::int64_t got = indices[i];
@@ -50,10 +47,9 @@ void check_row(tally& t, const std::vector<real>& z, const float* sink, std::siz
       return;
     }
     seen[static_cast<std::size_t>(got)] = true;
-    const real zg = z[static_cast<std::size_t>(got)], ze = z[expected[i]];
-    const bool same = static_cast<std::size_t>(got) == expected[i];
-    const bool close = zg > -real_inf && ze > -real_inf && std::fabs(zg - ze) <= rounding_width(ze, f);
-    if (!same && (exact_order || !close)) t.fail(r, i, static_cast<float>(got), static_cast<real>(expected[i]), 0, "wrong class");
+    const real zg = z[static_cast<std::size_t>(got)];
+    if (!top_k_place_allowed(z, f, static_cast<std::size_t>(got), expected[i], exact_order))
+      t.fail(r, i, static_cast<float>(got), static_cast<real>(expected[i]), 0, "wrong class");
     if (zg == -real_inf) {
       t.expect_bits(r, i, log_probs[i], -inf);
     } else {

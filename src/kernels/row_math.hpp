@@ -17,6 +17,7 @@ namespace softxent::detail {
 
 // Infinity with internal linkage, for every kernel (see above).
 constexpr float float_infinity = __builtin_inff();
+constexpr float float_min_normal = 1.17549435e-38f;  // FLT_MIN
 
 // The shift that makes x - shift safe: the max, or 0 when the max is -inf (an all-masked row), so
 // that no -inf - -inf appears. A NaN max stays NaN.

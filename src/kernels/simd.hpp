@@ -278,6 +278,10 @@ struct xsimd_ops {
     const ivec sign = xsimd::bitwise_cast<ivec>(v) & ivec(INT32_MIN);
     return xsimd::bitwise_cast<vec>(xsimd::bitwise_cast<ivec>(magnitude) | sign);
   }
+  // if_normal where |v| >= FLT_MIN (infinities included), otherwise (0, subnormal or NaN) otherwise.
+  static vec where_normal(const vec& v, const vec& if_normal, const vec& otherwise) noexcept {
+    return xsimd::select(xsimd::abs(v) >= vec(float_min_normal), if_normal, otherwise);
+  }
 
   // W 16-bit elements at p decoded exactly to float (f16: IEEE binary16; bf16: bfloat16), and W floats
   // encoded to them, rounded to nearest even (overflow to infinity, NaN a NaN).
@@ -574,6 +578,9 @@ struct scalar_ops {
     q = __builtin_fmaf(q, z, c::q0);
     const float e = __builtin_expf(-2.0f * a);
     return __builtin_copysignf(a < c::small ? __builtin_fmaf(a * z, q, a) : (1.0f - e) / (1.0f + e), v);
+  }
+  static vec where_normal(vec v, vec if_normal, vec otherwise) noexcept {
+    return __builtin_fabsf(v) >= float_min_normal ? if_normal : otherwise;
   }
   static vec load_f16(const std::uint16_t* p) noexcept { return f16_to_float(*p); }
   static vec load_bf16(const std::uint16_t* p) noexcept { return bf16_to_float(*p); }

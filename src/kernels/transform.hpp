@@ -19,9 +19,21 @@ struct transform_kernels {
   // range, so that a finite logit never becomes a +inf that would poison its row). An infinite or
   // NaN logit is left as it is: -inf stays a masked class, +inf and NaN still make the row NaN.
   static vec transform(const vec& x, float scale, float softcap) noexcept {
-    const vec z = softcap == 0.0f ? Ops::clamp_finite(x * Ops::splat(scale))
-                                  : Ops::splat(softcap) * Ops::tanh(x * Ops::splat(scale / softcap));
-    return Ops::where_finite(x, z, x);
+    if (softcap == 0.0f) return Ops::where_finite(x, Ops::clamp_finite(x * Ops::splat(scale)), x);
+    // Where u = scale * x / softcap is 0 or subnormal, tanh(u) = u: z = scale * x, rather than
+    // softcap * u, which lost u's bits (all of a z below softcap * 2^-149, under a cap of 1e30).
+    const vec u = capped_argument(x, scale, softcap);
+    return Ops::where_finite(x, Ops::where_normal(u, Ops::splat(softcap) * Ops::tanh(u), x * Ops::splat(scale)), x);
+  }
+
+  // scale * x / softcap: one product by scale / softcap where that ratio is a normal float. A cap far
+  // above the scale (scale 1e-20 under a cap of 1e30) would make it 0 or subnormal and lose z: then
+  // (x * scale) / softcap, whose overflow to +-inf is tanh's +-1 all the same.
+  static vec capped_argument(const vec& x, float scale, float softcap) noexcept {
+    const float ratio = scale / softcap;
+    if (ratio >= float_min_normal && ratio <= 3.40282347e38f)
+      return x * Ops::splat(ratio);
+    return x * Ops::splat(scale) / Ops::splat(softcap);
   }
 
   // dz/dx = scale * (1 - (z / softcap)^2), or scale without a cap; scale where z is not finite.

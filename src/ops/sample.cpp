@@ -78,6 +78,11 @@ float float_at_least(double v) noexcept {
   return f;
 }
 float next_above(float v) noexcept { return std::nextafter(v, infinity); }
+// A search bracket [lo, hi) ends at hi = next_above(its top value): +inf when that value is FLT_MAX.
+// Thresholds and the sample's bins are placed below the bracket's top, then: hi, or FLT_MAX.
+double bracket_top(float hi) noexcept {
+  return hi == infinity ? static_cast<double>(std::numeric_limits<float>::max()) : static_cast<double>(hi);
+}
 
 // The classes the draw keeps: z' >= above (unmasked), the extra classes (ascending index), and the
 // first tie_limit classes (in row order) whose z' is tie_value.
@@ -270,7 +275,8 @@ struct sample_job {
     std::size_t count = 0;
     float window_lo = lo, window_hi = hi;
     if (!estimate_thresholds(s, hi, above_hi, inside, count, lo, window_lo, window_hi)) {
-      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add_threshold(inside, count, hi - step / plan.factor, lo, hi);
+      const float top = static_cast<float>(bracket_top(hi));
+      for (float step : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) add_threshold(inside, count, top - step / plan.factor, lo, hi);
     }
     start_pass(s, lo, hi, inside, count, window_lo, window_hi);
   }
@@ -300,11 +306,12 @@ struct sample_job {
     for (std::size_t i = 0; i < sampled; ++i)
       if (in_range(s.sample[i]) && s.sample[i] < lowest) lowest = s.sample[i];
     if (lowest == hi) return false;
-    const double width = (static_cast<double>(hi) - static_cast<double>(lowest)) * (1.0 + 0x1p-20);
+    const double top = bracket_top(hi), width = (top - static_cast<double>(lowest)) * (1.0 + 0x1p-20);
+    if (!(width > 0.0)) return false;  // every sampled class in the bracket is at its top, FLT_MAX
     float mass[estimate_bins] = {};
     for (std::size_t i = 0; i < sampled; ++i) {
       if (!in_range(s.sample[i])) continue;
-      mass[static_cast<std::size_t>((static_cast<double>(hi) - s.sample[i]) / width * estimate_bins)] += masses[i];
+      mass[static_cast<std::size_t>((top - s.sample[i]) / width * estimate_bins)] += masses[i];
     }
     // Each level's threshold: the lower edge of the first bin where the estimate reaches it. Levels
     // beyond the sampled range get none.
@@ -317,7 +324,7 @@ struct sample_job {
     for (std::size_t b = 0; b < estimate_bins && reached < levels; ++b) {
       estimate += step * mass[b];
       while (reached < levels && estimate >= s.sum - level[reached] * left_out) {
-        edge[reached++] = static_cast<float>(static_cast<double>(hi) - static_cast<double>(b + 1) * width / estimate_bins);
+        edge[reached++] = static_cast<float>(top - static_cast<double>(b + 1) * width / estimate_bins);
       }
     }
     if (reached == levels && edge[levels - 1] > bottom) lo = edge[levels - 1];
@@ -356,7 +363,7 @@ struct sample_job {
     float inside[max_thresholds];
     std::size_t count = 0;
     constexpr std::size_t parts = max_thresholds;
-    const double span = static_cast<double>(hi) - static_cast<double>(lo), unit = 1.0 / plan.factor;
+    const double top = bracket_top(hi), span = top - static_cast<double>(lo), unit = 1.0 / plan.factor;
     if (span > 16.0 * unit) {
       // The sample again, now that the mass above hi is known exactly.
       double above_hi = 0.0;
@@ -366,12 +373,12 @@ struct sample_job {
         start_pass(s, lo, hi, inside, count, window_lo, window_hi);
         return;
       }
-      for (double step : {0.5, 1.0, 2.0, 4.0, 8.0}) add_threshold(inside, count, static_cast<float>(hi - step * unit), lo, hi);
-      lo = std::max(lo, static_cast<float>(hi - 16.0 * unit));
+      for (double step : {0.5, 1.0, 2.0, 4.0, 8.0}) add_threshold(inside, count, static_cast<float>(top - step * unit), lo, hi);
+      lo = std::max(lo, static_cast<float>(top - 16.0 * unit));
       classes = static_cast<double>(logits.cols);
     } else {
       for (std::size_t i = 1; i < parts; ++i) {
-        add_threshold(inside, count, static_cast<float>(static_cast<double>(hi) - span * static_cast<double>(i) / parts), lo, hi);
+        add_threshold(inside, count, static_cast<float>(top - span * static_cast<double>(i) / parts), lo, hi);
       }
     }
     if (count == 0) {  // a few floats apart

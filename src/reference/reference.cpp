@@ -256,19 +256,33 @@ void reference_shard_gradient(const float* x, std::size_t n, float scale, float 
 }
 
 
-double reference_logit(const row_load& row, std::size_t j) noexcept { return row_logit(row, j); }
+namespace {
 
-void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
-                           void* y, dtype y_type) noexcept {
-  const auto z = [&](std::size_t j) { return row_logit(row, j); };
-  row_summary s = summarize_values(cols, z);
+// The transformed row's summary, the sink joining the normalizer.
+row_summary summarize_row(const row_load& row, std::size_t cols, const float* sink) {
+  row_summary s = summarize_values(cols, [&](std::size_t j) { return row_logit(row, j); });
   if (sink != nullptr && !std::isnan(s.max)) {
-    // The sink joins the normalizer: rebase the sum on the larger of the two maxima.
+    // Rebase the sum on the larger of the two maxima.
     const double sink_value = *sink;
     const double max = s.max > sink_value ? s.max : sink_value;
     s.sum_exp = (s.sum_exp == 0.0 ? 0.0 : s.sum_exp * std::exp(s.max - max)) + std::exp(sink_value - max);
     s.max = max;
   }
+  return s;
+}
+
+}  // namespace
+
+double reference_logit(const row_load& row, std::size_t j) noexcept { return row_logit(row, j); }
+
+double reference_lse(const row_load& row, std::size_t cols, const float* sink) noexcept {
+  return lse_of(summarize_row(row, cols, sink));
+}
+
+void reference_forward_row(const row_load& row, std::size_t cols, const float* sink, bool log_space, float* lse,
+                           void* y, dtype y_type) noexcept {
+  const auto z = [&](std::size_t j) { return row_logit(row, j); };
+  const row_summary s = summarize_row(row, cols, sink);
   const double row_lse = lse_of(s);
   if (lse != nullptr) *lse = static_cast<float>(row_lse);
   if (y == nullptr) return;

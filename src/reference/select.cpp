@@ -73,9 +73,8 @@ double from_ordered(std::uint64_t key) {
 void reference_top_k_row(const row_load& row, std::size_t cols, const float* sink, std::size_t k,
                          std::int64_t* indices, float* log_probs, float* lse) noexcept {
   const auto z = [&](std::size_t j) { return reference_logit(row, j); };
-  float row_lse = 0.0f;
-  reference_forward_row(row, cols, sink, false, &row_lse, nullptr, dtype::f32);
-  if (lse != nullptr) *lse = row_lse;
+  const double row_lse = reference_lse(row, cols, sink);
+  if (lse != nullptr) *lse = static_cast<float>(row_lse);
   if (std::isnan(row_lse)) {
     for (std::size_t i = 0; i < k; ++i) {
       indices[i] = -1;
@@ -90,7 +89,7 @@ void reference_top_k_row(const row_load& row, std::size_t cols, const float* sin
   }
   for (std::size_t i = 0; i < best.count; ++i) {
     indices[i] = static_cast<std::int64_t>(best.index[i]);
-    if (log_probs) log_probs[i] = static_cast<float>(best.value[i] - static_cast<double>(row_lse));
+    if (log_probs) log_probs[i] = static_cast<float>(best.value[i] - row_lse);
   }
   // The masked classes, lowest index first, after the unmasked ones (all of them are in the list).
   std::size_t i = best.count;

@@ -75,13 +75,25 @@ row_summary transformed_row(const matrix_in& x, std::size_t r, const softmax_tra
     real value = static_cast<real>(t.scale) * v;
     if (t.softcap != 0) value = t.softcap * std::tanh(value / t.softcap);
     if (mask_row != nullptr) value += slope * mask_row[c];
+    value /= t.temperature;
     if (!std::isfinite(value)) poisoned = true;  // a +inf or NaN mask value
     else z[c] = value;
   }
-  const bool computes = t.scale != 1 || t.softcap != 0 || t.mask != nullptr;
   const float* sink = t.sinks != nullptr ? t.sinks + (t.rows_per_head == 0 ? 0 : r / t.rows_per_head) : nullptr;
-  return summarize(z, poisoned, sink, computes);
+  return summarize(z, poisoned, sink, transform_rounds(t));
 }
+
+}  // namespace
+
+bool transform_rounds(const softmax_transform& t) noexcept {
+  return t.scale != 1 || t.softcap != 0 || t.mask != nullptr || t.temperature != 1;
+}
+
+bool transformed_logits(const matrix_in& x, std::size_t r, const softmax_transform& t, std::vector<long double>& z) {
+  return !transformed_row(x, r, t, z).poisoned;
+}
+
+namespace {
 
 // SPEC: softmax relative error (8 + |z_j - m|) * eps (plus the transform's widening); below 1e-30 at
 // least 1e-37 absolute.

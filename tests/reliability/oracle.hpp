@@ -71,7 +71,7 @@ std::vector<expected> expect_log_softmax(const matrix_in& x);
 // The softmax family's logit transform (softxent_softmax_options), with the mask already decoded to
 // float: z = scale * x, softcap, + slope(head) * mask[r % mask_rows][j] (-inf masks), classes from
 // valid_cols[r] on masked; each head's sink joins the normalizer. The bounds are SPEC's on z, widened
-// by 4 eps (|z_j| + max_k |z_k|) where the transform computes (scale, softcap, mask).
+// by 4 eps (|z_j| + max_k |z_k|) where the transform computes (scale, softcap, mask, temperature).
 struct softmax_transform {
   float scale = 1.0f;
   float softcap = 0.0f;
@@ -82,10 +82,16 @@ struct softmax_transform {
   const float* slopes = nullptr;  // per head; nullptr: slope 1
   const float* sinks = nullptr;   // per head; nullptr: none
   const std::int64_t* valid_cols = nullptr;  // per row; nullptr: all
+  float temperature = 1.0f;  // sampling's: z / temperature after the rest (> 0; the sink is not divided)
 };
 std::vector<expected> expect_logsumexp(const matrix_in& x, const softmax_transform& t);
 std::vector<expected> expect_softmax(const matrix_in& x, const softmax_transform& t);
 std::vector<expected> expect_log_softmax(const matrix_in& x, const softmax_transform& t);
+// Row r's z under the transform, exactly (-inf for a masked class); false when a NaN or +inf poisons
+// the row (its forward outputs are NaN). And whether the transform computes z in float (scale,
+// softcap, mask or temperature), which widens the bounds and leaves the order of near ties open.
+bool transformed_logits(const matrix_in& x, std::size_t r, const softmax_transform& t, std::vector<long double>& z);
+bool transform_rounds(const softmax_transform& t) noexcept;
 std::vector<expected> expect_softmax_backward(const matrix_in& y, const matrix_in& dy);
 std::vector<expected> expect_log_softmax_backward(const matrix_in& y, const matrix_in& dy);
 

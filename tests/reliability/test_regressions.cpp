@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "oracle.hpp"
+#include "select_rules.hpp"
 #include "support.hpp"
 #include <cstring>
 #include <string>
@@ -31,8 +32,9 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8 and D10 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5, D6; 32b9f70
-// for D8, whose guard is the ODR test; f53b48d for D10). A defect still open would be marked
+// D1-D6, D8, D10 and D14-D17 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
+// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14-D17 with their regression
+// tests below). A defect still open would be marked
 // doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
 TEST_SUITE("regressions") {
   // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
@@ -154,6 +156,107 @@ TEST_SUITE("regressions") {
       REQUIRE(softxent_cross_entropy_f32(2, 3, x, 3, targets, &options, &hard_loss, nullptr, 0, &exec) == SOFTXENT_OK);
       CHECK_MESSAGE(compare("soft loss", &soft_loss, 1, 1, 1, soft.loss) == "", "isa " << isa << ": " << soft_loss);
       CHECK_MESSAGE(compare("loss", &hard_loss, 1, 1, 1, hard.loss) == "", "isa " << isa << ": " << hard_loss);
+    }
+  }
+
+  // D14, found by the fuzz checker's top_k seeds: the reference's top_k took log_probs as z - lse with
+  // lse rounded to float first, so a row whose transformed logits pass FLT_MAX (lse +inf in float)
+  // got log_probs -inf. Logits (3e38, 3e38, 1) at scale 2: z = (6e38, 6e38, 2), exact log_probs of the
+  // top two -log 2. (The SIMD tables' lse of this row is D11's.)
+  TEST_CASE("regression D14: top_k log-probabilities stay finite when lse is beyond FLT_MAX") {
+    const float x[3] = {3e38f, 3e38f, 1.0f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 2.0f;
+    softmax_transform t;
+    t.scale = 2.0f;
+    const std::vector<expected> want = expect_log_softmax(matrix_in{x, 1, 3, 3}, t);
+    const softxent_const_matrix logits{x, SOFTXENT_F32, 3};
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      std::int64_t indices[2] = {-7, -7};
+      float log_probs[2] = {0, 0};
+      REQUIRE(softxent_top_k(1, 3, logits, &options, 2, indices, log_probs, nullptr, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE((indices[0] == 0 && indices[1] == 1), "isa " << isa << ": " << indices[0] << ", " << indices[1]);
+      const std::vector<expected> top_two = {want[0], want[1]};
+      CHECK_MESSAGE(compare("log_probs", log_probs, 1, 2, 2, top_two) == "",
+                    "isa " << isa << ": " << log_probs[0] << ", " << log_probs[1]);
+    }
+  }
+
+  // D15, found by the fuzzer (UBSan: NaN converted to an index, sample.cpp's estimate_thresholds): when
+  // top_p needs the search and the scan's candidates are all FLT_MAX, the search's bracket ends at
+  // next_above(FLT_MAX) = +inf, and its bins and thresholds, placed below that end, were NaN or +inf:
+  // an out-of-range store into the bins, and no threshold to narrow the bracket with. A long row with
+  // 1000 classes at FLT_MAX (each 1/1000 of the mass; the rest none) at top_p 0.9 keeps the first 900.
+  TEST_CASE("regression D15: top_p over more ties at FLT_MAX than the candidates hold") {
+    const float max = std::numeric_limits<float>::max();
+    constexpr std::size_t cols = 8193;
+    std::vector<float> x(cols);
+    std::vector<sxtest::real> z(cols);
+    for (std::size_t j = 0; j < cols; ++j) z[j] = x[j] = j % 8 == 3 ? max : static_cast<float>(j % 7) - 3.0f;
+    softxent_sampling_options options;
+    softxent_sampling_options_init(&options);
+    options.temperature = 0.8f;
+    options.top_p = 0.9f;
+    softxent::sampling_options rules;
+    rules.temperature = options.temperature;
+    rules.top_p = options.top_p;
+    const softxent_const_matrix logits{x.data(), SOFTXENT_F32, cols};
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      for (std::uint64_t seed = 0; seed < 8; ++seed) {
+        std::int64_t token = -7;
+        REQUIRE(softxent_sample(1, cols, logits, nullptr, &options, &seed, &token, nullptr, &exec) == SOFTXENT_OK);
+        const sxtest::sample_expectation e = sxtest::expected_sample(z, rules, sxtest::draw_of(seed, 0));
+        CHECK_MESSAGE(e.allows(token), "isa " << isa << " seed " << seed << ": token " << token << ", expected " << e.token);
+      }
+    }
+  }
+
+  // D16, found by the fuzzer: the SIMD tables' softcap computed x * (scale / softcap) with the ratio
+  // in float, which underflows to 0 under a cap far above the scale: scale 1e-20, softcap 1e30 made
+  // every z of (3e38, -3e38, 1e38) 0 (log_softmax -log 3 each) where z is (3e18, -3e18, 1e18).
+  TEST_CASE("regression D16: softcap far above the scale keeps z (log_softmax and cross-entropy)") {
+    const float x[3] = {3e38f, -3e38f, 1e38f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 1e-20f;
+    options.softcap = 1e30f;
+    softmax_transform t;
+    t.scale = options.scale;
+    t.softcap = options.softcap;
+    const std::vector<expected> want = expect_log_softmax(matrix_in{x, 1, 3, 3}, t);
+    const std::int64_t target[1] = {2};
+    softxent_cross_entropy_options ce;
+    softxent_cross_entropy_options_init(&ce);
+    ce.logit_scale = options.scale;
+    ce.softcap = options.softcap;
+    const cross_entropy_expectation loss = expect_cross_entropy(matrix_in{x, 1, 3, 3}, target, nullptr, &ce);
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      float y[3] = {0, 0, 0}, ce_loss = 0;
+      REQUIRE(softxent_log_softmax(1, 3, {x, SOFTXENT_F32, 3}, {y, SOFTXENT_F32, 3}, &options, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("log_softmax", y, 1, 3, 3, want) == "", "isa " << isa << ": " << y[0] << ", " << y[1] << ", " << y[2]);
+      REQUIRE(softxent_cross_entropy_f32(1, 3, x, 3, target, &ce, &ce_loss, nullptr, 0, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("loss", &ce_loss, 1, 1, 1, loss.loss) == "", "isa " << isa << ": " << ce_loss);
+    }
+  }
+
+  // D17, found by the fuzzer: under a softcap, the SIMD tables' z = softcap * tanh(u) lost all of a z
+  // whose u = scale * x / softcap underflows: scale 1e-3 and softcap 1e30 made z of x = 8.0461e-39 0
+  // (it is 8.0461e-42, a float) and top_k ranked it with the zeros beside it instead of first.
+  TEST_CASE("regression D17: a softcapped z whose tanh argument underflows keeps its value") {
+    const float x[3] = {-0.0f, 0.0f, 8.0461e-39f};
+    softxent_softmax_options options;
+    softxent_softmax_options_init(&options);
+    options.scale = 1e-3f;
+    options.softcap = 1e30f;
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      std::int64_t indices[3] = {-7, -7, -7};
+      REQUIRE(softxent_top_k(1, 3, {x, SOFTXENT_F32, 3}, &options, 3, indices, nullptr, nullptr, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(indices[0] == 2, "isa " << isa << ": " << indices[0] << ", " << indices[1] << ", " << indices[2]);
     }
   }
 }
