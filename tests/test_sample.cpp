@@ -254,8 +254,9 @@ TEST_CASE("sample: draws over many seeds follow the renormalized distribution (c
   for (std::size_t cols : sizes{12, 3000}) {
     logit_matrix row(softxent::dtype::f32, 1, cols);
     for (std::size_t j = 0; j < cols; ++j) row.set(0, j, cols == 12 ? 0.3f * static_cast<float>(j % 5) : random.normal(0.0f, 1.0f));
-    // Under an emulator 5000 draws (still 250 expected per bin): 20000 took eleven minutes there.
-    const std::size_t batch = 1000, draws = emulated() ? 5000 : 20000;
+    // Under an emulator or AddressSanitizer 5000 draws (still 250 expected per bin): 20000 took
+    // eleven minutes under qemu-aarch64.
+    const std::size_t batch = 1000, draws = emulated() || sanitized() ? 5000 : 20000;
     logit_matrix x(softxent::dtype::f32, batch, cols);
     for (std::size_t r = 0; r < batch; ++r)
       for (std::size_t j = 0; j < cols; ++j) x.set(r, j, static_cast<float>(row.at(0, j)));
