@@ -704,17 +704,17 @@ std::string describe(const fuzz_case& c) {
       << (l.grad_weight_null ? "grad_weight," : "") << (l.grad_bias_null ? "grad_bias," : "") << c.null_pointer
       << " workspace=" << l.workspace << " start=" << l.start_kind << " alias=" << c.alias;
   } else {
-  s << c.entry().name << (c.has(trait_grad_output) ? (c.with_grad ? "(grad)" : "(loss)") : "")
-    << (c.generic && !float_only ? " generic" : "") << " rows=" << c.rows << " cols=" << c.cols
-    << " strides=" << c.in0.stride;
-  if (c.has(trait_second_input)) s << "/" << c.in1.stride;
-  if (c.has_matrix_output()) s << "/" << c.out.stride;
-  if (!float_only) {
-    s << " dtypes=" << dtype_name(c.in0.dtype);
-    if (c.has(trait_second_input)) s << "/" << dtype_name(c.in1.dtype);
-    if (c.has_matrix_output()) s << "/" << dtype_name(c.out.dtype);
-  }
-  s << " alias=" << c.alias << " null=" << c.null_pointer;
+    s << c.entry().name << (c.has(trait_grad_output) ? (c.with_grad ? "(grad)" : "(loss)") : "")
+      << (c.generic && !float_only ? " generic" : "") << " rows=" << c.rows << " cols=" << c.cols
+      << " strides=" << c.in0.stride;
+    if (c.has(trait_second_input)) s << "/" << c.in1.stride;
+    if (c.has_matrix_output()) s << "/" << c.out.stride;
+    if (!float_only) {
+      s << " dtypes=" << dtype_name(c.in0.dtype);
+      if (c.has(trait_second_input)) s << "/" << dtype_name(c.in1.dtype);
+      if (c.has_matrix_output()) s << "/" << dtype_name(c.out.dtype);
+    }
+    s << " alias=" << c.alias << " null=" << c.null_pointer;
   }
   if (c.exec_null) s << " exec=NULL";
   else s << " threads=" << c.threads << " isa=" << (c.isa ? c.isa : "NULL") << " pool=" << c.pool_mode;
