@@ -113,7 +113,8 @@ void make_linear_buffers(const fuzz_case& c, call_buffers& b) {
       break;
     case alias_shifted:
       b.grad_weight = place_in(b, storage_second, sizeof(float), b.storage[storage_grad_weight].size());
-      std::memcpy(address(b, b.grad_weight), l.grad_weight_start.data(), l.grad_weight_start.size() * sizeof(float));
+      if (!l.grad_weight_start.empty())
+        std::memcpy(address(b, b.grad_weight), l.grad_weight_start.data(), l.grad_weight_start.size() * sizeof(float));
       break;
     case alias_in_place_second: b.grad_bias = b.bias; break;
     case alias_loss_in_input: b.loss = place_in(b, storage_first, 0, loss_count(c) * sizeof(float)); break;
