@@ -116,7 +116,9 @@ void make_linear_buffers(const fuzz_case& c, call_buffers& b) {
       if (!l.grad_weight_start.empty())
         std::memcpy(address(b, b.grad_weight), l.grad_weight_start.data(), l.grad_weight_start.size() * sizeof(float));
       break;
-    case alias_in_place_second: b.grad_bias = b.bias; break;
+    case alias_in_place_second:  // (without a bias, grad_bias would start from the bias's values)
+      if (!l.bias_null) b.grad_bias = b.bias;
+      break;
     case alias_loss_in_input: b.loss = place_in(b, storage_first, 0, loss_count(c) * sizeof(float)); break;
     case alias_loss_in_output: b.loss = place_in(b, storage_grad_weight, 0, loss_count(c) * sizeof(float)); break;
     case alias_in_mask: b.workspace = place_in(b, storage_output, 0, b.workspace_size); break;
