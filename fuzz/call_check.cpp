@@ -111,7 +111,8 @@ void make_linear_buffers(const fuzz_case& c, call_buffers& b) {
     case alias_last_element:
       if (inputs_bytes > 0) b.output = place_in(b, storage_first, inputs_bytes - sizeof(float), grad_bytes);
       break;
-    case alias_shifted:
+    case alias_shifted:  // (without grad_weight, its start values would overwrite the weight's)
+      if (l.grad_weight_null) break;
       b.grad_weight = place_in(b, storage_second, sizeof(float), b.storage[storage_grad_weight].size());
       if (!l.grad_weight_start.empty())
         std::memcpy(address(b, b.grad_weight), l.grad_weight_start.data(), l.grad_weight_start.size() * sizeof(float));
