@@ -507,6 +507,52 @@ softxent_status call_selection(const fuzz_case& c, call_buffers& b, call_context
   });
 }
 
+// ---- the fused linear cross-entropy
+
+// This build has a BLAS (softxent_linear_cross_entropy_workspace_size gives 0 for every shape without one).
+bool have_blas() {
+  static const bool blas = softxent_linear_cross_entropy_workspace_size(1, 1, 1, nullptr) != 0;
+  return blas;
+}
+
+softxent_status call_linear(const fuzz_case& c, call_buffers& b, call_context& context) {
+  const linear_case& l = c.linear;
+  const std::size_t rows = c.rows, hidden = l.hidden, classes = c.cols;
+  const std::size_t size = softxent_linear_cross_entropy_workspace_size(rows, hidden, classes, context.exec);
+  const std::string prefix = std::string(context.who) + " linear_cross_entropy_workspace_size: ";
+  if (size != softxent_linear_cross_entropy_workspace_size(rows, hidden, classes, nullptr))
+    context.problems += prefix + "depends on the exec\n";
+  if (size > (std::size_t{64} << 20)) context.problems += prefix + std::to_string(size) + " bytes, above 64 MiB\n";
+  if (!have_blas() && size != 0) context.problems += prefix + std::to_string(size) + " bytes without a BLAS, not 0\n";
+  call_arguments a;
+  a.label = "linear_cross_entropy_f32";
+  a.rows = rows;
+  a.cols = hidden;
+  a.regions.push_back(matrix_region("inputs", b.first, rows, hidden, c.in0.stride, SOFTXENT_F32, false));
+  a.regions.push_back(matrix_region("weight", b.second, classes, hidden, c.in1.stride, SOFTXENT_F32, false));
+  a.regions.push_back(optional(vector_region("bias", b.bias, classes, sizeof(float))));
+  add_cross_entropy_options(c, classes, a);
+  a.regions.push_back(as_output(vector_region("loss", b.loss, loss_count(c), sizeof(float))));
+  a.regions.push_back(
+      optional(as_output(matrix_region("grad_inputs", b.output, rows, hidden, b.output_stride, SOFTXENT_F32, false))));
+  a.regions.push_back(optional(as_output(
+      matrix_region("grad_weight", b.grad_weight, classes, hidden, l.grad_weight.stride, SOFTXENT_F32, false))));
+  a.regions.push_back(optional(as_output(vector_region("grad_bias", b.grad_bias, classes, sizeof(float)))));
+  argument_region workspace = optional(as_output(vector_region("workspace", b.workspace, b.workspace_size, 1)));
+  workspace.scratch = true;
+  a.regions.push_back(workspace);
+  if (!have_blas()) a.options.add(true, SOFTXENT_ERROR_UNSUPPORTED_ISA);
+  if (b.workspace.storage < 0 || b.workspace_size < size) a.options.add(rows > 0, SOFTXENT_ERROR_WORKSPACE);
+  const softxent_cross_entropy_options options = cross_entropy_options_of(c, b);
+  return invoke(context, b, a, [&] {
+    return softxent_linear_cross_entropy_f32(
+        rows, hidden, classes, float_at(b, b.first), c.in0.stride, float_at(b, b.second), c.in1.stride,
+        float_at(b, b.bias), targets_of(c, b), c.options_null ? nullptr : &options, float_at(b, b.loss),
+        float_at(b, b.output), b.output_stride, float_at(b, b.grad_weight), l.grad_weight.stride,
+        float_at(b, b.grad_bias), address(b, b.workspace), b.workspace_size, context.exec);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operations' values against the oracle (after a successful run)
 
@@ -700,6 +746,33 @@ std::string check_sample(const fuzz_case& c, const call_buffers& b, const char* 
   return problems;
 }
 
+// The linear cross-entropy: the loss, grad_inputs, and grad_weight and grad_bias added to their start
+// values, against the exact products' cross-entropy (a NULL gradient: its buffer keeps its bits,
+// which invoke() checks).
+std::string check_linear(const fuzz_case& c, const call_buffers& b, const char* who) {
+  const linear_case& l = c.linear;
+  const std::size_t hidden = l.hidden, classes = c.cols;
+  const matrix_in inputs{c.values0.data(), c.rows, hidden, c.in0.stride};
+  const matrix_in weight{c.values1.data(), classes, hidden, c.in1.stride};
+  const bool grad_weight = b.grad_weight.storage >= 0;  // else its start values may not be a matrix
+  const matrix_in start{grad_weight ? l.grad_weight_start.data() : nullptr, classes, hidden, l.grad_weight.stride};
+  const auto e = softxent_reliability::expect_linear_cross_entropy(
+      inputs, weight, l.bias_null ? nullptr : l.bias.data(), c.targets.data(), c.options_null ? nullptr : &c.options,
+      start, l.grad_bias_start.data());
+  const std::string prefix = std::string(who) + " linear ";
+  std::string problems =
+      compare((prefix + "loss").c_str(), float_at(b, b.loss), 1, e.loss.size(), e.loss.size(), e.loss);
+  if (b.output.storage >= 0)
+    problems += compare((prefix + "grad_inputs").c_str(), float_at(b, b.output), c.rows, hidden, b.output_stride,
+                        e.grad_inputs);
+  if (grad_weight)
+    problems += compare((prefix + "grad_weight").c_str(), float_at(b, b.grad_weight), classes, hidden,
+                        l.grad_weight.stride, e.grad_weight);
+  if (b.grad_bias.storage >= 0)
+    problems += compare((prefix + "grad_bias").c_str(), float_at(b, b.grad_bias), 1, classes, classes, e.grad_bias);
+  return problems;
+}
+
 const operation_entry operations[op_count] = {
     {"logsumexp", trait_lse_output | trait_softmax_options, call_forward, check_forward},
     {"softmax", trait_matrix_output | trait_softmax_options, call_forward, check_forward},
@@ -717,6 +790,9 @@ const operation_entry operations[op_count] = {
     {"top_k", trait_class_output | trait_lse_output | trait_softmax_options, call_selection, check_top_k},
     {"sample", trait_class_output | trait_seeds | trait_sampling_options | trait_softmax_options, call_selection,
      check_sample},
+    {"linear_cross_entropy",
+     trait_linear | trait_loss_output | trait_cross_entropy_options | trait_integer_targets | trait_float_only,
+     call_linear, check_linear},
 };
 
 
@@ -885,7 +961,7 @@ const std::vector<known_defect> known_defects = {
 // Drops the problem lines a known defect explains; "" when nothing else is left.
 std::string without_known_defects(const fuzz_case& c, const std::string& problems) {
   const char* strict = std::getenv("SOFTXENT_FUZZ_STRICT");
-  if (strict != nullptr && strict[0] == '1') return problems;
+  if ((strict != nullptr && strict[0] == '1') || c.has(trait_linear)) return problems;  // none applies to it
   std::istringstream lines(problems);
   std::string line, kept;
   while (std::getline(lines, line)) {
@@ -929,6 +1005,17 @@ std::string dump_case(const std::uint8_t* data, std::size_t size) {
   s.precision(9);
   s << describe(c) << "\n";
   if (c.in0.overflow || c.in1.overflow || c.out.overflow) return s.str();
+  if (c.has(trait_linear)) {
+    if (c.linear.grad_weight.overflow) return s.str();
+    dump_matrix(s, "inputs", c.values0, c.rows, c.linear.hidden, c.in0.stride);
+    dump_matrix(s, "weight", c.values1, c.cols, c.linear.hidden, c.in1.stride);
+    dump_vector(s, "bias", c.linear.bias);
+    dump_matrix(s, "grad_weight start", c.linear.grad_weight_start, c.cols, c.linear.hidden, c.linear.grad_weight.stride);
+    dump_vector(s, "grad_bias start", c.linear.grad_bias_start);
+    dump_vector(s, "targets", c.targets);
+    dump_vector(s, "weights", c.weights);
+    return s.str();
+  }
   dump_matrix(s, "first", c.values0, c.rows, c.cols, c.in0.stride);
   dump_matrix(s, "second", c.values1, c.rows, c.cols, c.in1.stride);
   dump_vector(s, "weights", c.weights);

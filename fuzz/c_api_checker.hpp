@@ -1,11 +1,12 @@
-// One fuzz case over softxent's C API: the bytes choose an operation (every public call but the fused
-// linear cross-entropy: the _f32 and generic calls, sharded cross-entropy, top-k and sampling), a
+// One fuzz case over softxent's C API: the bytes choose an operation (every public call: the _f32 and
+// generic calls, sharded cross-entropy, top-k and sampling, the fused linear cross-entropy), a
 // shape, element types, strides, aliasing, options (the softmax transform, cross-entropy's, k and
-// sampling's, seeds), an exec (ISA, threads, host pool) and the values (fuzz_case.hpp); the case
-// calls the library, checks it against the exact formulas (tests/reliability/oracle.hpp; top-k and
-// sampling through tests/select_rules.hpp) within SPEC.md's bounds, against the "reference" ISA, and
-// against itself with other thread counts and pool groupings (bit for bit), and checks that every call
-// gets the status its arguments demand and writes nothing after an error (call_check.hpp).
+// sampling's, seeds; the linear call's NULL gradients and workspace), an exec (ISA, threads, host
+// pool) and the values (fuzz_case.hpp); the case calls the library, checks it against the exact
+// formulas (tests/reliability/oracle.hpp; top-k and sampling through tests/select_rules.hpp) within
+// SPEC.md's bounds, against the "reference" ISA, and against itself with other thread counts and pool
+// groupings (bit for bit), and checks that every call gets the status its arguments demand and writes
+// nothing after an error (call_check.hpp).
 //
 // Used by the libFuzzer target (fuzz_c_api.cpp) and by the reliability tests, which replay the
 // committed corpus in every build (tests/reliability/test_fuzz_corpus.cpp).

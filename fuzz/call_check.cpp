@@ -16,7 +16,8 @@ using softxent_reliability::valid_dtype;
 const char* const storage_names[storage_count] = {"first input", "second input", "output",  "loss/lse",
                                                   "targets",     "weights",      "mask",    "slopes",
                                                   "sinks",       "valid_cols",   "stats",   "merged stats",
-                                                  "shard losses", "unsharded outputs", "class indices"};
+                                                  "shard losses", "unsharded outputs", "class indices",
+                                                  "bias",        "grad_weight",  "grad_bias", "workspace"};
 
 unsigned char* address(call_buffers& b, location l) {
   return l.storage < 0 ? nullptr : b.storage[static_cast<std::size_t>(l.storage)].data() + l.offset;
@@ -79,6 +80,65 @@ bool is_sentinel(const unsigned char* element, std::size_t element_size) {
   return true;
 }
 
+namespace {
+
+// The linear cross-entropy's buffers: inputs, weight, bias, grad_weight and grad_bias as the case holds
+// them, grad_inputs and the loss sentinels, the workspace of the size the case asks for (sentinels;
+// the size queried with a NULL exec). The aliasings: grad_inputs at the inputs (in place, other stride,
+// from within their last element: OVERLAP; right after them: allowed), grad_weight one element into
+// the weight, grad_bias at the bias (in place second), the loss in the inputs or in grad_weight, the
+// workspace at grad_inputs: OVERLAP.
+void make_linear_buffers(const fuzz_case& c, call_buffers& b) {
+  const linear_case& l = c.linear;
+  b.storage[storage_output] = sentinels(c.out.elements, SOFTXENT_F32);  // grad_inputs
+  b.storage[storage_bias] = bytes_of(l.bias);
+  b.storage[storage_grad_weight] = bytes_of(l.grad_weight_start);
+  b.storage[storage_grad_bias] = bytes_of(l.grad_bias_start);
+  b.bias = {storage_bias, 0};
+  b.grad_weight = {storage_grad_weight, 0};
+  b.grad_bias = {storage_grad_bias, 0};
+  const std::size_t size = softxent_linear_cross_entropy_workspace_size(c.rows, l.hidden, c.cols, nullptr);
+  b.storage[storage_workspace] = sentinels((size + 64 + 1 + 3) / 4, SOFTXENT_F32);
+  b.workspace = {storage_workspace, l.workspace == workspace_misaligned ? std::size_t{1} : 0};
+  b.workspace_size = l.workspace == workspace_larger ? size + 64 : l.workspace == workspace_short && size > 0 ? size - 1 : size;
+  if (l.workspace == workspace_null || (l.workspace == workspace_short && size == 0)) b.workspace = {};
+  const std::size_t inputs_bytes = c.in0.overflow ? 0 : span_elements(c.rows, l.hidden, c.in0.stride) * sizeof(float);
+  const std::size_t grad_bytes = (c.out.overflow ? 1 : span_elements(c.rows, l.hidden, c.out.stride)) * sizeof(float);
+  switch (c.alias) {
+    case alias_in_place: b.output = b.first; b.output_stride = c.in0.stride; break;
+    case alias_other_stride: b.output = b.first; b.output_stride = c.in0.stride + 1; break;
+    case alias_adjacent: b.output = place_in(b, storage_first, inputs_bytes, grad_bytes); break;
+    case alias_last_element:
+      if (inputs_bytes > 0) b.output = place_in(b, storage_first, inputs_bytes - sizeof(float), grad_bytes);
+      break;
+    case alias_shifted:  // (without grad_weight, its start values would overwrite the weight's)
+      if (l.grad_weight_null) break;
+      b.grad_weight = place_in(b, storage_second, sizeof(float), b.storage[storage_grad_weight].size());
+      if (!l.grad_weight_start.empty())
+        std::memcpy(address(b, b.grad_weight), l.grad_weight_start.data(), l.grad_weight_start.size() * sizeof(float));
+      break;
+    case alias_in_place_second:  // (without a bias, grad_bias would start from the bias's values)
+      if (!l.bias_null) b.grad_bias = b.bias;
+      break;
+    case alias_loss_in_input: b.loss = place_in(b, storage_first, 0, loss_count(c) * sizeof(float)); break;
+    case alias_loss_in_output: b.loss = place_in(b, storage_grad_weight, 0, loss_count(c) * sizeof(float)); break;
+    case alias_in_mask: b.workspace = place_in(b, storage_output, 0, b.workspace_size); break;
+    default: break;
+  }
+  switch (c.null_pointer) {  // 0 inputs, 1 targets (where the call passes them), 2 weight, 3 loss
+    case 0: b.first.storage = -1; break;
+    case 2: b.second.storage = -1; break;
+    case 3: b.loss.storage = -1; break;
+    default: break;
+  }
+  if (l.bias_null) b.bias.storage = -1;
+  if (l.grad_inputs_null) b.output.storage = -1;
+  if (l.grad_weight_null) b.grad_weight.storage = -1;
+  if (l.grad_bias_null) b.grad_bias.storage = -1;
+}
+
+}  // namespace
+
 void make_buffers(const fuzz_case& c, call_buffers& b) {
   b.storage[storage_first] = c.bytes0;
   b.storage[storage_second] = c.bytes1;
@@ -109,6 +169,10 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
   b.loss = {storage_loss, 0};
   b.classes = {storage_classes, 0};
   b.output_stride = c.out.stride;
+  if (c.has(trait_linear)) {
+    make_linear_buffers(c, b);
+    return;
+  }
 
   // The output the placements move: the matrix output, else the class indices, else lse / loss.
   const bool matrix = c.has_matrix_output();
@@ -202,6 +266,11 @@ void make_buffers(const fuzz_case& c, call_buffers& b) {
 // The bytes of every output element of a run (matrix output, then lse / loss), for bit comparisons.
 std::vector<unsigned char> output_bytes(const fuzz_case& c, const call_buffers& b) {
   std::vector<unsigned char> bytes;
+  if (c.has(trait_linear)) {  // every buffer but the workspace (the outputs' placements vary)
+    for (std::size_t s = 0; s < storage_count; ++s)
+      if (s != storage_workspace) bytes.insert(bytes.end(), b.storage[s].begin(), b.storage[s].end());
+    return bytes;
+  }
   if (c.has_matrix_output() && b.output.storage >= 0) {
     const std::size_t size = dtype_size(c.out.dtype);
     const unsigned char* base = address(b, b.output);

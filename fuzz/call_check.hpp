@@ -34,6 +34,10 @@ enum storage_id : int {
   storage_shard_loss,   // sharded: the losses of shards after the first
   storage_unsharded,    // sharded: loss and gradient of the unsharded call on the same rows
   storage_classes,      // top-k's indices, sampling's tokens (int64)
+  storage_bias,         // the linear cross-entropy's (its inputs and weight are the first and second
+  storage_grad_weight,  // inputs, grad_inputs the output)
+  storage_grad_bias,
+  storage_workspace,
   storage_count
 };
 extern const char* const storage_names[storage_count];
@@ -49,6 +53,9 @@ struct call_buffers {
   location first, second, output, loss;
   location classes;               // top-k and sampling: indices or tokens (output: their log-probabilities)
   std::size_t output_stride = 0;  // elements of the case's output dtype
+  // The linear cross-entropy: the weight is `second`, grad_inputs `output`.
+  location bias, grad_weight, grad_bias, workspace;
+  std::size_t workspace_size = 0;  // bytes passed
 };
 
 unsigned char* address(call_buffers& b, location l);
@@ -76,6 +83,7 @@ struct argument_region {
   bool matrix = false;                    // its stride and span are checked against the call's shape
   bool output = false;
   bool needed = true;                     // NULL is NULL_POINTER when rows > 0
+  bool scratch = false;                   // an output the call need not write all of (a workspace)
   unsigned may_equal = 0;                 // bit k: this output may be exactly region k (same address,
                                           // stride and dtype): in place
 };
@@ -163,7 +171,7 @@ softxent_status invoke(call_context& context, call_buffers& b, const call_argume
     }
   }
   for (const argument_region& r : a.regions) {
-    if (!r.output || r.where.storage < 0 || a.rows == 0) continue;
+    if (!r.output || r.scratch || r.where.storage < 0 || a.rows == 0) continue;
     const unsigned char* base = address(b, r.where);
     bool unwritten = false;
     for (std::size_t row = 0; row < r.rows && !unwritten; ++row)

@@ -4,7 +4,8 @@
 // Layout: op slot, rows, cols (2), strides of the first input, second input and matrix output (3),
 // aliasing, NULL pointer, exec (threads), ISA, pool, pool seed (4); then the element types and
 // options (case_extension below, 14 bytes); for top-k and sampling alone their options
-// (read_selection, 7 bytes); then the cross-entropy options, the value seed (8), one byte per target,
+// (read_selection, 7 bytes), for the linear cross-entropy alone its shape and buffers (read_linear,
+// 5 bytes); then the cross-entropy options, the value seed (8), one byte per target,
 // two value styles and the value overrides.
 #include "fuzz_case.hpp"
 
@@ -40,7 +41,7 @@ class byte_reader {
 
 // The first byte picks a slot: the operation and, for cross-entropy, whether it computes a gradient.
 // Slots 0-8 keep the operations of the corpus written before the generic calls, 9-10 those written
-// before top-k and sampling.
+// before top-k and sampling, 11-12 those written before the linear cross-entropy.
 struct op_slot {
   int op;
   bool with_grad;
@@ -53,9 +54,9 @@ constexpr op_slot op_slots[16] = {
     {op_cross_entropy_soft, true},   {op_cross_entropy_sharded, false},
     {op_cross_entropy_sharded, true},
     {op_top_k, false},               {op_sample, false},
-    // Free for the calls still to land; until then more of the cases with the most options.
-    {op_cross_entropy, true},        {op_cross_entropy_sharded, true},
-    {op_logsumexp, false}};
+    {op_linear_cross_entropy, true},
+    // Free for calls still to land; until then more of the cases with the most options.
+    {op_cross_entropy_sharded, true}, {op_logsumexp, false}};
 
 const char* const isa_choices[] = {nullptr, "auto", "reference", "scalar", "sse2", "avx2", "avx512", "neon", "bogus"};
 constexpr int isa_choice_count = sizeof(isa_choices) / sizeof(isa_choices[0]);
@@ -466,6 +467,67 @@ void fill_seeds(fuzz_case& c, random_bits& bits) {
   }
 }
 
+// The linear cross-entropy's shape and buffers: one byte each for hidden, classes (cols), the NULL
+// pointers with grad_weight's start values, the workspace, and grad_weight's stride. Hidden or
+// classes 0 is INVALID_SHAPE.
+std::uint8_t read_linear(byte_reader& in, fuzz_case& c) {
+  linear_case& l = c.linear;
+  const std::uint8_t hidden = in.byte(), classes = in.byte(), flags = in.byte(), workspace = in.byte(),
+                     stride = in.byte();  // initialized in order
+  l.hidden = hidden % 48;
+  c.cols = classes % 48;
+  if (c.rows > 16) c.rows = 1 + c.rows % 16;  // keep the long double products quick
+  l.bias_null = (flags & 1) != 0;
+  l.grad_inputs_null = (flags & 2) != 0;
+  l.grad_weight_null = (flags & 4) != 0;
+  l.grad_bias_null = (flags & 8) != 0;
+  static const int workspaces[8] = {workspace_exact,  workspace_exact, workspace_exact, workspace_misaligned,
+                                    workspace_larger, workspace_short, workspace_null,  workspace_exact};
+  l.workspace = workspaces[workspace % 8];
+  l.start_kind = (flags >> 4) % 4;
+  return stride;
+}
+
+// The linear cross-entropy's values, finite: inputs, weight and bias of normal values at a scale
+// (style0) with some zeros, large or subnormal ones (style1); grad_weight's and grad_bias's start
+// values (zeros, normal, large). Gaps hold NaN.
+void fill_linear(fuzz_case& c, random_bits& bits) {
+  linear_case& l = c.linear;
+  static const float scales[8] = {1, 1, 0.3f, 2, 5, 0.01f, 20, 1e-20f};
+  const double scale = scales[c.style0 % 8];
+  const auto value = [&] {
+    const std::uint64_t pick = bits.next() % 8;
+    switch (c.style1 % 4) {
+      case 1: if (pick < 2) return 0.0f; break;
+      case 2: if (pick == 0) return (bits.next() & 1 ? -1 : 1) * static_cast<float>(bits.uniform(100, 1000)); break;
+      case 3: if (pick < 2) return value_of_kind(9, bits); break;
+      default: break;
+    }
+    return static_cast<float>(scale * bits.normal());
+  };
+  const auto fill = [&](std::vector<float>& v, std::size_t rows, const matrix_spec& spec, const auto& make) {
+    std::fill(v.begin(), v.end(), not_a_number);
+    if (spec.overflow) return;  // never read: the call must fail
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t k = 0; k < l.hidden; ++k) v[r * spec.stride + k] = make();
+  };
+  fill(c.values0, c.rows, c.in0, value);
+  fill(c.values1, c.cols, c.in1, value);
+  l.bias.resize(c.cols);
+  for (float& b : l.bias) b = value();
+  const auto start = [&] {
+    switch (l.start_kind) {
+      case 0: return 0.0f;
+      case 2: return static_cast<float>(bits.uniform(-1e3, 1e3));
+      default: return static_cast<float>(bits.normal());
+    }
+  };
+  l.grad_weight_start.resize(l.grad_weight.elements);
+  fill(l.grad_weight_start, c.cols, l.grad_weight, start);
+  l.grad_bias_start.resize(c.cols);
+  for (float& b : l.grad_bias_start) b = start();
+}
+
 }  // namespace
 
 bool span_overflows(std::size_t rows, std::size_t cols, std::size_t stride, std::size_t element_size) {
@@ -504,6 +566,7 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.pool_seed = in.u32();
   const case_extension e = read_extension(in);
   if (c.has(trait_class_output)) read_selection(in, c);
+  const std::uint8_t linear_stride = c.has(trait_linear) ? read_linear(in, c) : 0;
 
   // A stride too short (unless cols == 0); for shards, too short for the widest one only, since shards
   // of a row laid out with a stride below the row's length would overlap one another.
@@ -515,9 +578,17 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   }
   int dtypes[3];
   for (int i = 0; i < 3; ++i) dtypes[i] = c.has(trait_float_only) ? SOFTXENT_F32 : dtype_of_byte(e.dtype[i]);
-  c.in0 = make_matrix_spec(c.rows, c.cols, stride_bytes[0], dtypes[0], short_stride);
-  c.in1 = make_matrix_spec(c.rows, c.cols, stride_bytes[1], dtypes[1], short_stride);
-  c.out = make_matrix_spec(c.rows, c.cols, stride_bytes[2], dtypes[2], short_stride);
+  if (c.has(trait_linear)) {  // inputs, weight, grad_inputs and grad_weight: hidden columns
+    const std::size_t hidden = c.linear.hidden, short_hidden = hidden > 0 ? hidden - 1 : 0;
+    c.in0 = make_matrix_spec(c.rows, hidden, stride_bytes[0], SOFTXENT_F32, short_hidden);
+    c.in1 = make_matrix_spec(c.cols, hidden, stride_bytes[1], SOFTXENT_F32, short_hidden);
+    c.out = make_matrix_spec(c.rows, hidden, stride_bytes[2], SOFTXENT_F32, short_hidden);
+    c.linear.grad_weight = make_matrix_spec(c.cols, hidden, linear_stride, SOFTXENT_F32, short_hidden);
+  } else {
+    c.in0 = make_matrix_spec(c.rows, c.cols, stride_bytes[0], dtypes[0], short_stride);
+    c.in1 = make_matrix_spec(c.rows, c.cols, stride_bytes[1], dtypes[1], short_stride);
+    c.out = make_matrix_spec(c.rows, c.cols, stride_bytes[2], dtypes[2], short_stride);
+  }
   c.generic = (e.form & 1) != 0;
   c.alias = alias_byte % 8 < 5 ? alias_none : static_cast<int>(alias_byte >> 3) % alias_count;
   c.null_pointer = null_byte % 16 == 15 ? (null_byte >> 4) % 4 : -1;
@@ -587,9 +658,11 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   c.style0 = in.byte() % 8;
   c.style1 = in.byte() % 4;
   c.values0.assign(c.in0.elements, 0);
-  c.values1.assign(c.has(trait_second_input) ? c.in1.elements : 0, 0);
+  c.values1.assign(c.has(trait_second_input) || c.has(trait_linear) ? c.in1.elements : 0, 0);
   const bool fillable = !(c.in0.overflow || c.in1.overflow || c.out.overflow) && c.cols <= (std::size_t{1} << 24);
-  if (fillable) {  // else never read: the call must fail (or rows == 0 with a huge cols)
+  if (c.has(trait_linear)) {
+    fill_linear(c, bits);
+  } else if (fillable) {  // else never read: the call must fail (or rows == 0 with a huge cols)
     if (c.op == op_softmax_backward || c.op == op_log_softmax_backward) {
       fill_backward(c, bits, in);
     } else {
@@ -605,6 +678,7 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
   // Keep only the aliasings this operation has.
   const bool sharded = c.op == op_cross_entropy_sharded, matrix = c.has_matrix_output();
   const bool classes = c.has(trait_class_output);
+  if (c.has(trait_linear)) return c;  // every aliasing has a meaning of its own (make_buffers)
   const bool applies[alias_count] = {true,
                                      matrix,
                                      (matrix && c.has(trait_second_input)) || c.has(trait_seeds),
@@ -622,17 +696,26 @@ fuzz_case parse(const std::uint8_t* data, std::size_t size) {
 std::string describe(const fuzz_case& c) {
   std::ostringstream s;
   const bool float_only = c.has(trait_float_only);
-  s << c.entry().name << (c.has(trait_grad_output) ? (c.with_grad ? "(grad)" : "(loss)") : "")
-    << (c.generic && !float_only ? " generic" : "") << " rows=" << c.rows << " cols=" << c.cols
-    << " strides=" << c.in0.stride;
-  if (c.has(trait_second_input)) s << "/" << c.in1.stride;
-  if (c.has_matrix_output()) s << "/" << c.out.stride;
-  if (!float_only) {
-    s << " dtypes=" << dtype_name(c.in0.dtype);
-    if (c.has(trait_second_input)) s << "/" << dtype_name(c.in1.dtype);
-    if (c.has_matrix_output()) s << "/" << dtype_name(c.out.dtype);
+  if (c.has(trait_linear)) {
+    const linear_case& l = c.linear;
+    s << c.entry().name << " rows=" << c.rows << " hidden=" << l.hidden << " classes=" << c.cols
+      << " strides=" << c.in0.stride << "/" << c.in1.stride << "/" << c.out.stride << "/" << l.grad_weight.stride
+      << " null=" << (l.bias_null ? "bias," : "") << (l.grad_inputs_null ? "grad_inputs," : "")
+      << (l.grad_weight_null ? "grad_weight," : "") << (l.grad_bias_null ? "grad_bias," : "") << c.null_pointer
+      << " workspace=" << l.workspace << " start=" << l.start_kind << " alias=" << c.alias;
+  } else {
+    s << c.entry().name << (c.has(trait_grad_output) ? (c.with_grad ? "(grad)" : "(loss)") : "")
+      << (c.generic && !float_only ? " generic" : "") << " rows=" << c.rows << " cols=" << c.cols
+      << " strides=" << c.in0.stride;
+    if (c.has(trait_second_input)) s << "/" << c.in1.stride;
+    if (c.has_matrix_output()) s << "/" << c.out.stride;
+    if (!float_only) {
+      s << " dtypes=" << dtype_name(c.in0.dtype);
+      if (c.has(trait_second_input)) s << "/" << dtype_name(c.in1.dtype);
+      if (c.has_matrix_output()) s << "/" << dtype_name(c.out.dtype);
+    }
+    s << " alias=" << c.alias << " null=" << c.null_pointer;
   }
-  s << " alias=" << c.alias << " null=" << c.null_pointer;
   if (c.exec_null) s << " exec=NULL";
   else s << " threads=" << c.threads << " isa=" << (c.isa ? c.isa : "NULL") << " pool=" << c.pool_mode;
   if (c.has(trait_cross_entropy_options)) {

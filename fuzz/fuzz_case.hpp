@@ -53,9 +53,10 @@ enum operation : int {
   op_cross_entropy_sharded,  // shard_stats_f32, shard_stats_merge, shard_finish_f32
   op_top_k,
   op_sample,
-  // A call still to land (softxent_linear_cross_entropy_f32) goes here, with a row in operations[]
-  // (c_api_checker.cpp: a call and a check function) and a slot in op_slots[] (fuzz_case.cpp); its
-  // own options read from bytes after case_extension, for it alone (as top-k's and sampling's are).
+  op_linear_cross_entropy,  // linear_cross_entropy_workspace_size and linear_cross_entropy_f32
+  // A new call goes here, with a row in operations[] (c_api_checker.cpp: a call and a check function)
+  // and a slot in op_slots[] (fuzz_case.cpp); its own options read from bytes after case_extension,
+  // for it alone (as top-k's, sampling's and the linear cross-entropy's are).
   op_count
 };
 
@@ -75,6 +76,9 @@ enum operation_trait : unsigned {
                                     // log-probabilities (optional): top-k and sampling
   trait_seeds = 1u << 11,           // one uint64 seed per row: the second input
   trait_sampling_options = 1u << 12,
+  trait_linear = 1u << 13,          // the fused linear cross-entropy: inputs (first input), weight
+                                    // (second), bias, grad_inputs (matrix output), grad_weight,
+                                    // grad_bias and the workspace (linear_case)
 };
 
 // An operation: its name, traits, the function that makes its calls (through invoke(), see
@@ -154,6 +158,25 @@ struct selection_case {
   std::vector<std::uint64_t> seeds;  // per row (at least one)
 };
 
+// The fused linear cross-entropy: rows x hidden inputs (the first input's spec), classes (= cols) x
+// hidden weight (the second's), grad_inputs (the output's spec), grad_weight (its own spec; its start
+// values and grad_bias's are added to), which pointers are NULL, and the workspace.
+enum workspace_kind : int {
+  workspace_exact,       // the queried size
+  workspace_misaligned,  // the queried size, one byte into its buffer
+  workspace_larger,      // 64 bytes more
+  workspace_short,       // one byte short: WORKSPACE
+  workspace_null,        // NULL: WORKSPACE
+};
+struct linear_case {
+  std::size_t hidden = 0;
+  matrix_spec grad_weight;
+  bool bias_null = false, grad_inputs_null = false, grad_weight_null = false, grad_bias_null = false;
+  int workspace = workspace_exact;
+  int start_kind = 0;  // grad_weight's and grad_bias's start values: 0 zeros, 1 and 3 normal, 2 large
+  std::vector<float> bias, grad_weight_start, grad_bias_start;  // classes, grad_weight's span, classes
+};
+
 struct fuzz_case {
   int op = 0;
   bool with_grad = false;
@@ -179,6 +202,7 @@ struct fuzz_case {
   transform_case transform;
   shard_case shards;
   selection_case selection;
+  linear_case linear;
   // values: the inputs as passed (in their dtypes; gaps hold garbage) and decoded to float
   std::vector<unsigned char> bytes0, bytes1;
   std::vector<float> values0, values1;

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz/corpus: a few cases of every operation on every ISA, with each value
 style, stride kind and option kind; every dtype per operation; the softmax options, cross-entropy's
-logit transform, the sharded cross-entropy, top-k and sampling; and their edges. Its byte layout is the one
-c_api_checker.cpp's parse() reads. Run from anywhere: python3 fuzz/make_seeds.py (deterministic). It
-rewrites the seeds it names and leaves the found-* inputs alone."""
+logit transform, the sharded cross-entropy, top-k, sampling and the fused linear cross-entropy; and their
+edges. Its byte layout is the one c_api_checker.cpp's parse() reads. Run from anywhere: python3
+fuzz/make_seeds.py (deterministic). It rewrites the seeds it names and leaves the found-* inputs alone."""
 import os
 import random
 import struct
@@ -12,6 +12,7 @@ import struct
 LOGSUMEXP, SOFTMAX, LOG_SOFTMAX, SOFTMAX_BWD, LOG_SOFTMAX_BWD = 0, 1, 2, 3, 4
 CE_LOSS, CE_GRAD, SOFT_LOSS, SOFT_GRAD, SHARD_LOSS, SHARD_GRAD = 5, 6, 7, 8, 9, 10
 TOP_K, SAMPLE = 11, 12
+LINEAR = 13
 SLOT_NAMES = ["lse", "softmax", "logsoftmax", "softmax-bwd", "logsoftmax-bwd", "ce-loss", "ce-grad", "soft-loss",
               "soft-grad", "shard-loss", "shard-grad", "top-k", "sample"]
 SELECTION = (TOP_K, SAMPLE)
@@ -77,9 +78,21 @@ def selection(k=0, log_probs_null=False, lse_null=False, options=2, seeds=0, tem
             temperature | (bad << 4), top_k | (spread << 4), top_p | (bad << 4), min_p | (bad << 4), offset | (step << 3)]
 
 
+def linear(hidden=8, classes=5, bias_null=False, grad_inputs_null=False, grad_weight_null=False, grad_bias_null=False,
+           start=1, workspace=0, stride=0):
+    """The five bytes of the linear cross-entropy (read_linear in fuzz_case.cpp): hidden and classes
+    (mod 48; 0 is INVALID_SHAPE), the NULL pointers and grad_weight's start values (0 zeros, 1 normal,
+    2 large), the workspace (0 exact, 3 misaligned, 4 64 bytes more, 5 one byte short, 6 NULL) and
+    grad_weight's stride (as the other strides: 0 hidden, 10-13 longer, 14 short, 15 overflowing).
+    Its value style: scale {1, 1, 0.3, 2, 5, 0.01, 20, 1e-20}, then 1 some zeros, 2 some large, 3 some
+    subnormal."""
+    return [hidden, classes, (1 if bias_null else 0) | (2 if grad_inputs_null else 0) | (4 if grad_weight_null else 0) |
+            (8 if grad_bias_null else 0) | (start << 4), workspace, stride]
+
+
 def case(rng, op, isa, rows_byte, cols_word, strides=(0, 0, 0), alias=0, null=0, threads=1, pool=0,
          dtypes=(F32, F32, F32), generic=False, ce=0, softmax=None, shard=None, options=None, style=(0, 0),
-         overrides=(), prob_overrides=(), targets=None, select=None):
+         overrides=(), prob_overrides=(), targets=None, select=None, lin=None):
     b = bytearray()
     b += bytes([op, rows_byte]) + struct.pack("<H", cols_word)
     b += bytes(strides) + bytes([alias_byte(alias), null, (threads + 1) << 3, isa, pool])
@@ -90,6 +103,8 @@ def case(rng, op, isa, rows_byte, cols_word, strides=(0, 0, 0), alias=0, null=0,
     b += bytes(shard if shard is not None else [0, 0])
     if op in SELECTION:
         b += bytes(select if select is not None else selection())
+    if op == LINEAR:
+        b += bytes(lin if lin is not None else linear())
     if options is None:
         b += bytes([0])
     else:
@@ -478,6 +493,76 @@ def sample_seeds(rng, seeds):
       softmax=transform(scale=9, softcap=10, mask_kind=4, mask_dtype=3, mask_rows=3, per_head=3, slopes=5, valid=4))
 
 
+def linear_seeds(rng, seeds):
+    """The fused linear cross-entropy: every option, ISA, NULL gradient, workspace kind, stride kind,
+    aliasing and invalid argument."""
+    def s(name, rows=3, lin=None, options=(0, 0, 0, 0, 0), style=(0, 0), ce=0, alias=0, null=0, strides=(0, 0, 0),
+          isa=None, threads=None, pool=None, targets=None):
+        seeds["linear-" + name] = case(rng, LINEAR, isa if isa is not None else rng.choice([0, 2, 3, 4, 5, 6]), rows, C7,
+                                       strides=strides, alias=alias, null=null,
+                                       threads=threads if threads is not None else rng.choice([0, 1, 2]),
+                                       pool=pool if pool is not None else rng.choice([0, 3, 7]), ce=ce, options=options,
+                                       style=style, targets=targets, lin=lin)
+    for isa_name in ("null", "reference", "scalar", "sse2", "avx2", "avx512"):
+        s("plain-" + isa_name, isa=ISA[isa_name], lin=linear(hidden=rng.randrange(1, 48), classes=rng.randrange(1, 48)),
+          style=(rng.randrange(8), rng.randrange(4)), rows=0x80 | rng.randrange(1, 17))
+    s("1x1x1", rows=1, lin=linear(hidden=1, classes=1))
+    s("no-options", rows=4, lin=linear(hidden=16, classes=33))
+    # Options: reduction (0 mean, 1 sum, 2 none, 6 invalid), ignore (1 0, 2 cols - 1), smoothing, z-loss, weights.
+    s("sum", options=(1, 0, 3, 0, 4))
+    s("none", rows=0x80 | 9, options=(2, 1, 4, 4, 5), targets=[0, 12, 3, 1, 12, 2, 4, 0, 1])
+    s("mean-smoothing-z", options=(0, 2, 9, 5, 4), lin=linear(hidden=20, classes=40))
+    s("mean-all-ignored", options=(0, 1, 0, 0, 0), targets=[12, 12, 12])
+    s("mean-zero-weights", options=(0, 0, 0, 0, 6))
+    s("smoothing-one", options=(1, 0, 5, 0, 0))
+    s("weights-ones", options=(0, 0, 3, 4, 8))
+    s("logit-scale-softcap", options=(0, 0, 3, 4, 4), ce=ce_transform(3, 2), style=(4, 0))
+    s("softcap-small", options=(2, 0, 0, 0, 0), ce=ce_transform(1, 4), style=(6, 0))
+    s("huge-scale", options=(1, 0, 0, 0, 0), ce=ce_transform(5, 0), style=(5, 0))
+    s("saturated", options=(1, 0, 0, 0, 4), style=(6, 2), lin=linear(hidden=30, classes=12))
+    s("tiny", style=(7, 3))
+    s("zeros-subnormal", style=(0, 3), lin=linear(start=2))
+    # Gradients and bias NULL, start values.
+    s("bias-null", lin=linear(bias_null=True, start=2))
+    s("grads-null", lin=linear(grad_inputs_null=True, grad_weight_null=True, grad_bias_null=True), options=(2, 0, 0, 0, 0))
+    s("grad-weight-only", lin=linear(grad_inputs_null=True, grad_bias_null=True, start=0))
+    s("grad-inputs-only", lin=linear(grad_weight_null=True, grad_bias_null=True, bias_null=True))
+    # Workspace.
+    s("workspace-misaligned", lin=linear(workspace=3))
+    s("workspace-larger", lin=linear(workspace=4))
+    s("workspace-short", lin=linear(workspace=5))
+    s("workspace-null", lin=linear(workspace=6))
+    s("workspace-null-rows0", rows=0, lin=linear(workspace=6))
+    # Strides.
+    s("strides", rows=0x80 | 7, strides=(11, 12, 13), lin=linear(hidden=9, classes=6, stride=10))
+    s("stride-short-inputs", strides=(14, 0, 0))
+    s("stride-short-weight", strides=(0, 14, 0))
+    s("stride-short-grad-inputs", strides=(0, 0, 14))
+    s("stride-short-grad-weight", lin=linear(stride=14))
+    s("stride-overflow", strides=(0, 15, 0))
+    s("stride-overflow-grad-weight-null", lin=linear(stride=15, grad_weight_null=True))
+    # Invalid shapes, pointers, targets, options, exec.
+    s("hidden-0", lin=linear(hidden=0))
+    s("classes-0", lin=linear(classes=0))
+    s("rows-0", rows=0, lin=linear(hidden=0))
+    for index, what in enumerate(("inputs", "targets", "weight", "loss")):
+        s("null-" + what, null=null_byte(index))
+    s("target-invalid", targets=[0, 14, 1])
+    s("target-invalid-high", targets=[0, 14 | 16, 1])
+    s("options-invalid", options=(6, 0, 7, 0, 0))
+    s("weights-invalid", options=(0, 0, 0, 0, 7))
+    s("isa-bogus", isa=ISA["bogus"])
+    s("threads-invalid", threads=-1)
+    s("pool", rows=0x80 | 12, pool=3, threads=2, lin=linear(hidden=24, classes=40))
+    # Aliasing.
+    for mode, name in ((IN_PLACE, "in-place"), (IN_PLACE_SECOND, "grad-bias-at-bias"), (OTHER_STRIDE, "other-stride"),
+                       (SHIFTED, "grad-weight-in-weight"), (LOSS_IN_INPUT, "loss-in-inputs"), (ADJACENT, "adjacent"),
+                       (LAST_ELEMENT, "last-element"), (IN_MASK, "workspace-at-grad-inputs"),
+                       (LOSS_IN_OUTPUT, "loss-in-grad-weight")):
+        s("alias-" + name, alias=mode)
+    s("alias-grad-weight-in-weight-1x1", alias=SHIFTED, lin=linear(hidden=1, classes=1))
+
+
 def main():
     rng = random.Random(5)
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -491,6 +576,7 @@ def main():
     shard_seeds(rng, seeds)
     top_k_seeds(rng, seeds)
     sample_seeds(rng, seeds)
+    linear_seeds(random.Random(13), seeds)  # its own stream: the seeds above keep their bytes
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)

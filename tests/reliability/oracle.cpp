@@ -1,6 +1,7 @@
 // SPEC.md's formulas in long double, and its error bounds (see oracle.hpp).
 #include "oracle.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -344,7 +345,10 @@ std::vector<expected> expect_log_softmax_backward(const matrix_in& y, const matr
   return out;
 }
 
-long double cross_entropy_logit(float x, float logit_scale, float softcap) noexcept {
+namespace {
+
+// z of a logit x known exactly (a float, or the fused linear call's exact product).
+real exact_cross_entropy_logit(real x, float logit_scale, float softcap) {
   if (!std::isfinite(x)) return x;  // -inf stays masked; NaN and +inf poison the row
   const real scaled = static_cast<real>(logit_scale) * x;
   if (softcap != 0) return softcap * std::tanh(scaled / softcap);
@@ -352,10 +356,8 @@ long double cross_entropy_logit(float x, float logit_scale, float softcap) noexc
   return std::fmax(-largest, std::fmin(largest, scaled));
 }
 
-namespace {
-
 // dz/dx of cross-entropy's transform at x: the scale, times 1 - tanh^2 under a softcap.
-real cross_entropy_logit_derivative(float x, float logit_scale, float softcap) {
+real cross_entropy_logit_derivative(real x, float logit_scale, float softcap) {
   if (softcap == 0 || !std::isfinite(x)) return logit_scale;
   const real t = std::tanh(static_cast<real>(logit_scale) * x / softcap);
   return logit_scale * (1 - t * t);
@@ -363,13 +365,20 @@ real cross_entropy_logit_derivative(float x, float logit_scale, float softcap) {
 
 }  // namespace
 
-cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const std::int64_t* targets,
-                                               const matrix_in* probs,
-                                               const softxent_cross_entropy_options* options) {
+long double cross_entropy_logit(float x, float logit_scale, float softcap) noexcept {
+  return exact_cross_entropy_logit(x, logit_scale, softcap);
+}
+
+namespace {
+
+// Cross-entropy of rows x cols logits logit(r, c) (exact values; see expect_cross_entropy).
+template <class Logit>
+cross_entropy_expectation expect_cross_entropy_of(std::size_t rows, std::size_t cols, const Logit& logit_at,
+                                                  const std::int64_t* targets, const matrix_in* probs,
+                                                  const softxent_cross_entropy_options* options) {
   softxent_cross_entropy_options o;
   softxent_cross_entropy_options_init(&o);
   if (options != nullptr) o = *options;
-  const std::size_t rows = logits.rows, cols = logits.cols;
   const real smoothing = o.label_smoothing, z = o.z_loss;
   const bool transformed = o.logit_scale != 1 || o.softcap != 0;
   auto weight = [&](std::size_t c) -> real { return o.class_weights ? o.class_weights[c] : 1; };
@@ -403,9 +412,9 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
     row.logit.resize(cols);
     bool poisoned = false;
     for (std::size_t c = 0; c < cols; ++c) {
-      const float x = logits.at(r, c);
-      poisoned = poisoned || std::isnan(x) || x == std::numeric_limits<float>::infinity();
-      row.logit[c] = std::isnan(x) ? -infinity : cross_entropy_logit(x, o.logit_scale, o.softcap);
+      const real x = logit_at(r, c);
+      poisoned = poisoned || std::isnan(x) || x == infinity;
+      row.logit[c] = std::isnan(x) ? -infinity : exact_cross_entropy_logit(x, o.logit_scale, o.softcap);
       if (row.logit[c] == infinity) row.logit[c] = -infinity;  // poisons the row; out of the summary
     }
     row.summary = summarize(row.logit, poisoned, nullptr, transformed);
@@ -501,7 +510,7 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
         tolerance += z_scale * 2 * z * (std::fabs(lse) * (p_bound + 4 * eps * p) + p * lse_bound(s));
       }
       if (transformed) {
-        const float x = logits.at(r, c);
+        const real x = logit_at(r, c);
         const real derivative = cross_entropy_logit_derivative(x, o.logit_scale, o.softcap);
         tolerance = tolerance * derivative + std::fabs(value) * (o.softcap != 0 ? 8 * eps * o.logit_scale : 0);
         if (x == -infinity && o.softcap != 0) {
@@ -518,6 +527,133 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
     }
   }
   return out;
+}
+
+}  // namespace
+
+cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const std::int64_t* targets,
+                                               const matrix_in* probs,
+                                               const softxent_cross_entropy_options* options) {
+  return expect_cross_entropy_of(
+      logits.rows, logits.cols, [&](std::size_t r, std::size_t c) -> real { return logits.at(r, c); }, targets, probs,
+      options);
+}
+
+linear_cross_entropy_expectation expect_linear_cross_entropy(const matrix_in& inputs, const matrix_in& weight,
+                                                             const float* bias, const std::int64_t* targets,
+                                                             const softxent_cross_entropy_options* options,
+                                                             const matrix_in& grad_weight_start,
+                                                             const float* grad_bias_start) {
+  softxent_cross_entropy_options o;
+  softxent_cross_entropy_options_init(&o);
+  if (options != nullptr) o = *options;
+  const std::size_t R = inputs.rows, H = inputs.cols, C = weight.rows;
+  // The exact logits, and the products' float error delta per logit.
+  std::vector<real> logits(R * C), delta(R * C);
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t j = 0; j < C; ++j) {
+      real sum = bias ? bias[j] : 0, magnitude = bias ? std::fabs(static_cast<real>(bias[j])) : 0;
+      for (std::size_t k = 0; k < H; ++k) {
+        const real term = static_cast<real>(inputs.at(r, k)) * weight.at(j, k);
+        sum += term;
+        magnitude += std::fabs(term);
+      }
+      logits[r * C + j] = sum;
+      delta[r * C + j] = static_cast<real>(H + 2) * eps * magnitude;
+    }
+  const cross_entropy_expectation exact = expect_cross_entropy_of(
+      R, C, [&](std::size_t r, std::size_t j) { return logits[r * C + j]; }, targets, nullptr, &o);
+
+  // The logits' errors carried to the loss by the gradient, and to the logits' gradient G by the
+  // softmax's and the transform's derivatives (twice the first-order terms, for the second-order ones).
+  const auto class_weight = [&](std::size_t j) -> real { return o.class_weights ? o.class_weights[j] : 1; };
+  real weight_sum = 0, weight_total = 0;
+  std::size_t counted = 0;
+  for (std::size_t r = 0; r < R; ++r) {
+    if (targets[r] == o.ignore_index) continue;
+    ++counted;
+    weight_sum += class_weight(static_cast<std::size_t>(targets[r]));
+  }
+  for (std::size_t j = 0; j < C; ++j) weight_total += class_weight(j);
+  const bool mean = o.reduction == SOFTXENT_REDUCTION_MEAN, nothing = mean && (counted == 0 || weight_sum == 0);
+  const real s = mean && !nothing ? 1 / weight_sum : 1, z_scale = mean && !nothing ? 1 / static_cast<real>(counted) : 1;
+  const real scale = o.logit_scale, cap = o.softcap;
+  std::vector<real> g(R * C), g_bound(R * C), loss_widening(R, 0);
+  for (std::size_t i = 0; i < R * C; ++i) {
+    g[i] = exact.grad[i].value;
+    g_bound[i] = exact.grad[i].tolerance;
+  }
+  std::vector<real> z(C), dz(C), p(C);
+  for (std::size_t r = 0; r < R && !nothing; ++r) {
+    if (targets[r] == o.ignore_index) continue;
+    const auto t = static_cast<std::size_t>(targets[r]);
+    real largest = -infinity;
+    for (std::size_t j = 0; j < C; ++j) {
+      const real v = scale * logits[r * C + j];
+      const real th = cap == 0 ? 0 : std::tanh(v / cap);
+      z[j] = exact_cross_entropy_logit(logits[r * C + j], o.logit_scale, o.softcap);
+      dz[j] = cap == 0 ? scale : scale * (1 - th * th);
+      largest = std::max(largest, z[j]);
+    }
+    real sum = 0;
+    for (std::size_t j = 0; j < C; ++j) sum += std::exp(z[j] - largest);
+    const real lse = largest + std::log(sum);
+    real dz_delta_mean = 0;
+    for (std::size_t j = 0; j < C; ++j) {
+      p[j] = std::exp(z[j] - lse);
+      dz_delta_mean += p[j] * dz[j] * delta[r * C + j];
+      loss_widening[r] += 2 * std::fabs(g[r * C + j]) * delta[r * C + j];
+    }
+    const real y_sum = (1 - o.label_smoothing) * class_weight(t) + o.label_smoothing / static_cast<real>(C) * weight_total;
+    const real p_weight = s * y_sum + z_scale * 2 * o.z_loss * (std::fabs(lse) + scale);
+    for (std::size_t j = 0; j < C; ++j) {
+      const real dj = delta[r * C + j];
+      real widen = 2 * p_weight * p[j] * dz[j] * (dz[j] * dj + dz_delta_mean);
+      if (cap != 0 && dz[j] != 0) widen += 2 * std::fabs(g[r * C + j]) / dz[j] * 2 * scale * scale * dj / cap;
+      g_bound[r * C + j] += widen;
+    }
+  }
+
+  linear_cross_entropy_expectation e;
+  e.loss = exact.loss;
+  for (std::size_t r = 0; r < R; ++r) e.loss[o.reduction == SOFTXENT_REDUCTION_NONE ? r : 0].tolerance += loss_widening[r];
+  // The two products (and the bias's column sums), each float sum within (terms + 2) eps of its
+  // magnitude; grad_weight and grad_bias added to their start values (one more rounding).
+  e.grad_inputs.resize(R * H);
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t k = 0; k < H; ++k) {
+      real sum = 0, magnitude = 0, carried = 0;
+      for (std::size_t j = 0; j < C; ++j) {
+        const real w = weight.at(j, k);
+        sum += g[r * C + j] * w;
+        magnitude += std::fabs(g[r * C + j] * w);
+        carried += g_bound[r * C + j] * std::fabs(w);
+      }
+      e.grad_inputs[r * H + k] = {sum, carried + static_cast<real>(C + 2) * eps * magnitude + 1e-37L, false};
+    }
+  const auto accumulated = [&](std::size_t j, real initial, const auto& factor) -> expected {
+    real sum = 0, magnitude = 0, carried = 0;
+    for (std::size_t r = 0; r < R; ++r) {
+      const real f = factor(r);
+      sum += g[r * C + j] * f;
+      magnitude += std::fabs(g[r * C + j] * f);
+      carried += g_bound[r * C + j] * std::fabs(f);
+    }
+    const real value = initial + sum;
+    return {value,
+            carried + static_cast<real>(R + 2) * eps * magnitude + eps * (std::fabs(value) + std::fabs(initial)) + 1e-37L,
+            false};
+  };
+  e.grad_weight.resize(C * H);
+  e.grad_bias.resize(C);
+  for (std::size_t j = 0; j < C; ++j) {
+    for (std::size_t k = 0; k < H; ++k)
+      e.grad_weight[j * H + k] =
+          accumulated(j, grad_weight_start.data ? grad_weight_start.at(j, k) : 0,
+                      [&](std::size_t r) -> real { return inputs.at(r, k); });
+    e.grad_bias[j] = accumulated(j, grad_bias_start ? grad_bias_start[j] : 0, [](std::size_t) -> real { return 1; });
+  }
+  return e;
 }
 
 namespace {

@@ -109,6 +109,22 @@ cross_entropy_expectation expect_cross_entropy(const matrix_in& logits, const st
                                                const matrix_in* probs,
                                                const softxent_cross_entropy_options* options);
 
+// The fused linear cross-entropy (softxent_linear_cross_entropy_f32): cross-entropy of the exact
+// logits inputs * weight^T + bias (rows x classes; bias nullptr: none) with SPEC's bounds widened by
+// the products' float error, (hidden + 2) eps (sum_k |inputs_rk weight_jk| + |bias_j|) per logit,
+// carried to the loss and to the logits' gradient G; then G * weight (rows x hidden), and
+// grad_weight_start + G^T * inputs (classes x hidden), grad_bias_start + the column sums of G
+// (classes), each within (terms + 2) eps of its magnitude plus the carried bound (start data nullptr:
+// zeros). Finite values only; the options must be valid and the targets valid or ignored.
+struct linear_cross_entropy_expectation {
+  std::vector<expected> loss, grad_inputs, grad_weight, grad_bias;
+};
+linear_cross_entropy_expectation expect_linear_cross_entropy(const matrix_in& inputs, const matrix_in& weight,
+                                                             const float* bias, const std::int64_t* targets,
+                                                             const softxent_cross_entropy_options* options,
+                                                             const matrix_in& grad_weight_start,
+                                                             const float* grad_bias_start);
+
 // z of one logit under cross-entropy's transform (see expect_cross_entropy), exactly.
 long double cross_entropy_logit(float x, float logit_scale, float softcap) noexcept;
 
