@@ -1,4 +1,4 @@
-// softxent_strategies: the softmax strategies that issue 3 asked to compare, measured per row length
+// softxent_strategies: the softmax strategies compared, measured per row length
 // on AVX-512, one thread, data from memory (buffer sets rotated over 256 MiB):
 //
 //   three sweeps   softxent's own choice: the max, then exp(x - max) stored and summed, then the

@@ -941,21 +941,21 @@ bool cross_entropy_scaled_logit_overflows(const fuzz_case& c) {
   return false;
 }
 
-// D1, D2, D4, D5 and D10 were listed here until their fixes (commits d56cf86 and f53b48d); see
-// test_regressions.cpp.
+// Open defects whose symptoms the checker tolerates (SOFTXENT_FUZZ_STRICT=1 reports them too); fixed
+// ones leave this list for a case in test_regressions.cpp.
 const std::vector<known_defect> known_defects = {
-    // D11: the SIMD tables compute the softmax transform's z in float: scale * x is clamped to
+    // The SIMD tables compute the softmax transform's z in float: scale * x is clamped to
     // +-FLT_MAX (log_softmax of {FLT_MAX, 1.68} at scale 2 gives {0, -FLT_MAX} and lse FLT_MAX where
     // the exact z {6.8e38, 3.37} give -inf and +inf, as the reference does), and z + slope * mask
     // beyond FLT_MAX becomes +inf, which makes the row NaN (the exact lse is +inf, softmax finite).
-    {"D11", "tested ", nullptr, transformed_logit_overflows},
-    // D12: the SIMD tables' shard statistics of a row with NaN hold max = the largest other logit, not
+    {"transformed logit beyond FLT_MAX", "tested ", nullptr, transformed_logit_overflows},
+    // The SIMD tables' shard statistics of a row with NaN hold max = the largest other logit, not
     // NaN as softxent.h documents (sum_exp is NaN, so the loss is still NaN); the reference gives NaN.
-    {"D12", "tested shard_stats[", "for a row with NaN or +inf", [](const fuzz_case&) { return true; }},
-    // D13: the reference does not hold logit_scale * x within +-FLT_MAX in cross-entropy (unsharded
+    {"shard max of a NaN row", "tested shard_stats[", "for a row with NaN or +inf", [](const fuzz_case&) { return true; }},
+    // The reference does not hold logit_scale * x within +-FLT_MAX in cross-entropy (unsharded
     // and sharded), as softxent.h says it is and the SIMD tables do: logits {3e38, 1, 3.4e38} at
     // logit_scale 3e30 with target 0 give loss inf on the reference, log 2 elsewhere.
-    {"D13", "reference ", nullptr, cross_entropy_scaled_logit_overflows},
+    {"reference scaled logit overflow", "reference ", nullptr, cross_entropy_scaled_logit_overflows},
 };
 
 // Drops the problem lines a known defect explains; "" when nothing else is left.

@@ -734,7 +734,7 @@ inline std::vector<float> random_class_weights(std::size_t cols, random_source& 
 
 
 // ---------------------------------------------------------------------------------------------
-// The sweep of issue 3: row lengths, row counts, and layouts (extra stride, misaligned start)
+// The shape sweep: row lengths, row counts, and layouts (extra stride, misaligned start)
 
 // Short lengths (every tail, 4097 = two chunks) for the quick suite; long ones in the "slow" suite.
 inline std::vector<std::size_t> short_sweep_lengths() {

@@ -1,5 +1,5 @@
-// Regression tests: one TEST_CASE per defect the reliability work found, with the exact input that
-// showed it (see the final report of issue 5 for each defect's description).
+// Regression tests: one TEST_CASE per defect the fuzzer and the reliability tests found, with the
+// exact input that showed it and, above it, what went wrong.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -32,14 +32,13 @@ softxent_exec exec_for(const std::string& isa) {
 
 }  // namespace
 
-// D1-D6, D8, D10 and D14-D17 were reported to the lead and fixed (commit d56cf86 for D1, D2, D4, D5,
-// D6; 32b9f70 for D8, whose guard is the ODR test; f53b48d for D10; D14-D17 with their regression
-// tests below). A defect still open would be marked
-// doctest::may_fail here and listed in fuzz/c_api_checker.cpp's known_defects until its fix.
+// Each case below guards a fixed defect (a weak symbol shared by the ISA objects is guarded by the
+// ODR test instead). A defect still open is listed in fuzz/c_api_checker.cpp's known_defects until
+// its fix, and its case here would be marked doctest::may_fail.
 TEST_SUITE("regressions") {
-  // D1, found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
+  // Found by the fuzzer: the SIMD kernels compute x_j - max in float for the loss, which overflows
   // when a row's logits span more than FLT_MAX. Exact loss 0.05 * 6e38 = 3e37; the kernels gave inf.
-  TEST_CASE("regression D1: cross-entropy loss of logits spanning more than FLT_MAX stays finite") {
+  TEST_CASE("regression: cross-entropy loss of logits spanning more than FLT_MAX stays finite") {
     const float x[2] = {3e38f, -3e38f};
     const std::int64_t target[1] = {0};
     softxent_cross_entropy_options options;
@@ -57,9 +56,9 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D2, found by the fuzzer: with class weights, a row with a NaN logit whose target weight is 0 got
+  // Found by the fuzzer: with class weights, a row with a NaN logit whose target weight is 0 got
   // loss 0 from the reference, NaN from the SIMD kernels. SPEC: a NaN in a row makes its loss NaN.
-  TEST_CASE("regression D2: a NaN row with a zero target weight has a NaN loss on every ISA") {
+  TEST_CASE("regression: a NaN row with a zero target weight has a NaN loss on every ISA") {
     const float x[3] = {std::numeric_limits<float>::quiet_NaN(), 1.0f, 2.0f};
     const float weights[3] = {0.0f, 1.0f, 1.0f};
     const std::int64_t target[1] = {0};
@@ -76,10 +75,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D4, found by the fuzzer: SSE2's exp loses up to about 30 ulp for arguments near -68, so
+  // Found by the fuzzer: SSE2's exp loses up to about 30 ulp for arguments near -68, so
   // log_softmax_backward (bound 8 eps (|dy_j| + exp(y_j) sum |dy_k|), independent of y_j) exceeds it
   // 3.6 times at y = -68.29. Every y in [-104, 1] with dy = (1, 0, ..., 0), so that dx_j = -exp(y_j).
-  TEST_CASE("regression D4: log_softmax_backward within its bound for y in [-104, 1] on every ISA") {
+  TEST_CASE("regression: log_softmax_backward within its bound for y in [-104, 1] on every ISA") {
     constexpr std::size_t cols = 64, rows = 4096;
     std::vector<float> y(rows * cols), dy(rows * cols, 0.0f), dx(rows * cols);
     for (std::size_t i = 0; i < y.size(); ++i) y[i] = -104.0f + 105.0f * static_cast<float>(i) / static_cast<float>(y.size());
@@ -94,10 +93,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D5, found by the fuzzer: a row longer than one chunk (4096) whose max is below about -88 and whose
+  // Found by the fuzzer: a row longer than one chunk (4096) whose max is below about -88 and whose
   // last chunk holds only -inf: that chunk is scaled by exp(0 - lse) = inf, and inf * 0 = NaN. softmax
   // gave NaN at [4096] (expected 0), the cross-entropy gradient NaN (expected 0), on every SIMD ISA.
-  TEST_CASE("regression D5: long row with a very negative max and an all -inf chunk has no NaN") {
+  TEST_CASE("regression: long row with a very negative max and an all -inf chunk has no NaN") {
     constexpr std::size_t cols = 4097;
     for (float top : {-100.0f, -3e38f}) {
       std::vector<float> x(cols, -inf), y(cols), grad(cols);
@@ -117,10 +116,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D6: a C caller may store any int in options.reduction; the C API read it through the C++ enum
+  // a C caller may store any int in options.reduction; the C API read it through the C++ enum
   // type (c_api.cpp), which is undefined behaviour outside the enum's range of values (0..3): UBSan
   // stopped there. Expected: INVALID_OPTION, also under UBSan.
-  TEST_CASE("regression D6: a reduction value far outside the enum is INVALID_OPTION") {
+  TEST_CASE("regression: a reduction value far outside the enum is INVALID_OPTION") {
     const float x[2] = {1.0f, 2.0f};
     const std::int64_t target[1] = {0};
     softxent_cross_entropy_options options;
@@ -133,11 +132,11 @@ TEST_SUITE("regressions") {
     CHECK(loss == 42.0f);
   }
 
-  // D10, found by the fuzzer in CI after the D1 fix (fixed in f53b48d): a row's loss above FLT_MAX was
+  // Found by the fuzzer in CI after the first case's fix: a row's loss above FLT_MAX was
   // rounded to inf before the batch MEAN brought the total back below FLT_MAX. Rows (FLT_MAX, -FLT_MAX,
   // -FLT_MAX) and (0, 0, 0), label smoothing 1, MEAN: exact (4/3 FLT_MAX + log 3) / 2 = 2.26855e38.
   // Measured before the fix: soft targets inf on scalar, sse2, avx2, avx512; integer targets on scalar.
-  TEST_CASE("regression D10: a batch mean that fits a float stays finite when a row's loss does not") {
+  TEST_CASE("regression: a batch mean that fits a float stays finite when a row's loss does not") {
     const float max = std::numeric_limits<float>::max();
     const float x[6] = {max, -max, -max, 0, 0, 0};
     const float probs[6] = {1, 0, 0, 1, 0, 0};
@@ -159,11 +158,11 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D14, found by the fuzz checker's top_k seeds: the reference's top_k took log_probs as z - lse with
+  // Found by the fuzz checker's top_k seeds: the reference's top_k took log_probs as z - lse with
   // lse rounded to float first, so a row whose transformed logits pass FLT_MAX (lse +inf in float)
   // got log_probs -inf. Logits (3e38, 3e38, 1) at scale 2: z = (6e38, 6e38, 2), exact log_probs of the
-  // top two -log 2. (The SIMD tables' lse of this row is D11's.)
-  TEST_CASE("regression D14: top_k log-probabilities stay finite when lse is beyond FLT_MAX") {
+  // top two -log 2. (The SIMD tables' lse of this row is the open transformed-overflow defect in the fuzz checker's list.)
+  TEST_CASE("regression: top_k log-probabilities stay finite when lse is beyond FLT_MAX") {
     const float x[3] = {3e38f, 3e38f, 1.0f};
     softxent_softmax_options options;
     softxent_softmax_options_init(&options);
@@ -184,12 +183,12 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D15, found by the fuzzer (UBSan: NaN converted to an index, sample.cpp's estimate_thresholds): when
+  // Found by the fuzzer (UBSan: NaN converted to an index, sample.cpp's estimate_thresholds): when
   // top_p needs the search and the scan's candidates are all FLT_MAX, the search's bracket ends at
   // next_above(FLT_MAX) = +inf, and its bins and thresholds, placed below that end, were NaN or +inf:
   // an out-of-range store into the bins, and no threshold to narrow the bracket with. A long row with
   // 1000 classes at FLT_MAX (each 1/1000 of the mass; the rest none) at top_p 0.9 keeps the first 900.
-  TEST_CASE("regression D15: top_p over more ties at FLT_MAX than the candidates hold") {
+  TEST_CASE("regression: top_p over more ties at FLT_MAX than the candidates hold") {
     const float max = std::numeric_limits<float>::max();
     constexpr std::size_t cols = 8193;
     std::vector<float> x(cols);
@@ -214,10 +213,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D16, found by the fuzzer: the SIMD tables' softcap computed x * (scale / softcap) with the ratio
+  // Found by the fuzzer: the SIMD tables' softcap computed x * (scale / softcap) with the ratio
   // in float, which underflows to 0 under a cap far above the scale: scale 1e-20, softcap 1e30 made
   // every z of (3e38, -3e38, 1e38) 0 (log_softmax -log 3 each) where z is (3e18, -3e18, 1e18).
-  TEST_CASE("regression D16: softcap far above the scale keeps z (log_softmax and cross-entropy)") {
+  TEST_CASE("regression: softcap far above the scale keeps z (log_softmax and cross-entropy)") {
     const float x[3] = {3e38f, -3e38f, 1e38f};
     softxent_softmax_options options;
     softxent_softmax_options_init(&options);
@@ -243,10 +242,10 @@ TEST_SUITE("regressions") {
     }
   }
 
-  // D17, found by the fuzzer: under a softcap, the SIMD tables' z = softcap * tanh(u) lost all of a z
+  // Found by the fuzzer: under a softcap, the SIMD tables' z = softcap * tanh(u) lost all of a z
   // whose u = scale * x / softcap underflows: scale 1e-3 and softcap 1e30 made z of x = 8.0461e-39 0
   // (it is 8.0461e-42, a float) and top_k ranked it with the zeros beside it instead of first.
-  TEST_CASE("regression D17: a softcapped z whose tanh argument underflows keeps its value") {
+  TEST_CASE("regression: a softcapped z whose tanh argument underflows keeps its value") {
     const float x[3] = {-0.0f, 0.0f, 8.0461e-39f};
     softxent_softmax_options options;
     softxent_softmax_options_init(&options);
