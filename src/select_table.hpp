@@ -46,10 +46,13 @@ static inline std::size_t key_index(candidate_key key) noexcept {
   return 0xffffffffu - static_cast<std::uint32_t>(key);
 }
 
-// Where a scan puts the classes it finds: keys[0, count) of room capacity. Only values above floor
-// are offered; when the room is full the kernel calls make_room (the driver's, compiled for the
-// baseline ISA: it keeps the best keep candidates and raises floor to the value of the last kept). A scan offers classes in ascending index, so that a later class equal
-// to floor (a higher index, a lower key) rightly stays out.
+// Where a scan puts the classes it finds: keys[0, count) of room capacity plus candidate_slack. Only
+// values above floor are offered; when count reaches capacity the kernel calls make_room (the
+// driver's, compiled for the baseline ISA: it keeps the best keep candidates and raises floor to
+// the value of the last kept). A kernel that packs a group of vectors without a branch per vector
+// may take count up to capacity + candidate_slack first. A scan offers classes in ascending index,
+// so that a later class equal to floor (a higher index, a lower key) rightly stays out.
+constexpr std::size_t candidate_slack = 64;  // four vectors of 16 floats
 struct candidate_sink {
   candidate_key* keys;
   std::size_t count;

@@ -169,7 +169,7 @@ struct select_kernels {
     Ops::store(values, v);
     for (; lanes != 0; lanes &= lanes - 1) {
       const auto i = static_cast<std::size_t>(__builtin_ctz(lanes));
-      if (sink.count == sink.capacity) {
+      if (sink.count >= sink.capacity) {
         sink.make_room(sink);
         if (!(values[i] > sink.floor)) continue;
       }
@@ -177,8 +177,34 @@ struct select_kernels {
     }
   }
 
-  // One sweep: the max, NaN or +inf, and the candidates (see select_kernel_table::scan_chunk). Four
-  // vectors at a time, and the sink is looked at only when their max passes its floor.
+  // Offers the lanes above the floor of the group of four vectors at x (class first + i for x[i]).
+  // Where keys pack without a branch, the whole group goes in without a branch on its values: the
+  // room is made first, and the group may fill candidate_slack past the capacity.
+  static void offer_group(const float* x, std::size_t first, candidate_sink& sink) noexcept {
+    static_assert(group <= candidate_slack);
+    if constexpr (S::packs_keys) {
+      if (sink.count >= sink.capacity) sink.make_room(sink);
+      for (std::size_t v = 0; v < group; v += W) {
+        const vec values = Ops::load(x + v);
+        sink.count += S::pack_keys(values, S::bits(S::greater(values, sink.floor)), first + v, sink.keys + sink.count);
+      }
+      return;
+    }
+    for (std::size_t v = 0; v < group; v += W) {
+      const vec values = Ops::load(x + v);
+      if (const std::uint32_t lanes = S::bits(S::greater(values, sink.floor))) offer(values, lanes, first + v, sink);
+    }
+  }
+
+  // One sweep: the max, NaN or +inf, and the candidates (see select_kernel_table::scan_chunk), a block
+  // of group_count groups of four vectors at a time. The block's sweep has no branch on the data: it
+  // notes which groups hold a lane above the sink's floor as it was at the block's start, and only
+  // then are those groups offered, from L1, each without a branch per vector where keys pack
+  // (offer_group). Measured on top_k with k = 64 over 64 distinct rows of 128256 classes in L2 (AMD
+  // Zen 5), scan alone: 27 -> 18 us a row. (A benchmark that repeats one row hides this cost: the
+  // branch predictor learns that row's offers.)
+  static constexpr std::size_t group = 4 * W;
+  static constexpr std::size_t group_count = 64;
   static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
                           const float* end) noexcept {
     vec m0 = Ops::splat(minus_inf), m1 = m0, m2 = m0, m3 = m0;
@@ -187,21 +213,28 @@ struct select_kernels {
       if (const std::uint32_t lanes = S::bits(S::greater(v, sink->floor))) offer(v, lanes, first + j, *sink);
     };
     std::size_t j = 0;
-    for (; j + 4 * W <= n; j += 4 * W) {
-      for (std::size_t k = 0; k < 4 * W; k += 16) R::prefetch_ahead(x, j + k, end);
-      const vec v0 = Ops::load(x + j), v1 = Ops::load(x + j + W), v2 = Ops::load(x + j + 2 * W),
-                v3 = Ops::load(x + j + 3 * W);
-      m0 = Ops::max(m0, v0);
-      m1 = Ops::max(m1, v1);
-      m2 = Ops::max(m2, v2);
-      m3 = Ops::max(m3, v3);
-      nan = S::either(nan, S::either(S::either(S::is_nan(v0), S::is_nan(v1)), S::either(S::is_nan(v2), S::is_nan(v3))));
-      if (sink != nullptr && S::any(S::greater(Ops::max(Ops::max(v0, v1), Ops::max(v2, v3)), sink->floor))) {
-        offer_all(v0, j);
-        offer_all(v1, j + W);
-        offer_all(v2, j + 2 * W);
-        offer_all(v3, j + 3 * W);
+    while (j + group <= n) {
+      const std::size_t groups = (n - j) / group < group_count ? (n - j) / group : group_count;
+      const float floor = sink != nullptr ? sink->floor : float_infinity;  // no sink: no lane is above
+      std::uint64_t flagged = 0;
+      for (std::size_t g = 0; g < groups; ++g) {
+        const std::size_t at = j + g * group;
+        for (std::size_t k = 0; k < group; k += 16) R::prefetch_ahead(x, at + k, end);
+        const vec v0 = Ops::load(x + at), v1 = Ops::load(x + at + W), v2 = Ops::load(x + at + 2 * W),
+                  v3 = Ops::load(x + at + 3 * W);
+        const vec top = Ops::max(Ops::max(v0, v1), Ops::max(v2, v3));
+        m0 = Ops::max(m0, v0);
+        m1 = Ops::max(m1, v1);
+        m2 = Ops::max(m2, v2);
+        m3 = Ops::max(m3, v3);
+        nan = S::either(nan, S::either(S::either(S::is_nan(v0), S::is_nan(v1)), S::either(S::is_nan(v2), S::is_nan(v3))));
+        flagged |= static_cast<std::uint64_t>(S::any(S::greater(top, floor))) << g;
       }
+      for (; flagged != 0; flagged &= flagged - 1) {
+        const std::size_t at = j + static_cast<std::size_t>(__builtin_ctzll(flagged)) * group;
+        offer_group(x + at, first + at, *sink);
+      }
+      j += groups * group;
     }
     for (; j < n; j += W) {
       const std::size_t count = n - j < W ? n - j : W;
