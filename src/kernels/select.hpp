@@ -279,7 +279,7 @@ struct select_kernels {
   }
 
   // A bracket pass over one piece. The classes in the bracket are packed into a buffer first (most of
-  // a narrow bracket's vectors then cost a load and two compares), and the buffer's masses and
+  // a narrow bracket's vectors then cost a load, two compares and a compress), and the buffer's masses and
   // counts are taken a full vector at a time: exp((x - shift) * factor), then for each of T
   // thresholds a masked sum. Float lanes, folded into double every fold_vectors vectors of the buffer (a lane adds at
   // most that many terms <= 1).
@@ -333,15 +333,27 @@ struct select_kernels {
       // NaN pads: in no bracket (a poisoned row never gets here; its NaN would fail every compare too).
       const vec v = R::load_n(x + j, lanes, __builtin_nanf(""));
       const auto in = S::both(S::at_least(v, p.lo), S::below(v, p.hi));
-      if (!S::any(in)) continue;  // measured: cheaper than packing nothing, even at 3 in 4 vectors taken
+      // AVX-512 packs in registers without a branch on the values, which mispredicts on rows whose
+      // bracket holds many classes; elsewhere compress goes lane by lane and an empty vector is skipped.
+      if constexpr (!S::packs_keys) {
+        if (!S::any(in)) continue;
+      }
       held += S::compress(v, in, packed + held);
       if (held >= packed_room) {
         packed_sums<Scaled>(packed, held, factor, p, sums);
         held = 0;
       }
       if (sink != nullptr) {
-        const auto offered = S::both(S::both(S::at_least(v, p.window_lo), S::below(v, p.window_hi)), S::greater(v, sink->floor));
-        if (const std::uint32_t bits = S::bits(offered)) offer(v, bits, first + j, *sink);
+        const auto window = S::both(S::at_least(v, p.window_lo), S::below(v, p.window_hi));
+        if constexpr (S::packs_keys) {
+          if (S::any(window)) {  // the window is narrow: most vectors skip the packing
+            if (sink->count >= sink->capacity) sink->make_room(*sink);
+            sink->count += S::pack_keys(v, S::bits(S::both(window, S::greater(v, sink->floor))), first + j,
+                                        sink->keys + sink->count);
+          }
+        } else if (const std::uint32_t bits = S::bits(S::both(window, S::greater(v, sink->floor)))) {
+          offer(v, bits, first + j, *sink);
+        }
       }
     }
     packed_sums<Scaled>(packed, held, factor, p, sums);

@@ -136,3 +136,21 @@ TEST_CASE("kernels: select_largest keeps the largest keys for any order of them"
     }
   }
 }
+
+TEST_CASE("kernels: sort_keys sorts keys that share some of their bits or none") {
+  std::mt19937_64 engine(9);
+  for (std::size_t n : {std::size_t{2}, std::size_t{65}, std::size_t{1000}, std::size_t{2048}, std::size_t{2049},
+                        std::size_t{5000}}) {
+    // Random keys; keys that differ only in a few bits of the middle (a narrow window of values);
+    // keys that differ only in the low 17 bits (one value, many classes); all equal.
+    for (std::uint64_t differing : {~std::uint64_t{0}, std::uint64_t{0xfff} << 30, std::uint64_t{0x1ffff}, std::uint64_t{0}}) {
+      const std::uint64_t shared = engine();
+      std::vector<std::uint64_t> keys(n), scratch(n);
+      for (std::uint64_t& key : keys) key = (shared & ~differing) | (engine() & differing);
+      std::vector<std::uint64_t> expected = keys;
+      std::sort(expected.begin(), expected.end());
+      softxent::detail::sort_keys(keys.data(), n, scratch.data());
+      CHECK_MESSAGE(keys == expected, "n " << n << " differing bits " << std::hex << differing);
+    }
+  }
+}
