@@ -20,6 +20,34 @@ namespace softxent {
 namespace detail {
 namespace {
 
+// The staged rows' scratch: as many whole rows as transform_piece floats hold.
+constexpr std::size_t staged_rows_floats = transform_piece;
+
+// Rows [r0, r0 + n) of m decoded to float, side by side in out (one run when m's rows are packed).
+void load_rows(const kernel_table& k, const const_any_matrix& m, std::size_t r0, std::size_t n, float* out) noexcept {
+  const std::size_t cols = m.cols, row_bytes = m.stride * size_of(m.dtype);
+  const auto* first = static_cast<const unsigned char*>(m.data) + r0 * row_bytes;
+  if (m.stride == cols) {
+    k.load_chunk(row_load{first, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, n * cols}, 0, n * cols, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    k.load_chunk(row_load{first + i * row_bytes, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols}, 0, cols,
+                 out + i * cols);
+  }
+}
+
+// The float rows in (side by side) stored once, rounded, into rows [r0, r0 + n) of m.
+void store_rows(const kernel_table& k, const float* in, const any_matrix& m, std::size_t r0, std::size_t n) noexcept {
+  const std::size_t cols = m.cols, row_bytes = m.stride * size_of(m.dtype);
+  auto* first = static_cast<unsigned char*>(m.data) + r0 * row_bytes;
+  if (m.stride == cols) {
+    k.store_chunk(in, n * cols, first, m.dtype);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) k.store_chunk(in + i * cols, cols, first + i * row_bytes, m.dtype);
+}
+
 // No default member initializers: a call keeps max_units of these on the stack and writes the ones it
 // uses (value-initialising all of them was a 40 KiB memset per call, most of a 7x13 call's time).
 struct loss_partial {
@@ -84,9 +112,12 @@ status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* target
   // (a serial pass over the targets would cost the second thread a third of its time at 10 classes).
   // Rows of one chunk go through the table's rows kernel in one call, except with a logit transform,
   // which only the reference's rows kernel takes: the other tables then go chunk by chunk.
+  // Short rows of any dtype without a transform are decoded, many rows at a time, into an L1 scratch
+  // of float rows that the rows kernel then reads (and writes the gradient into, in place).
   const logit_transform transform = transform_of(o);
   const bool staged = transform.active() || typed;
-  const bool chunked = uses_chunks(call.table, cols) || (staged && !is_reference(call.table));
+  const bool staged_rows = typed && !transform.active() && cols <= transform_piece && !is_reference(call.table);
+  const bool chunked = uses_chunks(call.table, cols) || (staged && !is_reference(call.table) && !staged_rows);
   const bool checked_in_units = !soft && grad.data == nullptr && o.reduction != reduction::none && !chunked &&
                                 !is_reference(call.table);
   double weight_sum = 0.0;
@@ -135,9 +166,11 @@ status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* target
 
   if (!chunked) {
     for_units(ex, plan, rows, [&](std::size_t unit, std::size_t first, std::size_t end) {
-      constexpr std::size_t block = 64;
-      double row_loss[block], row_lse[block];
-      std::int64_t checked[block];
+      constexpr std::size_t most_rows = 64;
+      const std::size_t block = staged_rows ? std::min(most_rows, transform_piece / cols) : most_rows;
+      double row_loss[most_rows], row_lse[most_rows];
+      std::int64_t checked[most_rows];
+      alignas(64) float x_scratch[staged_rows_floats], p_scratch[staged_rows_floats];
       loss_partial partial{};
       for (std::size_t r0 = first; r0 < end; r0 += block) {
         const std::size_t n = end - r0 < block ? end - r0 : block;
@@ -179,7 +212,28 @@ status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* target
                                     row_loss,
                                     row_lse,
                                     logits_end};
-        if (typed) {
+        if (staged_rows) {
+          cross_entropy_block floats = b;
+          load_rows(k, logits_any, r0, n, x_scratch);
+          floats.logits = x_scratch;
+          floats.logits_stride = cols;
+          floats.prefetch_end = x_scratch + n * cols;
+          if (soft) {
+            if (probs_any.dtype == dtype::f32) {
+              floats.target_probs = probs.row(r0);
+            } else {
+              load_rows(k, probs_any, r0, n, p_scratch);
+              floats.target_probs = p_scratch;
+              floats.target_stride = cols;
+            }
+          }
+          if (grad.data != nullptr) {
+            floats.grad = x_scratch;
+            floats.grad_stride = cols;
+          }
+          k.cross_entropy_rows(floats);
+          if (grad.data != nullptr) store_rows(k, x_scratch, grad_any, r0, n);
+        } else if (typed) {
           // The reference (the only table that takes rows of any dtype here) reads the typed operands.
           reference_cross_entropy_rows(b, {byte_row(logits_any, logits_any.dtype, r0), logits_any.dtype, logits.stride},
                                        {soft ? byte_row(probs_any, probs_any.dtype, r0) : nullptr, probs_any.dtype,
