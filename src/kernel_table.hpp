@@ -126,6 +126,8 @@ struct kernel_table {
   chunk_stats (*exp_stats_chunk)(const float* x, std::size_t n, float* e, const float* prefetch_end);
   // Phase 2 of softmax: y_j = e_j * factor, in place.
   void (*scale_chunk)(float* y, std::size_t n, float factor);
+  // Phase 2 of softmax from the logits: y_j = exp(x_j - shift) * factor, x_j <= shift (y may be x).
+  void (*softmax_chunk)(const float* x, std::size_t n, float shift, float factor, float* y);
   // Phase 2 of log_softmax: y_j = (x_j - shift) - offset (y may be x).
   void (*log_softmax_chunk)(const float* x, std::size_t n, float shift, float offset, float* y);
   // Phase 1 of cross-entropy: stats with y_sum and y_dot; e as for exp_stats_chunk.

@@ -91,6 +91,13 @@ struct softmax_kernels {
     });
   }
 
+  static void softmax_chunk(const float* x, std::size_t n, float shift_value, float factor, float* y) noexcept {
+    const vec shift = Ops::splat(shift_value), f = Ops::splat(factor);
+    R::for_each(n, [&](std::size_t j, std::size_t count) {
+      R::store_n(y + j, count, Ops::exp_nonpositive(R::load_n(x + j, count, minus_inf) - shift) * f);
+    });
+  }
+
   static void scale_chunk(float* y, std::size_t n, float factor) noexcept {
     const vec f = Ops::splat(factor);
     R::for_each(n, [&](std::size_t j, std::size_t count) { R::store_n(y + j, count, R::load_n(y + j, count, 0.0f) * f); });

@@ -30,6 +30,7 @@ constexpr kernel_table make_table(const char* name) noexcept {
       loss::cross_entropy_rows,
       forward::exp_stats_chunk,
       forward::scale_chunk,
+      forward::softmax_chunk,
       forward::log_softmax_chunk,
       loss::cross_entropy_stats_chunk,
       loss::cross_entropy_grad_chunk,

@@ -129,8 +129,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     if (log_space) {
       k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), z);
     } else {
-      const chunk_stats piece = k.exp_stats_chunk(z, n, z, z + n);  // z_j -> exp(z_j - piece shift)
-      k.scale_chunk(z, n, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
+      k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), z);
     }
     k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
   };
@@ -194,20 +193,26 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     return;
   }
   // Longer rows: the driver's chunks (spread over threads when rows are few), each loaded a piece at
-  // a time; the pieces' statistics merged in order.
+  // a time; the pieces' statistics merged in order. A float output holds z itself between the two
+  // phases (z is exact in float, so nothing is rounded twice): the second phase then reads z once
+  // instead of decoding the row, reading its mask and computing its transform (softcap's tanh) again.
+  // Other outputs get the row loaded again into the L1 scratch.
   const auto pieces = [&](std::size_t c0, std::size_t n, const auto& per_piece) {
     for (std::size_t p0 = c0; p0 < c0 + n; p0 += transform_piece) {
       per_piece(p0, c0 + n - p0 < transform_piece ? c0 + n - p0 : transform_piece);
     }
   };
   float* const lse = call.op == forward_op::logsumexp ? static_cast<float*>(call.out) : nullptr;
+  const bool z_in_output = lse == nullptr && call.out_type == dtype::f32;
+  const auto float_out = [&](std::size_t r, std::size_t c0) { return reinterpret_cast<float*>(out_row(r)) + c0; };
   for_long_rows(
       ex, plan, rows, cols,
       [&](std::size_t r, std::size_t c0, std::size_t n) {
-        alignas(64) float z[transform_piece];
+        alignas(64) float scratch[transform_piece];
         chunk_stats stats{};
         const row_load row = row_load_of(call.x, r, t);
         pieces(c0, n, [&](std::size_t p0, std::size_t m) {
+          float* const z = z_in_output ? float_out(r, p0) : scratch;
           k.load_chunk(row, p0, m, z);
           const chunk_stats piece = k.exp_stats_chunk(z, m, nullptr, z + m);
           stats = p0 == c0 ? piece : merge_stats(stats, piece);
@@ -220,6 +225,15 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
       },
       [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats&, const chunk_stats& m) {
         if (lse != nullptr) return;
+        if (z_in_output) {
+          float* const z = float_out(r, c0);
+          if (log_space) {
+            k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), z);
+          } else {
+            k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), z);
+          }
+          return;
+        }
         alignas(64) float z[transform_piece];
         const row_load row = row_load_of(call.x, r, t);
         pieces(c0, n, [&](std::size_t p0, std::size_t count) {
