@@ -192,11 +192,11 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     });
     return;
   }
-  // Longer rows: the driver's chunks (spread over threads when rows are few), each loaded a piece at
-  // a time; the pieces' statistics merged in order. A float output holds z itself between the two
-  // phases (z is exact in float, so nothing is rounded twice): the second phase then reads z once
-  // instead of decoding the row, reading its mask and computing its transform (softcap's tanh) again.
-  // Other outputs get the row loaded again into the L1 scratch.
+  // Longer rows: the driver's chunks (spread over threads when rows are few). A float output holds
+  // the chunk's z itself (exact in float, so nothing is rounded twice), then, as on the direct path,
+  // softmax's exp(z - chunk shift) for phase 2 to rescale: the row is decoded, masked and transformed
+  // (softcap's tanh) once, with one exponential per class. Other outputs take the row a piece at a
+  // time through the L1 scratch, twice (statistics, then the output stored once).
   const auto pieces = [&](std::size_t c0, std::size_t n, const auto& per_piece) {
     for (std::size_t p0 = c0; p0 < c0 + n; p0 += transform_piece) {
       per_piece(p0, c0 + n - p0 < transform_piece ? c0 + n - p0 : transform_piece);
@@ -208,13 +208,18 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
   for_long_rows(
       ex, plan, rows, cols,
       [&](std::size_t r, std::size_t c0, std::size_t n) {
+        const row_load row = row_load_of(call.x, r, t);
+        if (z_in_output) {
+          // As the direct path: softmax keeps exp(z - chunk shift) there, rescaled in phase 2.
+          float* const z = float_out(r, c0);
+          k.load_chunk(row, c0, n, z);
+          return k.exp_stats_chunk(z, n, log_space ? nullptr : z, z + n);
+        }
         alignas(64) float scratch[transform_piece];
         chunk_stats stats{};
-        const row_load row = row_load_of(call.x, r, t);
         pieces(c0, n, [&](std::size_t p0, std::size_t m) {
-          float* const z = z_in_output ? float_out(r, p0) : scratch;
-          k.load_chunk(row, p0, m, z);
-          const chunk_stats piece = k.exp_stats_chunk(z, m, nullptr, z + m);
+          k.load_chunk(row, p0, m, scratch);
+          const chunk_stats piece = k.exp_stats_chunk(scratch, m, nullptr, scratch + m);
           stats = p0 == c0 ? piece : merge_stats(stats, piece);
         });
         return stats;
@@ -223,14 +228,14 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
         m = with_sink(r, m);
         if (lse != nullptr) lse[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
       },
-      [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats&, const chunk_stats& m) {
+      [&](std::size_t r, std::size_t c0, std::size_t n, const chunk_stats& c, const chunk_stats& m) {
         if (lse != nullptr) return;
         if (z_in_output) {
           float* const z = float_out(r, c0);
           if (log_space) {
             k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), z);
           } else {
-            k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), z);
+            k.scale_chunk(z, n, static_cast<float>(chunk_weight(c, m) * softmax_factor_of(m.sum_exp)));
           }
           return;
         }
