@@ -560,7 +560,7 @@ inline std::string describe(const std::string& isa, const char* op, std::size_t 
 }
 
 // The sweep of softmax (or log_softmax) over the given row lengths, every layout and every
-// instruction set, against the long double reference; y takes the layout y_step after x's.
+// instruction set, against the oracle; y takes the layout y_step after x's.
 inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<std::size_t>& lengths,
                           std::uint64_t seed) {
   const char* name = log_space ? "log_softmax" : "softmax";
@@ -588,7 +588,7 @@ inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<
 }
 
 // The sweep of a backward operation (log_space: log_softmax_backward, else softmax_backward) over the
-// given row lengths, every layout and every instruction set, against the long double reference. y, dy
+// given row lengths, every layout and every instruction set, against the oracle. y, dy
 // and dx take different layouts (dy_step and dx_step layouts after y's).
 inline void sweep_backward(bool log_space, std::size_t dy_step, std::size_t dx_step,
                            const std::vector<std::size_t>& lengths, std::uint64_t seed) {
