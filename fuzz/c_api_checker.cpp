@@ -17,15 +17,14 @@
 
 #include "call_check.hpp"
 #include "fuzz_case.hpp"
-#include "oracle.hpp"
-#include "select_rules.hpp"
+#include "oracle/oracle.hpp"
 #include "softxent/softxent.h"
 
 namespace softxent_fuzz {
 namespace {
 
-using softxent_reliability::compare;
-using softxent_reliability::matrix_in;
+using softxent_oracle::compare;
+using softxent_oracle::matrix_in;
 
 void fake_parallel_for(void* pool, std::size_t units, softxent_task task, void* context) {
   auto& state = *static_cast<pool_state*>(pool);
@@ -324,7 +323,7 @@ std::string check_shard_stats(const fuzz_case& c, const call_buffers& b, const s
       const float x = c.values0[r * c.in0.stride + j];
       poisoned = poisoned || std::isnan(x) || x == infinity;
       if (std::isnan(x)) continue;
-      const long double z = softxent_reliability::cross_entropy_logit(x, scale, cap);
+      const long double z = softxent_oracle::cross_entropy_logit(x, scale, cap);
       max = std::fmax(max, z);
       if (std::isfinite(z)) largest = std::fmax(largest, std::fabs(z));
     }
@@ -336,7 +335,7 @@ std::string check_shard_stats(const fuzz_case& c, const call_buffers& b, const s
     if (max == -INFINITY && st.sum_exp != 0) problems << where << "sum_exp " << st.sum_exp << " with every class masked\n";
     const auto t = static_cast<std::size_t>(targets[r]);
     const bool in_shard = t >= s.offsets[i] && t - s.offsets[i] < s.widths[i];
-    const long double target = in_shard ? softxent_reliability::cross_entropy_logit(c.values0[r * c.in0.stride + t], scale, cap) : 0;
+    const long double target = in_shard ? softxent_oracle::cross_entropy_logit(c.values0[r * c.in0.stride + t], scale, cap) : 0;
     if (!near(st.target_logit, target))
       problems << where << "target_logit " << st.target_logit << ", exact " << static_cast<double>(target) << "\n";
     if ((c.options_null || c.options.label_smoothing == 0) && st.smoothing_sum != 0)
@@ -556,8 +555,8 @@ softxent_status call_linear(const fuzz_case& c, call_buffers& b, call_context& c
 // ---------------------------------------------------------------------------------------------
 // The operations' values against the oracle (after a successful run)
 
-softxent_reliability::softmax_transform oracle_transform(const fuzz_case& c) {
-  softxent_reliability::softmax_transform t;
+softxent_oracle::softmax_transform oracle_transform(const fuzz_case& c) {
+  softxent_oracle::softmax_transform t;
   const transform_case& f = c.transform;
   if (!f.set()) return t;
   t.scale = f.scale;
@@ -576,25 +575,25 @@ softxent_reliability::softmax_transform oracle_transform(const fuzz_case& c) {
 
 std::string check_forward(const fuzz_case& c, const call_buffers& b, const char* who) {
   const matrix_in x{c.values0.data(), c.rows, c.cols, c.in0.stride};
-  const softxent_reliability::softmax_transform t = oracle_transform(c);
+  const softxent_oracle::softmax_transform t = oracle_transform(c);
   const std::string prefix = std::string(who) + " ";
   switch (c.op) {
     case op_logsumexp:
       return compare((prefix + "lse").c_str(), float_at(b, b.loss), c.rows, 1, 1,
-                     softxent_reliability::expect_logsumexp(x, t));
+                     softxent_oracle::expect_logsumexp(x, t));
     case op_softmax:
       return compare((prefix + "softmax").c_str(), address(b, b.output), c.out.dtype, c.rows, c.cols, b.output_stride,
-                     softxent_reliability::expect_softmax(x, t));
+                     softxent_oracle::expect_softmax(x, t));
     default:
       return compare((prefix + "log_softmax").c_str(), address(b, b.output), c.out.dtype, c.rows, c.cols,
-                     b.output_stride, softxent_reliability::expect_log_softmax(x, t));
+                     b.output_stride, softxent_oracle::expect_log_softmax(x, t));
   }
 }
 
 std::string check_backward(const fuzz_case& c, const call_buffers& b, const char* who) {
   const matrix_in y{c.values0.data(), c.rows, c.cols, c.in0.stride}, dy{c.values1.data(), c.rows, c.cols, c.in1.stride};
-  const auto want = c.op == op_softmax_backward ? softxent_reliability::expect_softmax_backward(y, dy)
-                                                : softxent_reliability::expect_log_softmax_backward(y, dy);
+  const auto want = c.op == op_softmax_backward ? softxent_oracle::expect_softmax_backward(y, dy)
+                                                : softxent_oracle::expect_log_softmax_backward(y, dy);
   return compare((std::string(who) + " dx").c_str(), address(b, b.output), c.out.dtype, c.rows, c.cols,
                  b.output_stride, want);
 }
@@ -604,7 +603,7 @@ std::string check_cross_entropy(const fuzz_case& c, const call_buffers& b, const
   const matrix_in logits{c.values0.data(), c.rows, c.cols, c.in0.stride};
   const matrix_in probs{c.values1.data(), c.rows, c.cols, c.in1.stride};
   const bool soft = c.op == op_cross_entropy_soft;
-  const softxent_reliability::cross_entropy_expectation e = softxent_reliability::expect_cross_entropy(
+  const softxent_oracle::cross_entropy_expectation e = softxent_oracle::expect_cross_entropy(
       logits, soft ? nullptr : c.targets.data(), soft ? &probs : nullptr, c.options_null ? nullptr : &c.options);
   const std::string prefix = std::string(who) + " ";
   std::string problems = compare((prefix + "loss").c_str(), float_at(b, b.loss), 1, e.loss.size(), e.loss.size(), e.loss);
@@ -618,15 +617,6 @@ std::string check_cross_entropy(const fuzz_case& c, const call_buffers& b, const
       problems += compare((prefix + "unsharded grad").c_str(), float_at(b, grad), c.rows, c.cols, c.cols, e.grad);
   }
   return problems;
-}
-
-// Row r's exact z under the case's transform, in the select rules' type; false when the row is poisoned.
-bool exact_row(const matrix_in& x, std::size_t r, const softxent_reliability::softmax_transform& t,
-               std::vector<sxtest::real>& z) {
-  std::vector<long double> exact;
-  const bool clean = softxent_reliability::transformed_logits(x, r, t, exact);
-  z.assign(exact.begin(), exact.end());
-  return clean;
 }
 
 // Class problems of one output, described (the first few) and counted.
@@ -656,26 +646,26 @@ bool class_index(std::int64_t got, std::size_t cols, std::vector<bool>& seen, st
 // within the log_softmax and lse bounds.
 std::string check_top_k(const fuzz_case& c, const call_buffers& b, const char* who) {
   const matrix_in x{c.values0.data(), c.rows, c.cols, c.in0.stride};
-  const softxent_reliability::softmax_transform t = oracle_transform(c);
-  const bool exact_order = !softxent_reliability::transform_rounds(t);
+  const softxent_oracle::softmax_transform t = oracle_transform(c);
+  const bool exact_order = !softxent_oracle::transform_rounds(t);
   const std::size_t k = c.selection.k, cols = c.cols;
   const auto* indices = reinterpret_cast<const std::int64_t*>(address(b, b.classes));
-  const std::vector<softxent_reliability::expected> log_softmax = softxent_reliability::expect_log_softmax(x, t);
-  std::vector<softxent_reliability::expected> log_probs(c.rows * k, {0, 0, true});
+  const std::vector<softxent_oracle::expected> log_softmax = softxent_oracle::expect_log_softmax(x, t);
+  std::vector<softxent_oracle::expected> log_probs(c.rows * k, {0, 0, true});
   const std::string prefix = std::string(who) + " top_k ";
   class_problems wrong;
-  std::vector<sxtest::real> z;
+  std::vector<softxent_oracle::real> z;
   for (std::size_t r = 0; r < c.rows; ++r) {
     const std::int64_t* row = indices + r * k;
-    if (!exact_row(x, r, t, z)) {
+    if (!softxent_oracle::transformed_logits(x, r, t, z)) {
       for (std::size_t i = 0; i < k; ++i) {
         if (row[i] != -1) wrong.add(prefix, "indices[", r, "][", i, "]: ", row[i], " in a row with NaN or +inf, not -1");
         log_probs[r * k + i] = {NAN, 0, false};
       }
       continue;
     }
-    const sxtest::row_facts f = sxtest::facts_of(z);
-    const std::vector<std::size_t> want = sxtest::expected_top_k(z, k);
+    const softxent_oracle::row_facts f = softxent_oracle::facts_of(z);
+    const std::vector<std::size_t> want = softxent_oracle::expected_top_k(z, k);
     std::vector<bool> seen(cols, false);
     for (std::size_t i = 0; i < k; ++i) {
       std::size_t got = 0;
@@ -684,7 +674,7 @@ std::string check_top_k(const fuzz_case& c, const call_buffers& b, const char* w
         continue;
       }
       log_probs[r * k + i] = log_softmax[r * cols + got];
-      if (!sxtest::top_k_place_allowed(z, f, got, want[i], exact_order))
+      if (!softxent_oracle::top_k_place_allowed(z, f, got, want[i], exact_order))
         wrong.add(prefix, "indices[", r, "][", i, "]: ", got, " (z ", static_cast<double>(z[got]), "), expected ", want[i],
                   " (z ", static_cast<double>(z[want[i]]), ")");
     }
@@ -694,7 +684,7 @@ std::string check_top_k(const fuzz_case& c, const call_buffers& b, const char* w
     problems += compare((prefix + "log_probs").c_str(), float_at(b, b.output), c.rows, k, k, log_probs);
   if (b.loss.storage >= 0)
     problems += compare((prefix + "lse").c_str(), float_at(b, b.loss), c.rows, 1, 1,
-                        softxent_reliability::expect_logsumexp(x, t));
+                        softxent_oracle::expect_logsumexp(x, t));
   return problems;
 }
 
@@ -704,8 +694,8 @@ std::string check_top_k(const fuzz_case& c, const call_buffers& b, const char* w
 // (greedy: at 1), before filtering, within the log_softmax bound.
 std::string check_sample(const fuzz_case& c, const call_buffers& b, const char* who) {
   const matrix_in x{c.values0.data(), c.rows, c.cols, c.in0.stride};
-  const softxent_reliability::softmax_transform t = oracle_transform(c);
-  const bool rounded = softxent_reliability::transform_rounds(t);
+  const softxent_oracle::softmax_transform t = oracle_transform(c);
+  const bool rounded = softxent_oracle::transform_rounds(t);
   const softxent_sampling_options o = sampling_options_of(c);
   softxent::sampling_options rules;
   rules.temperature = o.temperature;
@@ -713,19 +703,19 @@ std::string check_sample(const fuzz_case& c, const call_buffers& b, const char* 
   rules.top_p = o.top_p;
   rules.min_p = o.min_p;
   rules.offset = o.offset;
-  softxent_reliability::softmax_transform tempered = t;
+  softxent_oracle::softmax_transform tempered = t;
   tempered.temperature = o.temperature == 0 ? 1.0f : o.temperature;
-  const std::vector<softxent_reliability::expected> log_softmax = softxent_reliability::expect_log_softmax(x, tempered);
+  const std::vector<softxent_oracle::expected> log_softmax = softxent_oracle::expect_log_softmax(x, tempered);
   const auto* tokens = reinterpret_cast<const std::int64_t*>(address(b, b.classes));
-  std::vector<softxent_reliability::expected> log_probs(c.rows, {NAN, 0, false});
+  std::vector<softxent_oracle::expected> log_probs(c.rows, {NAN, 0, false});
   const std::string prefix = std::string(who) + " sample ";
   class_problems wrong;
-  std::vector<sxtest::real> z;
+  std::vector<softxent_oracle::real> z;
   for (std::size_t r = 0; r < c.rows; ++r) {
     const std::int64_t got = tokens[r];
-    const sxtest::sample_expectation e =
-        exact_row(x, r, t, z) ? sxtest::expected_sample(z, rules, sxtest::draw_of(c.selection.seeds[r], o.offset), rounded)
-                              : sxtest::sample_expectation{};
+    const softxent_oracle::sample_expectation e =
+        softxent_oracle::transformed_logits(x, r, t, z) ? softxent_oracle::expected_sample(z, rules, softxent_oracle::draw_of(c.selection.seeds[r], o.offset), rounded)
+                              : softxent_oracle::sample_expectation{};
     if (e.token < 0) {
       if (got != -1) wrong.add(prefix, "tokens[", r, "]: ", got, " for a row with NaN, +inf or every class masked, not -1");
       continue;
@@ -735,10 +725,10 @@ std::string check_sample(const fuzz_case& c, const call_buffers& b, const char* 
       for (std::size_t i = 0; i < e.allowed.size() && i < 8; ++i) allowed << (i ? "," : "") << e.allowed[i];
       wrong.add(prefix, "tokens[", r, "]: ", got, ", expected ", e.token, e.ambiguous ? " (or one of " : "",
                 e.ambiguous ? allowed.str() : "", e.ambiguous ? ")" : "", ", u = ",
-                static_cast<double>(sxtest::draw_of(c.selection.seeds[r], o.offset)));
+                static_cast<double>(softxent_oracle::draw_of(c.selection.seeds[r], o.offset)));
     }
     log_probs[r] = got >= 0 && static_cast<std::uint64_t>(got) < c.cols ? log_softmax[r * c.cols + static_cast<std::size_t>(got)]
-                                                                         : softxent_reliability::expected{0, 0, true};
+                                                                         : softxent_oracle::expected{0, 0, true};
   }
   std::string problems = wrong.str(prefix + "tokens", c.rows);
   if (b.output.storage >= 0)
@@ -756,7 +746,7 @@ std::string check_linear(const fuzz_case& c, const call_buffers& b, const char* 
   const matrix_in weight{c.values1.data(), classes, hidden, c.in1.stride};
   const bool grad_weight = b.grad_weight.storage >= 0;  // else its start values may not be a matrix
   const matrix_in start{grad_weight ? l.grad_weight_start.data() : nullptr, classes, hidden, l.grad_weight.stride};
-  const auto e = softxent_reliability::expect_linear_cross_entropy(
+  const auto e = softxent_oracle::expect_linear_cross_entropy(
       inputs, weight, l.bias_null ? nullptr : l.bias.data(), c.targets.data(), c.options_null ? nullptr : &c.options,
       start, l.grad_bias_start.data());
   const std::string prefix = std::string(who) + " linear ";

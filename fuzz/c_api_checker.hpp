@@ -3,7 +3,7 @@
 // shape, element types, strides, aliasing, options (the softmax transform, cross-entropy's, k and
 // sampling's, seeds; the linear call's NULL gradients and workspace), an exec (ISA, threads, host
 // pool) and the values (fuzz_case.hpp); the case calls the library, checks it against the exact
-// formulas (tests/reliability/oracle.hpp; top-k and sampling through tests/select_rules.hpp) within
+// formulas (tests/oracle/oracle.hpp) within
 // SPEC.md's bounds, against the "reference" ISA, and against itself with other thread counts and pool
 // groupings (bit for bit), and checks that every call gets the status its arguments demand and writes
 // nothing after an error (call_check.hpp).

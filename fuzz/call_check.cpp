@@ -6,12 +6,12 @@
 #include <sstream>
 #include <utility>
 
-#include "oracle.hpp"
+#include "oracle/oracle.hpp"
 
 namespace softxent_fuzz {
 
-using softxent_reliability::dtype_size;
-using softxent_reliability::valid_dtype;
+using softxent_oracle::dtype_size;
+using softxent_oracle::valid_dtype;
 
 const char* const storage_names[storage_count] = {"first input", "second input", "output",  "loss/lse",
                                                   "targets",     "weights",      "mask",    "slopes",

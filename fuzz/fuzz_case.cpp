@@ -14,14 +14,14 @@
 #include <cstring>
 #include <sstream>
 
-#include "oracle.hpp"
+#include "oracle/oracle.hpp"
 
 namespace softxent_fuzz {
 namespace {
 
-using softxent_reliability::dtype_name;
-using softxent_reliability::dtype_size;
-using softxent_reliability::valid_dtype;
+using softxent_oracle::dtype_name;
+using softxent_oracle::dtype_size;
+using softxent_oracle::valid_dtype;
 
 class byte_reader {
  public:
@@ -242,8 +242,8 @@ void encode_values(std::vector<float>& values, int dtype, std::vector<unsigned c
   const int stored = valid_dtype(dtype) ? dtype : SOFTXENT_F32;
   bytes.assign(values.size() * dtype_size(stored), 0);
   for (std::size_t i = 0; i < values.size(); ++i) {
-    softxent_reliability::store_element(bytes.data(), stored, i, values[i]);
-    values[i] = static_cast<float>(softxent_reliability::load_element(bytes.data(), stored, i));
+    softxent_oracle::store_element(bytes.data(), stored, i, values[i]);
+    values[i] = static_cast<float>(softxent_oracle::load_element(bytes.data(), stored, i));
   }
 }
 

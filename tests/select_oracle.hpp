@@ -1,8 +1,7 @@
-// An independent oracle for top-k and sampling, in the reference type `real` (long double; double on
-// AArch64), written from SPEC.md's words rather than from the library's code: logits of any dtype with
-// their exact decoded values (dtype_support.hpp) and the logit transform in `real`; the rules over a
-// row's exact z (top-k's order, Philox4x32-10, Hugging Face's filters, the draw and their tolerances)
-// are in select_rules.hpp, which the fuzz checker shares.
+// The top-k and sampling tests' side of the oracle: logits of any dtype with their exact decoded values,
+// and each row's exact z under the logit transform (oracle/oracle.hpp's transformed_logits), over which
+// the oracle's rules (top-k's order, Philox4x32-10, Hugging Face's filters, the draw and their
+// tolerances) decide.
 #ifndef SOFTXENT_TESTS_SELECT_ORACLE_HPP
 #define SOFTXENT_TESTS_SELECT_ORACLE_HPP
 
@@ -16,10 +15,23 @@
 #include <vector>
 
 #include "dtype_support.hpp"
-#include "select_rules.hpp"
 #include "test_support.hpp"
 
 namespace sxtest {
+
+// The oracle's top-k and sampling rules.
+using softxent_oracle::draw_of;
+using softxent_oracle::expected_sample;
+using softxent_oracle::expected_top_k;
+using softxent_oracle::facts_of;
+using softxent_oracle::log_prob_bound;
+using softxent_oracle::philox;
+using softxent_oracle::ranked;
+using softxent_oracle::rounding_width;
+using softxent_oracle::row_facts;
+using softxent_oracle::sample_expectation;
+using softxent_oracle::top_k_place_allowed;
+constexpr real real_inf = softxent_oracle::infinity;
 
 // A logits matrix of one dtype (rows x cols, a row stride), with the exact value of every element.
 struct logit_matrix {
@@ -27,22 +39,22 @@ struct logit_matrix {
   std::size_t rows, cols, stride;
   std::vector<float> f32;
   std::vector<std::uint16_t> bits;
-  std::vector<real> exact;
+  std::vector<float> decoded;  // every element's exact value (16-bit values are floats exactly)
 
   logit_matrix(softxent::dtype type_, std::size_t rows_, std::size_t cols_, std::size_t pad = 0)
-      : type(type_), rows(rows_), cols(cols_), stride(cols_ + pad), exact(rows_ * (cols_ + pad), real(0.0)) {
-    if (type == softxent::dtype::f32) f32.assign(exact.size(), 0.0f);
-    else bits.assign(exact.size(), 0);
+      : type(type_), rows(rows_), cols(cols_), stride(cols_ + pad), decoded(rows_ * (cols_ + pad), 0.0f) {
+    if (type == softxent::dtype::f32) f32.assign(decoded.size(), 0.0f);
+    else bits.assign(decoded.size(), 0);
   }
   void set(std::size_t r, std::size_t j, float v) {
     const std::size_t at = r * stride + j;
     switch (type) {
-      case softxent::dtype::f32: f32[at] = v, exact[at] = v; break;
-      case softxent::dtype::f16: bits[at] = encode_f16(v), exact[at] = decode_f16(bits[at]); break;
-      case softxent::dtype::bf16: bits[at] = encode_bf16(v), exact[at] = decode_bf16(bits[at]); break;
+      case softxent::dtype::f32: f32[at] = v, decoded[at] = v; break;
+      case softxent::dtype::f16: bits[at] = encode_f16(v), decoded[at] = static_cast<float>(decode_f16(bits[at])); break;
+      case softxent::dtype::bf16: bits[at] = encode_bf16(v), decoded[at] = static_cast<float>(decode_bf16(bits[at])); break;
     }
   }
-  real at(std::size_t r, std::size_t j) const { return exact[r * stride + j]; }
+  real at(std::size_t r, std::size_t j) const { return decoded[r * stride + j]; }
   const void* data() const { return type == softxent::dtype::f32 ? static_cast<const void*>(f32.data()) : bits.data(); }
   softxent::const_any_matrix view() const { return {data(), type, rows, cols, stride}; }
   // Row r alone, as a matrix of one row.
@@ -73,27 +85,14 @@ inline logit_matrix batch_around(const logit_matrix& probe, std::size_t rows, st
 }
 
 
-// ---------------------------------------------------------------------------------------------
-// The transform, exactly: z = scale * x, softcap, + slope(head) * mask (a -inf mask value masks), then
-// classes from valid_cols on masked; infinite and NaN logits pass the scale and the cap unchanged.
-
+// Row r's exact z under the transform (the oracle's transformed_logits; the sinks are the rules'
+// concern): -inf for a masked class, NaN or +inf where such a logit poisons the row.
 inline std::vector<real> exact_row(const logit_matrix& x, std::size_t r, const softxent::softmax_options& o) {
-  std::vector<real> z(x.cols);
-  const std::size_t head = o.rows_per_head == 0 ? 0 : r / o.rows_per_head;
-  const real slope = o.slopes ? o.slopes[head] : real(1.0);
-  for (std::size_t j = 0; j < x.cols; ++j) {
-    real v = x.at(r, j);
-    if (std::isfinite(v)) {
-      v *= o.scale;
-      if (o.softcap != 0.0f) v = o.softcap * std::tanh(v / o.softcap);
-    }
-    if (o.mask.data != nullptr) {
-      const float m = static_cast<const float*>(o.mask.data)[(r % o.mask.rows) * o.mask.stride + j];  // f32 masks only
-      v = m == -inf ? -real_inf : v + slope * m;
-    }
-    if (o.valid_cols != nullptr && static_cast<std::int64_t>(j) >= o.valid_cols[r]) v = -real_inf;
-    z[j] = v;
-  }
+  std::vector<float> mask;
+  softxent_oracle::softmax_transform t = oracle_transform(o, x.cols, mask);
+  t.sinks = nullptr;
+  std::vector<real> z;
+  softxent_oracle::transformed_logits({x.decoded.data(), x.rows, x.cols, x.stride}, r, t, z);
   return z;
 }
 

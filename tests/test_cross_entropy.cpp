@@ -149,7 +149,7 @@ TEST_CASE("z_loss adds z * lse^2 per counted row - unweighted - and MEAN average
   std::size_t counted = 0;
   for (std::size_t r = 0; r < rows; ++r) {
     if (targets[r] == -100) continue;
-    real lse = reference_row_stats(x.row(r), cols).lse;
+    real lse = reference_row_stats(x.row(r), cols).lse();
     sum_lse2 += lse * lse;
     ++counted;
   }
@@ -169,7 +169,7 @@ TEST_CASE("z_loss adds z * lse^2 per counted row - unweighted - and MEAN average
       CAPTURE(reduction_name(reduction));
       if (reduction == softxent::reduction::none) {
         for (std::size_t r = 0; r < rows; ++r) {
-          real lse = reference_row_stats(x.row(r), cols).lse;
+          real lse = reference_row_stats(x.row(r), cols).lse();
           real expected = targets[r] == -100 ? 0 : z * lse * lse;
           CHECK(static_cast<double>(with[r] - without[r]) ==
                 doctest::Approx(static_cast<double>(expected)).epsilon(1e-5).scale(1.0));

@@ -1,6 +1,6 @@
 // Cross-entropy's logit transform (logit_scale, softcap) and cross-entropy over classes sharded across
-// processes, on every instruction set, against the independent long double reference of
-// test_support.hpp (on the transformed logits, the gradient carried back to the raw ones).
+// processes, on every instruction set, against the test oracle (tests/oracle: on the transformed
+// logits, the gradient carried back to the raw ones).
 #include <numeric>
 
 #include "test_support.hpp"
@@ -97,7 +97,7 @@ TEST_CASE("cross_entropy with logit_scale and softcap matches the reference on e
         const std::vector<std::int64_t> targets = random_targets(rows, cols, random, 0.2, o.ignore_index);
         buffer probs(rows, cols);
         fill_distribution(probs, random);
-        const cross_entropy_result exact = reference_transformed_cross_entropy(
+        const cross_entropy_result exact = reference_cross_entropy(
             make_problem(logits, soft ? nullptr : targets.data(), soft ? &probs : nullptr, o));
         for (const std::string& isa : available_isas()) {
           for (bool in_place : {false, true}) {
@@ -153,7 +153,7 @@ TEST_CASE("the gradient through logit_scale and softcap agrees with finite diffe
         const auto loss_at = [&](real delta) {
           cross_entropy_problem p = make_problem(logits, targets.data(), nullptr, o);
           p.logits[r * cols + c] += delta;
-          return reference_transformed_cross_entropy(p).loss[0];
+          return reference_cross_entropy(p).loss[0];
         };
         const real h = real(1e-3);
         const real numeric = (loss_at(h) - loss_at(-h)) / (2 * h);
@@ -177,7 +177,7 @@ TEST_CASE("sharded cross-entropy: 1 to 4 uneven shards merged in any grouping eq
       targets[0] = 0;                                        // the first column
       targets[1] = static_cast<std::int64_t>(cols - 1);      // the last
       const cross_entropy_result exact =
-          reference_transformed_cross_entropy(make_problem(logits, targets.data(), nullptr, o));
+          reference_cross_entropy(make_problem(logits, targets.data(), nullptr, o));
       for (const std::string& isa : available_isas())
         for (std::size_t shards = 1; shards <= 4 && shards <= cols; ++shards)
           for (int grouping = 0; grouping < 3; ++grouping) {

@@ -1,7 +1,7 @@
 // The softmax family in every element type and with the logit transform, on every instruction set,
-// against an independent long double oracle of the transformed logits (SPEC.md's order: scale,
-// softcap, mask with slope, valid_cols; sinks in the normalizer), with SPEC's widened bounds plus
-// half an ulp of the output type.
+// against the test oracle's exact transformed logits (tests/oracle; SPEC.md's order: scale, softcap,
+// mask with slope, valid_cols; sinks in the normalizer), with SPEC's widened bounds plus half an ulp
+// of the output type.
 #include <map>
 #include <sstream>
 
@@ -50,60 +50,25 @@ void make_transform(std::size_t which, std::size_t cols, dtype mask_type, random
   }
 }
 
-// The exact transformed logits of row r, in long double, and whether the transform is on.
-std::vector<real> exact_logits(const typed_buffer& x, std::size_t r, const softxent::softmax_options& o) {
-  std::vector<real> z(x.cols);
-  const std::size_t head = o.rows_per_head ? r / o.rows_per_head : 0;
-  for (std::size_t j = 0; j < x.cols; ++j) {
-    const real v = x.get(r, j);
-    real zj = v;
-    if (std::isfinite(v)) {
-      zj = static_cast<real>(o.scale) * v;
-      if (o.softcap != 0) zj = o.softcap * std::tanh(zj / o.softcap);
-    }
-    z[j] = zj;
-  }
-  if (o.mask.data != nullptr) {
-    const auto* base = static_cast<const unsigned char*>(o.mask.data);
-    const std::size_t size = dtype_size(o.mask.dtype);
-    for (std::size_t j = 0; j < x.cols; ++j) {
-      const unsigned char* p = base + ((r % o.mask.rows) * o.mask.stride + j) * size;
-      real m;
-      if (o.mask.dtype == dtype::f32) {
-        float f;
-        std::memcpy(&f, p, 4);
-        m = f;
-      } else {
-        std::uint16_t h;
-        std::memcpy(&h, p, 2);
-        m = o.mask.dtype == dtype::f16 ? decode_f16(h) : decode_bf16(h);
-      }
-      const real slope = o.slopes ? o.slopes[head] : 1;
-      z[j] = m == -INFINITY ? -INFINITY : z[j] + slope * m;
-    }
-  }
-  if (o.valid_cols != nullptr)
-    for (std::size_t j = static_cast<std::size_t>(o.valid_cols[r]); j < x.cols; ++j) z[j] = -INFINITY;
-  return z;
+// A float buffer holding the decoded values of a typed one (16-bit values are floats exactly), for the oracle.
+buffer decoded(const typed_buffer& t) {
+  buffer b(t.rows, t.cols);
+  for (std::size_t r = 0; r < t.rows; ++r)
+    for (std::size_t c = 0; c < t.cols; ++c) b.at(r, c) = static_cast<float>(t.get(r, c));
+  return b;
 }
 
-struct row_oracle {
-  std::vector<real> z;
-  row_stats s;
-  real widen;  // SPEC's widening for a transform: 4 eps (|z_j| + max |z|) <= 8 eps max |z|
+// The oracle's expected lse, softmax and log_softmax of x under the transform t.
+struct transform_expectation {
+  std::vector<softxent_oracle::expected> lse, softmax, log_softmax;
 };
-
-row_oracle oracle_of(const typed_buffer& x, std::size_t r, const softxent::softmax_options& o, bool transformed) {
-  row_oracle e;
-  e.z = exact_logits(x, r, o);
-  std::vector<real> with_sink = e.z;
-  if (o.sinks != nullptr) with_sink.push_back(o.sinks[o.rows_per_head ? r / o.rows_per_head : 0]);
-  e.s = reference_row_stats(with_sink.data(), with_sink.size());
-  real largest = 0;
-  for (real v : with_sink)
-    if (std::isfinite(v)) largest = std::max(largest, std::fabs(v));
-  e.widen = transformed ? 8 * eps * largest : 0;
-  return e;
+transform_expectation expect_transformed(const typed_buffer& x, const transform_case& t) {
+  const buffer x_float = decoded(x);
+  std::vector<float> mask;
+  const softxent_oracle::softmax_transform transform = oracle_transform(t.options, x.cols, mask);
+  const softxent_oracle::matrix_in view = oracle_view(x_float);
+  return {softxent_oracle::expect_logsumexp(view, transform), softxent_oracle::expect_softmax(view, transform),
+          softxent_oracle::expect_log_softmax(view, transform)};
 }
 
 std::string describe_case(const char* op, const std::string& isa, dtype in, dtype out, std::size_t cols,
@@ -147,13 +112,12 @@ void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
         make_transform(which, cols, all_dtypes[(which + cols) % 3], random, t);
         if (!t.valid.empty())  // padding past a row's valid length may hold anything
           for (std::size_t c = static_cast<std::size_t>(t.valid[2]); c < cols; ++c) x.set(2, c, NAN);
-        std::vector<row_oracle> exact;
-        for (std::size_t r = 0; r < rows; ++r) exact.push_back(oracle_of(x, r, t.options, which != 0));
+        const transform_expectation exact = expect_transformed(x, t);
         for (const std::string& isa : isas) {
           std::vector<float> lse(rows + 1, sentinel());
           REQUIRE(softxent::logsumexp(x.cview(), lse.data(), t.options, exec_for(isa)) == softxent::status::ok);
           tally tl(describe_case("logsumexp", isa, in, dtype::f32, cols, which));
-          for (std::size_t r = 0; r < rows; ++r) tl.expect(r, 0, lse[r], exact[r].s.lse, lse_bound(exact[r].s) + exact[r].widen);
+          for (std::size_t r = 0; r < rows; ++r) tl.expect(r, 0, lse[r], exact.lse[r].value, exact.lse[r].tolerance);
           SXTEST_CHECK_TALLY(tl);
           worst.add(isa, std::string("lse ") + dtype_name(in), tl);
           CHECK(same_bits(lse[rows], sentinel()));
@@ -164,23 +128,14 @@ void sweep(const std::vector<std::size_t>& lengths, std::uint64_t seed) {
                                          : softxent::softmax(x.cview(), y.view(), t.options, exec_for(isa));
               REQUIRE(run == softxent::status::ok);
               tally ty(describe_case(log_space ? "log_softmax" : "softmax", isa, in, out, cols, which));
-              for (std::size_t r = 0; r < rows; ++r) {
-                const row_oracle& e = exact[r];
+              for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t c = 0; c < cols; ++c) {
-                  const real zj = e.z[c];
-                  if (log_space) {
-                    expect_output(ty, r, c, out, y.get(r, c), reference_log_probability(zj, e.s),
-                                  log_softmax_bound(zj, e.s) + e.widen);
-                  } else {
-                    const real p = reference_probability(zj, e.s);
-                    if (p == 0 && !e.s.poisoned) {
-                      ty.expect(r, c, static_cast<float>(y.get(r, c)), 0, 0);  // masked: exactly 0
-                    } else {
-                      expect_output(ty, r, c, out, y.get(r, c), p, softmax_bound(p, zj, e.s) + p * e.widen);
-                    }
-                  }
+                  const softxent_oracle::expected& e = (log_space ? exact.log_softmax : exact.softmax)[r * cols + c];
+                  if (!log_space && e.value == 0)
+                    ty.expect(r, c, static_cast<float>(y.get(r, c)), 0, 0);  // masked: exactly 0
+                  else
+                    expect_output(ty, r, c, out, y.get(r, c), e.value, e.tolerance);
                 }
-              }
               compared += ty.checked;
               SXTEST_CHECK_TALLY(ty);
               worst.add(isa, std::string(log_space ? "log_softmax " : "softmax ") + dtype_name(in) + "->" + dtype_name(out), ty);
@@ -296,13 +251,6 @@ TEST_CASE("softmax options: every invalid option or shape has its status and wri
 
 namespace {
 
-// A float buffer holding the decoded values of a typed one (for the float oracles of test_support).
-buffer decoded(const typed_buffer& t) {
-  buffer b(t.rows, t.cols);
-  for (std::size_t r = 0; r < t.rows; ++r)
-    for (std::size_t c = 0; c < t.cols; ++c) b.at(r, c) = static_cast<float>(t.get(r, c));
-  return b;
-}
 
 }  // namespace
 
@@ -374,7 +322,7 @@ TEST_CASE("cross_entropy and cross_entropy_soft with logits, probabilities and g
         o.softcap = cols % 2 ? 10.0f : 0.0f;
         const std::vector<std::int64_t> targets = random_targets(batch_rows, cols, random, 0.2, o.ignore_index);
         const buffer logits_f = decoded(logits), probs_f = decoded(probs);
-        const cross_entropy_result exact = reference_transformed_cross_entropy(
+        const cross_entropy_result exact = reference_cross_entropy(
             make_problem(logits_f, soft ? nullptr : targets.data(), soft ? &probs_f : nullptr, o));
         for (const std::string& isa : available_isas())
           for (dtype grad_type : all_dtypes) {

@@ -1,6 +1,5 @@
-// The fused linear cross-entropy against an independent long double reference (exact logits, then
-// test_support.hpp's cross-entropy reference, then the two gradient products in long double) with
-// SPEC.md's widened bounds, and against the materialized path (one BLAS product, softxent's
+// The fused linear cross-entropy against the test oracle (tests/oracle: exact logits, their
+// cross-entropy, then the two gradient products in long double) with SPEC.md's widened bounds, and against the materialized path (one BLAS product, softxent's
 // cross-entropy, the two BLAS products). Small workspace budgets reach every blocking: several row
 // blocks, and classes cut into blocks (the two-pass path) on shapes small enough for the reference.
 #include <atomic>
@@ -107,160 +106,38 @@ linear_outputs run_materialized(const linear_problem& p, std::uint64_t start_see
   return out;
 }
 
-// The exact results, with SPEC.md's bounds: cross-entropy's on the exact logits widened by the
-// products' error delta_j = (hidden + 2) eps (sum_k |x_k w_jk| + |b_j|) per logit, carried to the loss
-// by the gradient and to the logits' gradient G by the softmax's and the transform's derivatives
-// (twice the first-order terms, for the second-order ones), then through the two products.
-struct linear_expectation {
-  std::vector<real> loss, loss_bound;
-  std::vector<real> grad_inputs, grad_inputs_bound;  // rows x hidden
-  std::vector<real> grad_weight, grad_weight_bound;  // classes x hidden, the call's part only
-  std::vector<real> grad_bias, grad_bias_bound;
-};
+// The oracle's expectation of the fused call (its part of grad_weight and grad_bias added to start's).
+using linear_expectation = softxent_oracle::linear_cross_entropy_expectation;
 
-linear_expectation reference_linear(const linear_problem& p) {
-  const std::size_t R = p.rows, H = p.hidden, C = p.classes;
-  const auto& o = p.options;
-  cross_entropy_problem ce;
-  ce.rows = R;
-  ce.cols = C;
-  ce.targets = p.targets.data();
-  ce.options = o;
-  ce.logits.resize(R * C);
-  std::vector<real> delta(R * C);
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t j = 0; j < C; ++j) {
-      real sum = p.bias.empty() ? 0 : p.bias[j], magnitude = p.bias.empty() ? 0 : std::fabs(real(p.bias[j]));
-      for (std::size_t k = 0; k < H; ++k) {
-        const real term = static_cast<real>(p.inputs.at(r, k)) * p.weight.at(j, k);
-        sum += term;
-        magnitude += std::fabs(term);
-      }
-      ce.logits[r * C + j] = sum;
-      delta[r * C + j] = static_cast<real>(H + 2) * eps * magnitude;
-    }
-  const cross_entropy_result exact = reference_transformed_cross_entropy(ce);
-
-  // Per row: the probabilities, the weight of p_j in G (s * Y + z-loss's share) and dz/dx.
-  const real scale = o.logit_scale, cap = o.softcap;
-  real weight_sum = 0;
-  std::size_t counted = 0;
-  for (std::size_t r = 0; r < R; ++r) {
-    if (p.targets[r] == o.ignore_index) continue;
-    ++counted;
-    weight_sum += o.class_weights ? o.class_weights[static_cast<std::size_t>(p.targets[r])] : 1;
-  }
-  const bool mean = o.reduction == softxent::reduction::mean;
-  const real s = mean ? 1 / weight_sum : 1, z_scale = mean ? 1 / static_cast<real>(counted) : 1;
-  real weight_total = 0;
-  for (std::size_t j = 0; j < C; ++j) weight_total += o.class_weights ? o.class_weights[j] : 1;
-  std::vector<real> g_bound(R * C, 0);
-  real loss_widening_total = 0;
-  std::vector<real> loss_widening(R, 0);
-  for (std::size_t r = 0; r < R; ++r) {
-    if (p.targets[r] == o.ignore_index) continue;
-    const auto t = static_cast<std::size_t>(p.targets[r]);
-    std::vector<real> z(C), dz(C);
-    for (std::size_t j = 0; j < C; ++j) {
-      const real v = scale * ce.logits[r * C + j];
-      const real th = cap == 0 ? 0 : std::tanh(v / cap);
-      z[j] = cap == 0 ? v : cap * th;
-      dz[j] = cap == 0 ? scale : scale * (1 - th * th);
-    }
-    const row_stats st = reference_row_stats(z.data(), C);
-    const real y_sum = (1 - o.label_smoothing) * (o.class_weights ? o.class_weights[t] : 1) +
-                       o.label_smoothing / static_cast<real>(C) * weight_total;
-    const real p_weight = s * y_sum + z_scale * 2 * o.z_loss * (std::fabs(st.lse) + scale * 1);
-    real delta_max = 0, dz_delta_mean = 0;
-    for (std::size_t j = 0; j < C; ++j) delta_max = std::max(delta_max, delta[r * C + j]);
-    for (std::size_t j = 0; j < C; ++j) {
-      const real pj = reference_probability(z[j], st);
-      dz_delta_mean += pj * dz[j] * delta[r * C + j];
-      const real g = exact.grad[r * C + j];
-      loss_widening[r] += 2 * std::fabs(g) * delta[r * C + j];
-    }
-    for (std::size_t j = 0; j < C; ++j) {
-      const real pj = reference_probability(z[j], st);
-      const real dj = delta[r * C + j];
-      real widen = 2 * p_weight * pj * dz[j] * (dz[j] * dj + dz_delta_mean);
-      if (cap != 0 && dz[j] != 0) widen += 2 * std::fabs(exact.grad[r * C + j]) / dz[j] * 2 * scale * scale * dj / cap;
-      g_bound[r * C + j] = exact.grad_bound[r * C + j] + widen;
-    }
-    loss_widening_total += loss_widening[r];
-  }
-
-  linear_expectation e;
-  e.loss = exact.loss;
-  e.loss_bound = exact.loss_bound;
-  if (o.reduction == softxent::reduction::none) {
-    for (std::size_t r = 0; r < R; ++r) e.loss_bound[r] += loss_widening[r];
-  } else {
-    e.loss_bound[0] += loss_widening_total;
-  }
-  e.grad_inputs.assign(R * H, 0);
-  e.grad_inputs_bound.assign(R * H, 0);
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t k = 0; k < H; ++k) {
-      real sum = 0, magnitude = 0, carried = 0;
-      for (std::size_t j = 0; j < C; ++j) {
-        const real w = p.weight.at(j, k);
-        sum += exact.grad[r * C + j] * w;
-        magnitude += std::fabs(exact.grad[r * C + j] * w);
-        carried += g_bound[r * C + j] * std::fabs(w);
-      }
-      e.grad_inputs[r * H + k] = sum;
-      e.grad_inputs_bound[r * H + k] = carried + static_cast<real>(C + 2) * eps * magnitude + tiny_bound;
-    }
-  // sum_r G_rj factor(r) with its bound, for grad_weight (factor x_rk) and grad_bias (factor 1).
-  const auto column_product = [&](std::size_t j, const auto& factor, real& value, real& bound) {
-    real sum = 0, magnitude = 0, carried = 0;
-    for (std::size_t r = 0; r < R; ++r) {
-      const real f = factor(r);
-      sum += exact.grad[r * C + j] * f;
-      magnitude += std::fabs(exact.grad[r * C + j] * f);
-      carried += g_bound[r * C + j] * std::fabs(f);
-    }
-    value = sum;
-    bound = carried + static_cast<real>(R + 2) * eps * magnitude;
-  };
-  e.grad_weight.assign(C * H, 0);
-  e.grad_weight_bound.assign(C * H, 0);
-  e.grad_bias.assign(C, 0);
-  e.grad_bias_bound.assign(C, 0);
-  for (std::size_t j = 0; j < C; ++j) {
-    for (std::size_t k = 0; k < H; ++k)
-      column_product(j, [&](std::size_t r) -> real { return p.inputs.at(r, k); }, e.grad_weight[j * H + k],
-                     e.grad_weight_bound[j * H + k]);
-    column_product(j, [](std::size_t) -> real { return 1; }, e.grad_bias[j], e.grad_bias_bound[j]);
-  }
-  return e;
+linear_expectation reference_linear(const linear_problem& p, const linear_outputs* start = nullptr) {
+  const softxent_cross_entropy_options o = softxent_oracle::c_options(p.options);
+  const softxent_oracle::matrix_in grad_weight_start{start ? start->grad_weight.data() : nullptr, p.classes, p.hidden,
+                                                     start ? start->grad_weight.stride : p.hidden};
+  return softxent_oracle::expect_linear_cross_entropy(
+      oracle_view(p.inputs), oracle_view(p.weight), p.bias_data(), p.targets.data(), &o,
+      grad_weight_start, start ? start->grad_bias.data() : nullptr);
 }
 
-// Checks out (which started as start) against e; grad_weight and grad_bias as start + e's part.
+// Checks out (which started as start) against e (computed from start); a gradient not wanted must
+// keep start's bits.
+void expect_one(tally& t, std::size_t r, std::size_t c, float got, const softxent_oracle::expected& e) {
+  t.expect(r, c, got, e.value, e.tolerance);
+}
 void expect_linear(tally& t, const linear_expectation& e, const linear_outputs& out, const linear_outputs& start,
                    wanted w = {}) {
-  for (std::size_t i = 0; i < e.loss.size(); ++i) t.expect(i, 0, out.loss[i], e.loss[i], e.loss_bound[i]);
+  for (std::size_t i = 0; i < e.loss.size(); ++i) expect_one(t, i, 0, out.loss[i], e.loss[i]);
   const std::size_t H = out.grad_inputs.cols;
   if (w.inputs) {
     for (std::size_t r = 0; r < out.grad_inputs.rows; ++r)
-      for (std::size_t k = 0; k < H; ++k)
-        t.expect(r, k, out.grad_inputs.at(r, k), e.grad_inputs[r * H + k], e.grad_inputs_bound[r * H + k]);
+      for (std::size_t k = 0; k < H; ++k) expect_one(t, r, k, out.grad_inputs.at(r, k), e.grad_inputs[r * H + k]);
   }
   for (std::size_t j = 0; j < out.grad_weight.rows; ++j) {
-    if (w.weight) {
-      for (std::size_t k = 0; k < H; ++k) {
-        const real initial = start.grad_weight.at(j, k), exact = initial + e.grad_weight[j * H + k];
-        t.expect(j, k, out.grad_weight.at(j, k), exact,
-                 e.grad_weight_bound[j * H + k] + eps * (std::fabs(exact) + std::fabs(initial)));
-      }
-    } else {
-      for (std::size_t k = 0; k < H; ++k) t.expect_bits(j, k, out.grad_weight.at(j, k), start.grad_weight.at(j, k));
+    for (std::size_t k = 0; k < H; ++k) {
+      if (w.weight) expect_one(t, j, k, out.grad_weight.at(j, k), e.grad_weight[j * H + k]);
+      else t.expect_bits(j, k, out.grad_weight.at(j, k), start.grad_weight.at(j, k));
     }
-    const real initial = start.grad_bias[j], exact = initial + e.grad_bias[j];
-    if (w.bias)
-      t.expect(j, H, out.grad_bias[j], exact, e.grad_bias_bound[j] + eps * (std::fabs(exact) + std::fabs(initial)));
-    else
-      t.expect_bits(j, H, out.grad_bias[j], start.grad_bias[j]);
+    if (w.bias) expect_one(t, j, H, out.grad_bias[j], e.grad_bias[j]);
+    else t.expect_bits(j, H, out.grad_bias[j], start.grad_bias[j]);
   }
 }
 
@@ -306,8 +183,8 @@ TEST_CASE("linear_cross_entropy matches the long double reference and the materi
     for (std::size_t set = 0; set < cross_entropy_option_sets; ++set)
       for (bool with_bias : {false, true}) {
         const linear_problem p = make_linear_problem(s.rows, s.hidden, s.classes, with_bias, set, random);
-        const linear_expectation e = reference_linear(p);
         const linear_outputs start = start_outputs(p, 77);
+        const linear_expectation e = reference_linear(p, &start);
         for (const std::string& isa : available_isas()) {
           {
             const linear_outputs materialized = run_materialized(p, 77, exec_for(isa));
@@ -423,7 +300,7 @@ TEST_CASE("linear_cross_entropy: the gradients agree with finite differences of 
     else
       moved.bias[static_cast<std::size_t>(index_in(p.bias.data()))] = static_cast<float>(saved + delta);
     moved.options.class_weights = moved.class_weights.data();
-    return reference_linear(moved).loss[0];
+    return reference_linear(moved).loss[0].value;
   };
   // delta = 2^-10 is exact in float next to these values, so the step is what the reference sees.
   const real h = real(1) / 1024;

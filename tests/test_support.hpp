@@ -1,7 +1,6 @@
 // Shared helpers of the softxent test suite: the instruction sets to sweep, sentinel-guarded strided
-// buffers, random inputs, and an independent reference of every operation in long double (double on
-// AArch64: see real), written from the textbook formulas and PyTorch's cross_entropy (not from the
-// library's code), with the error bounds of SPEC.md as tolerances.
+// buffers, random inputs, and the doctest-side adapters of the one test oracle (oracle/oracle.hpp:
+// every operation's exact result in long double, double on AArch64, with SPEC.md's error bounds).
 #ifndef SOFTXENT_TESTS_TEST_SUPPORT_HPP
 #define SOFTXENT_TESTS_TEST_SUPPORT_HPP
 
@@ -24,14 +23,15 @@
 #include <type_traits>
 #include <vector>
 
-#include "real.hpp"
+#include "oracle/oracle.hpp"
 
 namespace sxtest {
 
-// real (the reference's arithmetic) and eps come from real.hpp.
-// The absolute slack SPEC.md allows tiny results (1e-37), and the value below which it applies.
-constexpr real tiny_bound = real(1e-37L);
-constexpr real tiny_value = real(1e-30L);
+// The oracle's arithmetic, float's eps, and the absolute slack SPEC.md allows tiny results.
+using softxent_oracle::eps;
+using softxent_oracle::real;
+using softxent_oracle::tiny_bound;
+using softxent_oracle::tiny_value;
 constexpr float inf = std::numeric_limits<float>::infinity();
 constexpr float nan_f = std::numeric_limits<float>::quiet_NaN();
 using sizes = std::initializer_list<std::size_t>;
@@ -218,65 +218,19 @@ inline std::vector<std::int64_t> random_targets(std::size_t rows, std::size_t co
 }
 
 // ---------------------------------------------------------------------------------------------
-// The independent reference, in real (long double on x86)
+// The oracle's row statistics and bounds, in the call shapes of the tests
 
-// Statistics of one row: m = max, log_sum = log(sum_j exp(x_j - m)), lse = m + log_sum, and whether the
-// row is poisoned (NaN or +inf among its logits). x_j - lse is formed as (x_j - m) - log_sum: near 3e38,
-// m + log_sum rounds to m even in long double.
-struct row_stats {
-  real max = 0;
-  real log_sum = 0;
-  real lse = 0;
-  bool poisoned = false;
-};
+// Statistics of one row of float or exact logits: NaN or +inf poison it, -inf is masked.
+using row_stats = softxent_oracle::row_summary;
 template <class T>
 row_stats reference_row_stats(const T* x, std::size_t n) {
-  row_stats s;
-  real m = -std::numeric_limits<real>::infinity();
-  for (std::size_t j = 0; j < n; ++j) {
-    real v = static_cast<real>(x[j]);
-    if (std::isnan(v) || v == std::numeric_limits<real>::infinity()) s.poisoned = true;
-    m = std::max(m, v);
-  }
-  s.max = m;
-  if (s.poisoned) {
-    s.lse = std::numeric_limits<real>::quiet_NaN();
-  } else if (m == -std::numeric_limits<real>::infinity()) {
-    s.lse = m;
-  } else {
-    real sum = 0;
-    for (std::size_t j = 0; j < n; ++j) sum += std::exp(static_cast<real>(x[j]) - m);
-    s.log_sum = std::log(sum);
-    s.lse = m + s.log_sum;
-  }
-  return s;
+  return softxent_oracle::summarize(x, n);
 }
-
-// exact softmax and log_softmax of element x_j of a row with statistics s
-inline real reference_log_probability(real xj, const row_stats& s) {
-  if (s.poisoned) return std::numeric_limits<real>::quiet_NaN();
-  if (xj == -std::numeric_limits<real>::infinity()) return xj;
-  return (xj - s.max) - s.log_sum;
-}
-inline real reference_probability(real xj, const row_stats& s) {
-  if (s.poisoned) return std::numeric_limits<real>::quiet_NaN();
-  if (xj == -std::numeric_limits<real>::infinity()) return 0;
-  return std::exp(reference_log_probability(xj, s));
-}
-
-// SPEC.md's error bounds
-inline real softmax_bound(real p, real xj, const row_stats& s) {
-  real distance = std::isfinite(xj - s.max) ? std::fabs(xj - s.max) : 0;
-  real bound = (8 + distance) * eps * p;
-  if (p < tiny_value) bound = std::max(bound, tiny_bound);
-  return bound;
-}
-inline real log_softmax_bound(real xj, const row_stats& s) {
-  real distance = std::isfinite(xj - s.max) ? std::fabs(xj - s.max) : 0;
-  real lse = std::isfinite(s.lse) ? std::fabs(s.lse) : 0;
-  return (8 + distance) * eps + 8 * eps * lse;
-}
-inline real lse_bound(const row_stats& s) { return 8 * eps * (1 + (std::isfinite(s.lse) ? std::fabs(s.lse) : 0)); }
+inline real reference_log_probability(real xj, const row_stats& s) { return s.log_probability(xj); }
+inline real reference_probability(real xj, const row_stats& s) { return s.probability(xj); }
+inline real softmax_bound(real p, real xj, const row_stats& s) { return softxent_oracle::probability_bound(s, xj, p); }
+inline real log_softmax_bound(real xj, const row_stats& s) { return softxent_oracle::log_probability_bound(s, xj); }
+using softxent_oracle::lse_bound;
 
 // Collects comparisons of float results against exact values; reports the first few failures.
 struct tally {
@@ -325,100 +279,94 @@ struct tally {
 };
 #define SXTEST_CHECK_TALLY(t) CHECK_MESSAGE((t).ok(), (t).message())
 
-// The exact results of one operation on one input with their tolerances, computed once and checked
-// against the outputs of any number of calls (one per instruction set). Stored in double: its rounding
-// is nine orders of magnitude below the tolerances. A negative bound demands +0 exactly.
+// The exact results of one operation on one input with their tolerances, computed once by the oracle
+// and checked against the outputs of any number of calls (one per instruction set). Stored in double:
+// its rounding is nine orders of magnitude below the tolerances.
 struct expectation {
+  enum class demand : unsigned char { within_bound, positive_zero, any_value, any_non_finite };
   std::size_t rows = 0;
   std::size_t cols = 0;
   std::vector<double> exact;  // rows x cols, dense
   std::vector<double> bound;
+  std::vector<demand> kind;
 
-  expectation(std::size_t rows_, std::size_t cols_) : rows(rows_), cols(cols_), exact(rows_ * cols_), bound(rows_ * cols_) {}
-  void set(std::size_t r, std::size_t c, real value, real tolerance) {
-    exact[r * cols + c] = static_cast<double>(value);
-    bound[r * cols + c] = static_cast<double>(tolerance);
+  expectation(std::size_t rows_, std::size_t cols_)
+      : rows(rows_), cols(cols_), exact(rows_ * cols_), bound(rows_ * cols_), kind(rows_ * cols_, demand::within_bound) {}
+  // From the oracle's rows x cols elements; zero_exactly: an exact 0 (a masked class, an underflow)
+  // must be +0, bit for bit.
+  expectation(std::size_t rows_, std::size_t cols_, const std::vector<softxent_oracle::expected>& elements,
+              bool zero_exactly = false)
+      : expectation(rows_, cols_) {
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      const softxent_oracle::expected& e = elements[i];
+      exact[i] = static_cast<double>(e.value);
+      bound[i] = static_cast<double>(e.tolerance);
+      if (e.any_value) kind[i] = demand::any_value;
+      else if (e.any_non_finite) kind[i] = demand::any_non_finite;
+      else if (zero_exactly && e.value == 0) kind[i] = demand::positive_zero;
+    }
   }
   void check(tally& t, const float* got, std::size_t got_stride) const {
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c) {
-        double b = bound[r * cols + c];
-        if (b < 0)
-          t.expect_bits(r, c, got[r * got_stride + c], 0.0f);
-        else
-          t.expect(r, c, got[r * got_stride + c], exact[r * cols + c], b);
+        const std::size_t i = r * cols + c;
+        const float g = got[r * got_stride + c];
+        switch (kind[i]) {
+          case demand::within_bound: t.expect(r, c, g, exact[i], bound[i]); break;
+          case demand::positive_zero: t.expect_bits(r, c, g, 0.0f); break;
+          case demand::any_value: ++t.checked; break;
+          case demand::any_non_finite:
+            ++t.checked;
+            if (std::isfinite(g)) t.fail(r, c, g, exact[i], 0, "expected a non-finite value");
+            break;
+        }
       }
   }
   void check(tally& t, const buffer& got) const { check(t, got.data(), got.stride); }
 };
 
-inline expectation expected_logsumexp(const buffer& x) {
-  expectation e(x.rows, 1);
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    row_stats s = reference_row_stats(x.row(r), x.cols);
-    e.set(r, 0, s.lse, lse_bound(s));
+inline softxent_oracle::matrix_in oracle_view(const buffer& b) { return {b.data(), b.rows, b.cols, b.stride}; }
+
+// The oracle's form of softmax options over rows of cols classes: the mask decoded to float into
+// mask_storage, which must outlive the result.
+inline softxent_oracle::softmax_transform oracle_transform(const softxent::softmax_options& o, std::size_t cols,
+                                                           std::vector<float>& mask_storage) {
+  softxent_oracle::softmax_transform t;
+  t.scale = o.scale;
+  t.softcap = o.softcap;
+  t.rows_per_head = o.rows_per_head;
+  t.slopes = o.slopes;
+  t.sinks = o.sinks;
+  t.valid_cols = o.valid_cols;
+  if (o.mask.data != nullptr) {
+    mask_storage.clear();
+    for (std::size_t i = 0; i < (o.mask.rows - 1) * o.mask.stride + cols; ++i)
+      mask_storage.push_back(
+          static_cast<float>(softxent_oracle::load_element(o.mask.data, static_cast<int>(o.mask.dtype), i)));
+    t.mask = mask_storage.data();
+    t.mask_rows = o.mask.rows;
+    t.mask_stride = o.mask.stride;
   }
-  return e;
-}
-inline expectation expected_softmax(const buffer& x) {
-  expectation e(x.rows, x.cols);
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    row_stats s = reference_row_stats(x.row(r), x.cols);
-    for (std::size_t c = 0; c < x.cols; ++c) {
-      real xj = x.at(r, c);
-      real p = reference_probability(xj, s);
-      bool masked = p == 0 && !s.poisoned;  // masked classes get exactly 0
-      e.set(r, c, p, masked ? -1 : softmax_bound(p, xj, s));
-    }
-  }
-  return e;
-}
-inline expectation expected_log_softmax(const buffer& x) {
-  expectation e(x.rows, x.cols);
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    row_stats s = reference_row_stats(x.row(r), x.cols);
-    for (std::size_t c = 0; c < x.cols; ++c) {
-      real xj = x.at(r, c);
-      e.set(r, c, reference_log_probability(xj, s), log_softmax_bound(xj, s));
-    }
-  }
-  return e;
-}
-// dx = y * (dy - sum_k dy_k y_k)
-inline expectation expected_softmax_backward(const buffer& y, const buffer& dy) {
-  expectation e(y.rows, y.cols);
-  for (std::size_t r = 0; r < y.rows; ++r) {
-    real dot = 0, abs_dot = 0;
-    for (std::size_t k = 0; k < y.cols; ++k) {
-      dot += static_cast<real>(dy.at(r, k)) * y.at(r, k);
-      abs_dot += std::fabs(static_cast<real>(dy.at(r, k)) * y.at(r, k));
-    }
-    for (std::size_t c = 0; c < y.cols; ++c) {
-      real yj = y.at(r, c), dyj = dy.at(r, c);
-      e.set(r, c, yj * (dyj - dot), 8 * eps * std::fabs(yj) * (std::fabs(dyj) + abs_dot) + tiny_bound);
-    }
-  }
-  return e;
-}
-// dx = dy - exp(y) * sum_k dy_k
-inline expectation expected_log_softmax_backward(const buffer& y, const buffer& dy) {
-  expectation e(y.rows, y.cols);
-  for (std::size_t r = 0; r < y.rows; ++r) {
-    real sum = 0, abs_sum = 0;
-    for (std::size_t k = 0; k < y.cols; ++k) {
-      sum += dy.at(r, k);
-      abs_sum += std::fabs(static_cast<real>(dy.at(r, k)));
-    }
-    for (std::size_t c = 0; c < y.cols; ++c) {
-      real ey = std::exp(static_cast<real>(y.at(r, c)));
-      real dyj = dy.at(r, c);
-      e.set(r, c, dyj - ey * sum, 8 * eps * (std::fabs(dyj) + ey * abs_sum) + tiny_bound);
-    }
-  }
-  return e;
+  return t;
 }
 
-// One-off checks of one output against the reference.
+inline expectation expected_logsumexp(const buffer& x) {
+  return expectation(x.rows, 1, softxent_oracle::expect_logsumexp(oracle_view(x)));
+}
+inline expectation expected_softmax(const buffer& x) {
+  return expectation(x.rows, x.cols, softxent_oracle::expect_softmax(oracle_view(x)), true);
+}
+inline expectation expected_log_softmax(const buffer& x) {
+  return expectation(x.rows, x.cols, softxent_oracle::expect_log_softmax(oracle_view(x)));
+}
+inline expectation expected_softmax_backward(const buffer& y, const buffer& dy) {
+  return expectation(y.rows, y.cols, softxent_oracle::expect_softmax_backward(oracle_view(y), oracle_view(dy)));
+}
+inline expectation expected_log_softmax_backward(const buffer& y, const buffer& dy) {
+  return expectation(y.rows, y.cols, softxent_oracle::expect_log_softmax_backward(oracle_view(y), oracle_view(dy)));
+}
+
+// One-off checks of one output against the oracle.
 inline void expect_logsumexp(tally& t, const buffer& x, const float* lse) { expected_logsumexp(x).check(t, lse, 1); }
 inline void expect_softmax(tally& t, const buffer& x, const buffer& y) { expected_softmax(x).check(t, y); }
 inline void expect_log_softmax(tally& t, const buffer& x, const buffer& y) { expected_log_softmax(x).check(t, y); }
@@ -432,24 +380,15 @@ inline void expect_log_softmax_backward(tally& t, const buffer& y, const buffer&
 // Backward inputs: y = softmax(x) (or log_softmax) rounded to float from the exact values, dy random.
 inline void fill_softmax_of(buffer& y, const buffer& x, bool log) {
   for (std::size_t r = 0; r < x.rows; ++r) {
-    row_stats s = reference_row_stats(x.row(r), x.cols);
-    for (std::size_t c = 0; c < x.cols; ++c) {
-      real xj = x.at(r, c);
-      y.at(r, c) = static_cast<float>(log ? reference_log_probability(xj, s) : reference_probability(xj, s));
-    }
+    const row_stats s = reference_row_stats(x.row(r), x.cols);
+    for (std::size_t c = 0; c < x.cols; ++c)
+      y.at(r, c) = static_cast<float>(log ? s.log_probability(x.at(r, c)) : s.probability(x.at(r, c)));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cross-entropy as PyTorch's torch.nn.functional.cross_entropy defines it, plus PaLM's z-loss:
-//   integer targets: row loss = (1 - ls) * w_t * (-logp_t) + ls / C * sum_j w_j * (-logp_j);
-//     MEAN = sum of row losses / sum of w_t over counted rows (PyTorch's
-//     cross_entropy_loss_label_smoothing normalizes the smoothing term by the same weight sum).
-//   probability targets: q'_j = (1 - ls) * q_j + ls / C; row loss = -sum_j w_j q'_j logp_j;
-//     MEAN divides by rows whatever the weights.
-//   z-loss: z * lse^2 per counted row, unweighted; MEAN adds its mean over the counted rows.
-// Gradient of row loss L = -sum_j y_j logp_j: dL/dx_j = Y p_j - y_j with Y = sum_j y_j; of z lse^2:
-// 2 z lse p_j.
+// Cross-entropy (the oracle's expect_cross_entropy) on exact logits the tests may move, e.g. for
+// finite differences.
 
 struct cross_entropy_problem {
   std::size_t rows = 0;
@@ -485,183 +424,24 @@ struct cross_entropy_result {
   std::vector<real> grad_bound;
 };
 
+// Every option, the logit transform (logit_scale, softcap) included.
 inline cross_entropy_result reference_cross_entropy(const cross_entropy_problem& p) {
-  const auto& o = p.options;
-  const std::size_t rows = p.rows, cols = p.cols;
-  const real ls = o.label_smoothing;
-  const real z = o.z_loss;
-  auto weight = [&](std::size_t j) -> real { return o.class_weights ? static_cast<real>(o.class_weights[j]) : 1; };
-
-  std::vector<real> row_loss(rows, 0), row_z(rows, 0), row_bound(rows, 0), row_z_bound(rows, 0);
-  std::vector<std::vector<real>> coefficient(rows);
-  std::vector<bool> counted(rows, false);
-  std::vector<row_stats> stats(rows);
-  real weight_sum = 0;
-  std::size_t count = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const real* x = &p.logits[r * cols];
-    std::vector<real>& y = coefficient[r];
-    y.assign(cols, 0);
-    if (p.targets != nullptr) {
-      std::int64_t t = p.targets[r];
-      if (t == o.ignore_index) continue;
-      auto target = static_cast<std::size_t>(t);
-      for (std::size_t j = 0; j < cols; ++j) y[j] = ls / static_cast<real>(cols) * weight(j);
-      y[target] += (1 - ls) * weight(target);
-      weight_sum += weight(target);
-    } else {
-      for (std::size_t j = 0; j < cols; ++j)
-        y[j] = weight(j) * ((1 - ls) * p.probs[r * cols + j] + ls / static_cast<real>(cols));
-      weight_sum += 1;
-    }
-    counted[r] = true;
-    ++count;
-    row_stats s = reference_row_stats(x, cols);
-    stats[r] = s;
-    real loss = 0, bound = 0;
-    for (std::size_t j = 0; j < cols; ++j) {
-      if (y[j] == 0) continue;  // a zero coefficient contributes 0, even on a masked class
-      real logp = reference_log_probability(x[j], s);
-      loss -= y[j] * logp;
-      bound += y[j] * log_softmax_bound(x[j], s);
-    }
-    row_loss[r] = loss;
-    if (z != 0) {
-      real lse_abs = std::isfinite(s.lse) ? std::fabs(s.lse) : 0;
-      row_z[r] = z * s.lse * s.lse;
-      row_z_bound[r] = z * (2 * lse_abs * lse_bound(s) + 8 * eps * lse_abs * lse_abs);
-    }
-    row_bound[r] = bound;
-  }
-
+  const softxent_cross_entropy_options o = softxent_oracle::c_options(p.options);
+  const softxent_oracle::cross_entropy_expectation e = softxent_oracle::expect_cross_entropy(
+      p.rows, p.cols, p.logits.data(), p.targets, p.targets == nullptr ? p.probs.data() : nullptr, &o);
   cross_entropy_result result;
-  real scale = 1, z_scale = 1;
-  bool zero_mean = false;
-  if (o.reduction == softxent::reduction::mean) {
-    if (count == 0 || weight_sum == 0) {
-      zero_mean = true;
-      scale = z_scale = 0;
-    } else {
-      scale = 1 / weight_sum;
-      z_scale = 1 / static_cast<real>(count);
-    }
+  for (const softxent_oracle::expected& loss : e.loss) {
+    result.loss.push_back(loss.value);
+    result.loss_bound.push_back(loss.tolerance);
   }
-  if (o.reduction == softxent::reduction::none) {
-    result.loss.resize(rows);
-    result.loss_bound.resize(rows);
-    for (std::size_t r = 0; r < rows; ++r) {
-      result.loss[r] = counted[r] ? row_loss[r] + row_z[r] : 0;
-      result.loss_bound[r] = row_bound[r] + row_z_bound[r] + 8 * eps * std::fabs(result.loss[r]);
-    }
-  } else {
-    real total = 0, bound = 0, magnitude = 0;
-    for (std::size_t r = 0; r < rows; ++r) {
-      if (!counted[r]) continue;
-      real term = scale * row_loss[r] + z_scale * row_z[r];
-      total += term;
-      magnitude += std::fabs(term);
-      bound += scale * row_bound[r] + z_scale * row_z_bound[r];
-    }
-    if (zero_mean) total = 0, bound = 0, magnitude = 0;
-    result.loss = {total};
-    result.loss_bound = {bound + 8 * eps * magnitude + 8 * eps * std::fabs(total)};
-  }
-
-  result.grad.assign(rows * cols, 0);
-  result.grad_bound.assign(rows * cols, 0);
-  for (std::size_t r = 0; r < rows; ++r) {
-    if (!counted[r] || zero_mean) continue;
-    const real* x = &p.logits[r * cols];
-    const row_stats& s = stats[r];
-    const std::vector<real>& y = coefficient[r];
-    real total_y = 0;
-    for (real v : y) total_y += v;
-    for (std::size_t j = 0; j < cols; ++j) {
-      real pj = reference_probability(x[j], s);
-      real g = scale * (total_y * pj - y[j]);
-      real bound = scale * (total_y * softmax_bound(pj, x[j], s) + 8 * eps * (total_y * pj + y[j]));
-      if (z != 0 && pj != 0) {
-        real zg = z_scale * 2 * z * s.lse * pj;
-        g += zg;
-        real lse_abs = std::isfinite(s.lse) ? std::fabs(s.lse) : 0;
-        bound += z_scale * 2 * z * (lse_abs * softmax_bound(pj, x[j], s) + pj * lse_bound(s)) + 8 * eps * std::fabs(zg);
-      }
-      result.grad[r * cols + j] = g;
-      result.grad_bound[r * cols + j] = bound + tiny_bound;
-    }
+  for (const softxent_oracle::expected& grad : e.grad) {
+    result.grad.push_back(grad.value);
+    result.grad_bound.push_back(grad.tolerance);
   }
   return result;
 }
 
-// Cross-entropy with the logit transform z = softcap(logit_scale * x): the reference above on z
-// (computed exactly from x), its gradient carried to x by dz/dx = scale * (1 - tanh^2). Bounds: SPEC's
-// widening 4 * eps * (|z_j| + max_k |z_k|) <= 8 * eps * M (M = max_k |z_k| over the row) of every
-// log-probability (loss) and, relative, of every p_j (gradient); and 8 * eps * scale absolute for
-// the float evaluation of dz/dx.
-inline cross_entropy_result reference_transformed_cross_entropy(cross_entropy_problem p) {
-  const auto& o = p.options;
-  const real scale = o.logit_scale, cap = o.softcap;
-  const std::size_t rows = p.rows, cols = p.cols;
-  std::vector<real> derivative(rows * cols), row_m(rows, 0);
-  for (std::size_t i = 0; i < rows * cols; ++i) {
-    const real x = p.logits[i];
-    if (!std::isfinite(x)) {
-      derivative[i] = scale;
-      continue;
-    }
-    const real t = cap == 0 ? 0 : std::tanh(scale * x / cap);
-    p.logits[i] = cap == 0 ? scale * x : cap * t;
-    derivative[i] = cap == 0 ? scale : scale * (1 - t * t);
-    row_m[i / cols] = std::max(row_m[i / cols], std::fabs(p.logits[i]));
-  }
-  softxent::cross_entropy_options plain = o;
-  plain.logit_scale = 1;
-  plain.softcap = 0;
-  p.options = plain;
-  cross_entropy_result result = reference_cross_entropy(p);
-
-  auto weight = [&](std::size_t j) -> real { return o.class_weights ? static_cast<real>(o.class_weights[j]) : 1; };
-  real weight_total = 0;
-  for (std::size_t j = 0; j < cols; ++j) weight_total += weight(j);
-  const real ls = o.label_smoothing;
-  real red_scale = 1, weight_sum = 0;
-  std::vector<real> y_sum(rows, 0);
-  for (std::size_t r = 0; r < rows; ++r) {
-    if (p.targets != nullptr) {
-      if (p.targets[r] == o.ignore_index) continue;
-      const auto t = static_cast<std::size_t>(p.targets[r]);
-      y_sum[r] = (1 - ls) * weight(t) + ls / static_cast<real>(cols) * weight_total;
-      weight_sum += weight(t);
-    } else {
-      for (std::size_t j = 0; j < cols; ++j)
-        y_sum[r] += weight(j) * ((1 - ls) * p.probs[r * cols + j] + ls / static_cast<real>(cols));
-      weight_sum += 1;
-    }
-  }
-  if (o.reduction == softxent::reduction::mean) red_scale = weight_sum == 0 ? 0 : 1 / weight_sum;
-  real widen_total = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const real widen = y_sum[r] * 8 * eps * row_m[r];
-    if (o.reduction == softxent::reduction::none)
-      result.loss_bound[r] += widen;
-    else
-      widen_total += red_scale * widen;
-    const row_stats s = reference_row_stats(&p.logits[r * cols], cols);
-    for (std::size_t j = 0; j < cols; ++j) {
-      const std::size_t i = r * cols + j;
-      const real pj = std::isfinite(s.lse) ? reference_probability(p.logits[i], s) : 0;
-      const real g = result.grad[i];
-      result.grad[i] = g * derivative[i];
-      result.grad_bound[i] = (result.grad_bound[i] + red_scale * y_sum[r] * pj * 8 * eps * row_m[r]) *
-                                 std::fabs(derivative[i]) +
-                             std::fabs(g) * 8 * eps * scale;
-    }
-  }
-  if (o.reduction != softxent::reduction::none) result.loss_bound[0] += widen_total;
-  return result;
-}
-
-// Checks the library's loss (and gradient, when grad is not null) against the reference.
+// Checks the library's loss (and gradient, when grad is not null) against the oracle.
 inline void expect_cross_entropy(tally& t, const cross_entropy_result& exact, const float* loss,
                                  const buffer* grad) {
   for (std::size_t i = 0; i < exact.loss.size(); ++i) t.expect(i, 0, loss[i], exact.loss[i], exact.loss_bound[i]);
@@ -780,7 +560,7 @@ inline std::string describe(const std::string& isa, const char* op, std::size_t 
 }
 
 // The sweep of softmax (or log_softmax) over the given row lengths, every layout and every
-// instruction set, against the long double reference; y takes the layout y_step after x's.
+// instruction set, against the oracle; y takes the layout y_step after x's.
 inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<std::size_t>& lengths,
                           std::uint64_t seed) {
   const char* name = log_space ? "log_softmax" : "softmax";
@@ -808,7 +588,7 @@ inline void sweep_forward(bool log_space, std::size_t y_step, const std::vector<
 }
 
 // The sweep of a backward operation (log_space: log_softmax_backward, else softmax_backward) over the
-// given row lengths, every layout and every instruction set, against the long double reference. y, dy
+// given row lengths, every layout and every instruction set, against the oracle. y, dy
 // and dx take different layouts (dy_step and dx_step layouts after y's).
 inline void sweep_backward(bool log_space, std::size_t dy_step, std::size_t dx_step,
                            const std::vector<std::size_t>& lengths, std::uint64_t seed) {

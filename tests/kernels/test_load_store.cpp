@@ -27,7 +27,7 @@ softxent::detail::row_load plain_row(const void* x, dtype type, std::size_t cols
 }
 
 // Every pattern decoded by load_chunk (in one call, so every vector and tail position is met).
-void check_decode(dtype type, double (*decode)(std::uint16_t)) {
+void check_decode(dtype type, real (*decode)(std::uint16_t)) {
   std::vector<std::uint16_t> patterns(65536);
   for (std::size_t i = 0; i < patterns.size(); ++i) patterns[i] = static_cast<std::uint16_t>(i);
   for (const auto* table : tables_with_load()) {
@@ -36,7 +36,7 @@ void check_decode(dtype type, double (*decode)(std::uint16_t)) {
       table->load_chunk(plain_row(patterns.data(), type, patterns.size()), first, z.size(), z.data());
       std::size_t wrong = 0;
       for (std::size_t i = 0; i < z.size(); ++i) {
-        const double expected = decode(patterns[first + i]);
+        const real expected = decode(patterns[first + i]);
         const bool same = std::isnan(expected) ? std::isnan(z[i]) : (z[i] == expected && std::signbit(z[i]) == std::signbit(expected));
         if (!same && ++wrong <= 3) MESSAGE(std::string(table->name) << " " << dtype_name(type) << " pattern " << patterns[first + i] << " -> " << z[i]);
       }
@@ -47,11 +47,11 @@ void check_decode(dtype type, double (*decode)(std::uint16_t)) {
 
 // Floats that probe a 16-bit format's rounding: each finite value, the midpoints between neighbours,
 // one float above and below each midpoint, the overflow boundary, signed zeros, infinities, NaN.
-std::vector<float> rounding_probes(double (*decode)(std::uint16_t), std::uint16_t largest_finite) {
+std::vector<float> rounding_probes(real (*decode)(std::uint16_t), std::uint16_t largest_finite) {
   std::vector<float> probes;
   for (std::uint32_t h = 0; h <= largest_finite; ++h) {
-    const double v = decode(static_cast<std::uint16_t>(h));
-    const double next = h < largest_finite ? decode(static_cast<std::uint16_t>(h + 1)) : v * (1 + std::ldexp(1.0, -8));
+    const real v = decode(static_cast<std::uint16_t>(h));
+    const real next = h < largest_finite ? decode(static_cast<std::uint16_t>(h + 1)) : v * (1 + std::ldexp(real(1), -8));
     const auto mid = static_cast<float>((v + next) / 2);
     for (float f : {static_cast<float>(v), mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY)}) {
       probes.push_back(f);
@@ -63,7 +63,7 @@ std::vector<float> rounding_probes(double (*decode)(std::uint16_t), std::uint16_
   return probes;
 }
 
-void check_encode(dtype type, double (*decode)(std::uint16_t), std::uint16_t (*encode)(double),
+void check_encode(dtype type, real (*decode)(std::uint16_t), std::uint16_t (*encode)(real),
                   std::uint16_t largest_finite) {
   const std::vector<float> probes = rounding_probes(decode, largest_finite);
   for (const auto* table : tables_with_load()) {

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "oracle.hpp"
+#include "oracle/oracle.hpp"
 #include "support.hpp"
 
 namespace softxent_reliability {
+
+using namespace softxent_oracle;
 namespace {
 
 enum class variant {

@@ -6,13 +6,14 @@
 #include <limits>
 #include <vector>
 
-#include "oracle.hpp"
-#include "select_rules.hpp"
+#include "oracle/oracle.hpp"
 #include "support.hpp"
 #include <cstring>
 #include <string>
 
 namespace softxent_reliability {
+
+using namespace softxent_oracle;
 namespace {
 
 constexpr float inf = std::numeric_limits<float>::infinity();
@@ -192,7 +193,7 @@ TEST_SUITE("regressions") {
     const float max = std::numeric_limits<float>::max();
     constexpr std::size_t cols = 8193;
     std::vector<float> x(cols);
-    std::vector<sxtest::real> z(cols);
+    std::vector<softxent_oracle::real> z(cols);
     for (std::size_t j = 0; j < cols; ++j) z[j] = x[j] = j % 8 == 3 ? max : static_cast<float>(j % 7) - 3.0f;
     softxent_sampling_options options;
     softxent_sampling_options_init(&options);
@@ -207,7 +208,7 @@ TEST_SUITE("regressions") {
       for (std::uint64_t seed = 0; seed < 8; ++seed) {
         std::int64_t token = -7;
         REQUIRE(softxent_sample(1, cols, logits, nullptr, &options, &seed, &token, nullptr, &exec) == SOFTXENT_OK);
-        const sxtest::sample_expectation e = sxtest::expected_sample(z, rules, sxtest::draw_of(seed, 0));
+        const softxent_oracle::sample_expectation e = softxent_oracle::expected_sample(z, rules, softxent_oracle::draw_of(seed, 0));
         CHECK_MESSAGE(e.allows(token), "isa " << isa << " seed " << seed << ": token " << token << ", expected " << e.token);
       }
     }
