@@ -48,6 +48,38 @@ void store_rows(const kernel_table& k, const float* in, const any_matrix& m, std
   for (std::size_t i = 0; i < n; ++i) k.store_chunk(in + i * cols, cols, first + i * row_bytes, m.dtype);
 }
 
+// A block of rows of any dtype through the float rows kernel: b's rows [r0, r0 + b.rows) of the
+// logits (and of the probabilities, when given and not float) decoded side by side into L1 scratch,
+// the gradient computed there in place and stored once, rounded. A frame of its own, so that the
+// float path's frames do not carry the scratch.
+__attribute__((noinline)) void staged_rows_block(const kernel_table& k, const cross_entropy_block& b,
+                                                 const const_any_matrix& logits, const const_any_matrix* probs,
+                                                 const any_matrix* grad, std::size_t r0) noexcept {
+  alignas(64) float x[staged_rows_floats], p[staged_rows_floats];
+  const std::size_t n = b.rows, cols = b.cols;
+  cross_entropy_block floats = b;
+  load_rows(k, logits, r0, n, x);
+  floats.logits = x;
+  floats.logits_stride = cols;
+  floats.prefetch_end = x + n * cols;
+  if (probs != nullptr) {
+    if (probs->dtype == dtype::f32) {
+      floats.target_probs = static_cast<const float*>(probs->data) + r0 * probs->stride;
+      floats.target_stride = probs->stride;
+    } else {
+      load_rows(k, *probs, r0, n, p);
+      floats.target_probs = p;
+      floats.target_stride = cols;
+    }
+  }
+  if (grad != nullptr) {
+    floats.grad = x;
+    floats.grad_stride = cols;
+  }
+  k.cross_entropy_rows(floats);
+  if (grad != nullptr) store_rows(k, x, *grad, r0, n);
+}
+
 // No default member initializers: a call keeps max_units of these on the stack and writes the ones it
 // uses (value-initialising all of them was a 40 KiB memset per call, most of a 7x13 call's time).
 struct loss_partial {
@@ -170,7 +202,6 @@ status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* target
       const std::size_t block = staged_rows ? std::min(most_rows, transform_piece / cols) : most_rows;
       double row_loss[most_rows], row_lse[most_rows];
       std::int64_t checked[most_rows];
-      alignas(64) float x_scratch[staged_rows_floats], p_scratch[staged_rows_floats];
       loss_partial partial{};
       for (std::size_t r0 = first; r0 < end; r0 += block) {
         const std::size_t n = end - r0 < block ? end - r0 : block;
@@ -213,26 +244,8 @@ status run_cross_entropy(const_any_matrix logits_any, const std::int64_t* target
                                     row_lse,
                                     logits_end};
         if (staged_rows) {
-          cross_entropy_block floats = b;
-          load_rows(k, logits_any, r0, n, x_scratch);
-          floats.logits = x_scratch;
-          floats.logits_stride = cols;
-          floats.prefetch_end = x_scratch + n * cols;
-          if (soft) {
-            if (probs_any.dtype == dtype::f32) {
-              floats.target_probs = probs.row(r0);
-            } else {
-              load_rows(k, probs_any, r0, n, p_scratch);
-              floats.target_probs = p_scratch;
-              floats.target_stride = cols;
-            }
-          }
-          if (grad.data != nullptr) {
-            floats.grad = x_scratch;
-            floats.grad_stride = cols;
-          }
-          k.cross_entropy_rows(floats);
-          if (grad.data != nullptr) store_rows(k, x_scratch, grad_any, r0, n);
+          staged_rows_block(k, b, logits_any, soft ? &probs_any : nullptr, grad.data != nullptr ? &grad_any : nullptr,
+                            r0);
         } else if (typed) {
           // The reference (the only table that takes rows of any dtype here) reads the typed operands.
           reference_cross_entropy_rows(b, {byte_row(logits_any, logits_any.dtype, r0), logits_any.dtype, logits.stride},

@@ -365,6 +365,19 @@ std::vector<call> public_calls() {
                                               {p.upstream.data(), SOFTXENT_F16, p.cols},
                                               {p.output.data(), SOFTXENT_F16, p.cols}, exec);
        }},
+      {"cross_entropy bf16 grad, weights (short rows through the float rows kernel)",
+       [](o& p, e exec) {
+         softxent_cross_entropy_options options = options_with(SOFTXENT_REDUCTION_MEAN, p.weights.data());
+         return softxent_cross_entropy(p.rows, p.cols, {p.logits.data(), SOFTXENT_BF16, p.cols}, p.targets.data(),
+                                       &options, p.loss.data(), {p.output.data(), SOFTXENT_BF16, p.cols}, exec);
+       }},
+      {"cross_entropy_soft bf16 logits, float probabilities, bf16 grad",
+       [](o& p, e exec) {
+         softxent_cross_entropy_options options = options_with(SOFTXENT_REDUCTION_SUM, nullptr);
+         return softxent_cross_entropy_soft(p.rows, p.cols, {p.logits.data(), SOFTXENT_BF16, p.cols},
+                                            {p.probabilities.data(), SOFTXENT_F32, p.cols}, &options,
+                                            p.loss.data(), {p.output.data(), SOFTXENT_BF16, p.cols}, exec);
+       }},
       {"cross_entropy bf16 grad with softcap and smoothing",
        [](o& p, e exec) {
          softxent_cross_entropy_options options = options_with(SOFTXENT_REDUCTION_MEAN, p.weights.data());
