@@ -49,7 +49,7 @@ EXP_ACCURACY = 1e-6
 STREAM_KINDS = {"read": ["read"], "copy": ["copy", "copy-nt"], "add": ["add", "add-nt"]}
 
 
-# The cases with tables of their own (issue A: top-k and sampling; issue C: the logit transform), each
+# The cases with tables of their own (top-k and sampling; the logit transform), each
 # timed against a softxent baseline of the same run rather than the roof.
 SUITE_PREFIXES = ("sampling.", "transform.")
 SAMPLING_CASES = ["logsumexp", "top_k_1", "top_k_8", "top_k_64", "greedy", "top_p", "top_k_40", "min_p", "plain"]
@@ -399,7 +399,7 @@ def regime_order(regime):
 
 
 def sampling_rows(runs, main):
-    """Issue A: one row per top-k or sampling case, logits kind, shape, regime and thread count: softxent's
+    """Top-k and sampling: one row per top-k or sampling case, logits kind, shape, regime and thread count: softxent's
     time, its ratio to softxent's logsumexp of the same logits (same run), PyTorch's composite (the faster
     dispatch level) and softxent's speed-up over it."""
     pytorch = pytorch_implementations(runs)
@@ -436,7 +436,7 @@ def target_part(label, values, target, at_most):
 
 
 def sampling_summary(rows):
-    """Issue A's targets per regime and thread count: top-k (k <= 64) within 1.5x of logsumexp's time,
+    """The top-k and sampling targets per regime and thread count: top-k (k <= 64) within 1.5x of logsumexp's time,
     sampling within 3x, and at least 10x faster than PyTorch's sort-based composites (top_p, min_p)."""
     lines = []
     where = lambda r: f"{SAMPLING_TITLES.get(r['case'], r['case'])}, {r['logits']} {r['shape']}"
@@ -510,7 +510,7 @@ def sampling_grids(rows):
 
 
 def transform_rows(runs, main):
-    """Issue C: one row per transform case, shape, regime and thread count: softxent's time, its ratio to
+    """Logit transform: one row per transform case, shape, regime and thread count: softxent's time, its ratio to
     softxent's plain softmax of the same shape (same run), that ratio with the plain time scaled by the
     mask's own bytes ((plain bytes + mask bytes) / plain bytes: the target's measure), PyTorch's composite
     and softxent's speed-up over it."""
@@ -541,7 +541,7 @@ def transform_rows(runs, main):
 
 
 def transform_summary(rows):
-    """Issue C's targets per regime and thread count: at most 10% over plain softmax beyond the mask's own
+    """The logit transform's targets per regime and thread count: at most 10% over plain softmax beyond the mask's own
     bytes, and faster than PyTorch's composite."""
     lines = []
     where = lambda r: f"{r['case']} {r['shape']}"
@@ -601,7 +601,7 @@ def transform_grids(rows):
 
 
 TRANSFORM_DESCRIPTION = (
-    "Issue C: softmax with the logit transform (softxent_softmax_options) over softxent's own plain softmax of the "
+    "Softmax with the logit transform (softxent_softmax_options) over softxent's own plain softmax of the "
     "same shape in the same run, and PyTorch's composite of the same transform (mul, tanh, add of the mask or bias, "
     "softmax; for sinks, a column concatenated before the softmax) on preallocated tensors. *÷ plain, mask bytes "
     "off* divides the plain time scaled by (plain bytes + mask bytes) / plain bytes, the mask read once: the full "
@@ -610,7 +610,7 @@ TRANSFORM_DESCRIPTION = (
 
 
 SAMPLING_DESCRIPTION = (
-    "Issue A: softxent's top_k and sample on the logits of a decoding step, over softxent's own logsumexp of the "
+    "softxent's top_k and sample on the logits of a decoding step, over softxent's own logsumexp of the "
     "same rows in the same run (one read and one exponential per logit: what any sampler must at least do), and "
     "PyTorch's composites on the same logits: torch.topk(log_softmax(x)) for top-k; for sampling, Hugging Face's "
     "warper chain as transformers writes it (temperature, top-k: topk + mask; top-p: sort, softmax, cumsum, mask, "
