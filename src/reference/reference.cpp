@@ -42,13 +42,18 @@ row_summary summarize(const float* x, std::size_t n) {
   return summarize_values(n, [&](std::size_t j) { return static_cast<double>(x[j]); });
 }
 
-// Cross-entropy's logit transform in double: z = softcap * tanh(scale * x / softcap), or scale * x;
-// an infinite or NaN logit is left as it is. Its derivative is scale * (1 - tanh^2), or scale.
+// Cross-entropy's logit transform in double: z = softcap * tanh(scale * x / softcap), or scale * x
+// held within +-FLT_MAX (as softxent.h states and the float kernels do); an infinite or NaN logit is
+// left as it is. Its derivative is scale * (1 - tanh^2), or scale.
 double transformed(float x, float scale, float softcap) {
   const double v = static_cast<double>(x);
   if (!std::isfinite(v)) return v;
   const double scaled = static_cast<double>(scale) * v;
-  return softcap == 0.0f ? scaled : static_cast<double>(softcap) * std::tanh(scaled / static_cast<double>(softcap));
+  if (softcap == 0.0f) {
+    constexpr double largest = static_cast<double>(std::numeric_limits<float>::max());
+    return std::fmax(-largest, std::fmin(largest, scaled));
+  }
+  return static_cast<double>(softcap) * std::tanh(scaled / static_cast<double>(softcap));
 }
 double transform_derivative(float x, float scale, float softcap) {
   const double v = static_cast<double>(x);
@@ -174,8 +179,9 @@ void cross_entropy_rows_typed(const cross_entropy_block& b, const typed_rows& lo
       if (hard) return weight(j) * (ls / n) + (j == target ? (1.0 - ls) * weight(target) : 0.0);
       return weight(j) * ((1.0 - ls) * decoded(q, probs.type, j) + ls / n);
     };
-    const row_load row{x, logits.type, b.logit_scale, b.softcap, nullptr, dtype::f32, 1.0f, b.cols};
-    const auto z = [&](std::size_t j) { return row_logit(row, j); };
+    const auto z = [&](std::size_t j) {
+      return transformed(static_cast<float>(decoded(x, logits.type, j)), b.logit_scale, b.softcap);
+    };
 
     const row_summary s = summarize_values(b.cols, z);
     const double lse = lse_of(s);

@@ -57,6 +57,40 @@ TEST_SUITE("regressions") {
     }
   }
 
+  // Found by the fuzzer: the reference did not hold logit_scale * x within +-FLT_MAX (softxent.h
+  // states it for finite x without softcap, and the float kernels do): logits {3e38, 1, 3.4e38} at
+  // logit_scale 3e30 gave loss inf and shard maxima of 9e68 on the reference, where z is FLT_MAX for
+  // both large logits and the loss log 2.
+  TEST_CASE("regression: cross-entropy holds logit_scale * x within FLT_MAX on every ISA, sharded too") {
+    const float x[3] = {3e38f, 1.0f, 3.4e38f};
+    const std::int64_t target[1] = {0};
+    softxent_cross_entropy_options options;
+    softxent_cross_entropy_options_init(&options);
+    options.reduction = SOFTXENT_REDUCTION_NONE;
+    options.logit_scale = 3e30f;
+    const matrix_in logits{x, 1, 3, 3};
+    const cross_entropy_expectation want = expect_cross_entropy(logits, target, nullptr, &options);
+    for (const std::string& isa : isa_names()) {
+      const softxent_exec exec = exec_for(isa);
+      float loss = 0, grad[3] = {0, 0, 0};
+      REQUIRE(softxent_cross_entropy_f32(1, 3, x, 3, target, &options, &loss, grad, 3, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("loss", &loss, 1, 1, 1, want.loss) == "", "isa " << isa << ": loss " << loss);
+      CHECK_MESSAGE(compare("grad", grad, 1, 3, 3, want.grad) == "", "isa " << isa);
+      // Two shards, {3e38} and {1, 3.4e38}: each shard's max is FLT_MAX, and the finished loss is the
+      // unsharded one.
+      softxent_shard_stats first[1], second[1];
+      REQUIRE(softxent_cross_entropy_shard_stats_f32(1, 1, 0, 3, x, 3, target, &options, first, &exec) == SOFTXENT_OK);
+      REQUIRE(softxent_cross_entropy_shard_stats_f32(1, 2, 1, 3, x + 1, 3, target, &options, second, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(first[0].max == static_cast<double>(std::numeric_limits<float>::max()), "isa " << isa);
+      CHECK_MESSAGE(second[0].max == static_cast<double>(std::numeric_limits<float>::max()), "isa " << isa);
+      softxent_shard_stats_merge(1, first, second);
+      float sharded_loss = 0;
+      REQUIRE(softxent_cross_entropy_shard_finish_f32(1, 1, 0, 3, x, 3, target, &options, second, &sharded_loss, nullptr,
+                                                      0, &exec) == SOFTXENT_OK);
+      CHECK_MESSAGE(compare("sharded loss", &sharded_loss, 1, 1, 1, want.loss) == "", "isa " << isa << ": loss " << sharded_loss);
+    }
+  }
+
   // Found by the fuzzer: with class weights, a row with a NaN logit whose target weight is 0 got
   // loss 0 from the reference, NaN from the SIMD kernels. SPEC: a NaN in a row makes its loss NaN.
   TEST_CASE("regression: a NaN row with a zero target weight has a NaN loss on every ISA") {
