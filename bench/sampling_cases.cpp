@@ -55,22 +55,28 @@ const operation_traits& sampling_traits(const sampling_case& c, logits_kind kind
 
 namespace {
 
-// One matrix of logits per kind and shape, made once (the same in every process of a run).
+// Logits of a decoding step: rows of the kind's distribution, drawn from a seed of the shape and the
+// set (the same in every process of a run).
+void make_logits(logits_kind kind, const shape& s, std::size_t set, float* x) {
+  std::mt19937_64 engine(2024 + s.rows * 7 + s.cols + set * 1000003);
+  std::normal_distribution<float> bulk(0.0f, kind == logits_kind::peaked ? 2.0f : 2.5f);
+  std::exponential_distribution<float> spike(1.0f / 6.0f);
+  std::uniform_int_distribution<std::size_t> column(0, s.cols - 1);
+  for (std::size_t r = 0; r < s.rows; ++r) {
+    float* row = x + r * s.cols;
+    for (std::size_t j = 0; j < s.cols; ++j) row[j] = bulk(engine);
+    if (kind == logits_kind::peaked)
+      for (int i = 0; i < 20; ++i) row[column(engine)] += 6.0f + spike(engine);
+  }
+}
+
+// The first set's logits per kind and shape, made once.
 const std::vector<float>& logits_for(logits_kind kind, const shape& s) {
   static std::map<std::string, std::vector<float>> made;
   std::vector<float>& x = made[std::string(logits_name(kind)) + s.name()];
   if (!x.empty()) return x;
   x.resize(s.elements());
-  std::mt19937_64 engine(2024 + s.rows * 7 + s.cols);
-  std::normal_distribution<float> bulk(0.0f, kind == logits_kind::peaked ? 2.0f : 2.5f);
-  std::exponential_distribution<float> spike(1.0f / 6.0f);
-  std::uniform_int_distribution<std::size_t> column(0, s.cols - 1);
-  for (std::size_t r = 0; r < s.rows; ++r) {
-    float* row = x.data() + r * s.cols;
-    for (std::size_t j = 0; j < s.cols; ++j) row[j] = bulk(engine);
-    if (kind == logits_kind::peaked)
-      for (int i = 0; i < 20; ++i) row[column(engine)] += 6.0f + spike(engine);
-  }
+  make_logits(kind, s, 0, x.data());
   return x;
 }
 
@@ -84,8 +90,11 @@ sampling_logits::sampling_logits(logits_kind kind, const shape& s, regime r)
   float* base = logits_pool.reserve(count_ * matrix_floats_, [](float* p, std::size_t n) { std::fill(p, p + n, 0.0f); });
   const auto wanted = std::make_tuple(kind, s.rows, s.cols, count_);
   if (pool_holds != wanted) {
+    // Every set holds logits of its own, as every decoding step does: the same rows call after call
+    // would let the branch predictor learn them, which flatters code that branches on the values.
     const std::vector<float>& x = logits_for(kind, s);
-    for (std::size_t set = 0; set < count_; ++set) std::copy(x.begin(), x.end(), base + set * matrix_floats_);
+    std::copy(x.begin(), x.end(), base);
+    for (std::size_t set = 1; set < count_; ++set) make_logits(kind, s, set, base + set * matrix_floats_);
     pool_holds = wanted;
   }
   base_ = base;
