@@ -35,7 +35,10 @@ std::vector<const softxent::detail::kernel_table*> tables_with_select() {
 std::vector<std::size_t> best_by_sort(const std::vector<float>& x, std::size_t k) {
   std::vector<std::size_t> order(x.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] > x[b]; });
+  // std::sort with the index as the tie-break: std::stable_sort's temporary buffer trips
+  // AddressSanitizer's new/free pairing under test_allocation.cpp's replaced operator new.
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
   order.resize(std::min(k, order.size()));
   return order;
 }
