@@ -50,7 +50,7 @@ std::vector<softxent::shard_stats> merge_all(const std::vector<std::vector<softx
 }
 
 // Stats of every shard, merged by grouping, then finish on every shard into one full-width gradient.
-// Returns false (with a message) when the shards' losses differ in any bit.
+// Checks (with a message) that every shard finished the same loss, bit for bit.
 struct sharded_result {
   std::vector<float> loss;
   buffer grad;
