@@ -129,7 +129,7 @@ struct sample_job {
     float sample[sample_capacity];
   };
 
-  std::size_t segment_of(std::size_t index) const noexcept { return index / segments.length; }
+  std::size_t segment_of(std::size_t index) const noexcept { return segments.of(index); }
 
   void start(state& s, std::size_t r) const noexcept {
     s.row = r;
@@ -302,20 +302,39 @@ struct sample_job {
     const auto in_range = [&](float v) { return v >= bottom && v < hi; };
     alignas(64) float masses[sample_capacity];
     table.select->exp_chunk(s.sample, sampled, plan.factor, s.max, -infinity, masses);
+    // The loops below do not branch on the sampled values, which lie in random order.
     float lowest = hi;
-    for (std::size_t i = 0; i < sampled; ++i)
-      if (in_range(s.sample[i]) && s.sample[i] < lowest) lowest = s.sample[i];
+    for (std::size_t i = 0; i < sampled; ++i) {
+      const float v = s.sample[i];
+      lowest = in_range(v) && v < lowest ? v : lowest;
+    }
     if (lowest == hi) return false;
     const double top = bracket_top(hi), width = (top - static_cast<double>(lowest)) * (1.0 + 0x1p-20);
     if (!(width > 0.0)) return false;  // every sampled class in the bracket is at its top, FLT_MAX
-    float mass[estimate_bins] = {};
+    // Bins of the bracket, then one for the sampled classes below it and one for those above.
+    constexpr std::size_t below_bin = estimate_bins, above_bin = estimate_bins + 1;
+    float mass[estimate_bins + 2] = {};
+    // (top - lowest) * per_bin is below estimate_bins by far more than its rounding: width is widened.
+    const double per_bin = static_cast<double>(estimate_bins) / width;
     for (std::size_t i = 0; i < sampled; ++i) {
-      if (!in_range(s.sample[i])) continue;
-      mass[static_cast<std::size_t>((top - s.sample[i]) / width * estimate_bins)] += masses[i];
+      const float v = s.sample[i];
+      const auto at = static_cast<std::size_t>(std::max((top - static_cast<double>(v)) * per_bin, 0.0));
+      mass[in_range(v) ? at : v < bottom ? below_bin : above_bin] += masses[i];
     }
+    double sampled_in[4] = {};
+    for (std::size_t b = 0; b < estimate_bins; b += 4)
+      for (std::size_t i = 0; i < 4; ++i) sampled_in[i] += static_cast<double>(mass[b + i]);
+    const double sampled_below_hi = (sampled_in[0] + sampled_in[1]) + (sampled_in[2] + sampled_in[3]) +
+                                    static_cast<double>(mass[below_bin]);
     // Each level's threshold: the lower edge of the first bin where the estimate reaches it. Levels
     // beyond the sampled range get none.
-    const double step = static_cast<double>(s.sample_step), left_out = s.sum - s.target;
+    // The sample's masses are scaled to the mass below hi, which is known exactly (the sum less the
+    // mass above hi), rather than by sample_step: the mass lies in a few of the highest classes, which
+    // a sample of every step-th class mostly misses, and the estimate would then fall short of the
+    // total and leave the bracket's bottom at its floor.
+    const double below_hi = std::max(s.sum - above_hi, 0.0);
+    const double step = sampled_below_hi > 0.0 ? below_hi / sampled_below_hi : static_cast<double>(s.sample_step);
+    const double left_out = s.sum - s.target;
     constexpr std::size_t levels = 6;
     const double level[levels] = {4.0, 2.0, 1.25, 0.8, 0.5, 0.25};
     float edge[levels];

@@ -41,16 +41,25 @@ constexpr std::size_t max_segments = 64;
 struct row_segments {
   std::size_t length;
   std::size_t count;
+  double per_class;  // 1 / length
   std::size_t first(std::size_t segment) const noexcept { return segment * length; }
   std::size_t size(std::size_t segment, std::size_t cols) const noexcept {
     return segment + 1 < count ? length : cols - segment * length;
+  }
+  // The segment of a class: index / length, without a division's latency in the loops over
+  // candidates (the product is off by at most one, for indices below 2^32).
+  std::size_t of(std::size_t index) const noexcept {
+    std::size_t segment = static_cast<std::size_t>(static_cast<double>(index) * per_class);
+    if (segment * length > index) --segment;
+    if ((segment + 1) * length <= index) ++segment;
+    return segment;
   }
 };
 inline row_segments segments_of(std::size_t cols) noexcept {
   std::size_t length = chunk_length(cols);
   const std::size_t fewest = (cols + max_segments - 1) / max_segments;
   if (length < fewest) length = (fewest + 63) / 64 * 64;
-  return {length, (cols + length - 1) / length};
+  return {length, (cols + length - 1) / length, 1.0 / static_cast<double>(length)};
 }
 
 // Sorts 64-bit keys ascending: std::sort for a few, else a least-significant-digit radix sort whose
@@ -71,16 +80,26 @@ inline void sort_keys(std::uint64_t* keys, std::size_t n, std::uint64_t* scratch
   std::uint64_t *from = keys, *to = scratch;
   for (unsigned shift = static_cast<unsigned>(__builtin_ctzll(varying)); shift < 64; shift += digit_bits) {
     if (((varying >> shift) & digit) == 0) continue;  // one digit for all: nothing to do
-    std::uint32_t count[std::size_t{1} << 11];
+    // Counted in four interleaved tallies: keys that share a digit, the common case in the value's
+    // high bits, would otherwise wait on each other's increment.
+    std::uint32_t count[std::size_t{1} << 11], tally[3][std::size_t{1} << 11];
     std::fill(count, count + digit + 1, 0u);
-    for (std::size_t i = 0; i < n; ++i) ++count[(from[i] >> shift) & digit];
+    for (auto& t : tally) std::fill(t, t + digit + 1, 0u);
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++count[(from[i] >> shift) & digit];
+      ++tally[0][(from[i + 1] >> shift) & digit];
+      ++tally[1][(from[i + 2] >> shift) & digit];
+      ++tally[2][(from[i + 3] >> shift) & digit];
+    }
+    for (; i < n; ++i) ++count[(from[i] >> shift) & digit];
     std::uint32_t start = 0;
     for (std::size_t b = 0; b <= digit; ++b) {
-      const std::uint32_t here = count[b];
+      const std::uint32_t here = count[b] + tally[0][b] + tally[1][b] + tally[2][b];
       count[b] = start;
       start += here;
     }
-    for (std::size_t i = 0; i < n; ++i) to[count[(from[i] >> shift) & digit]++] = from[i];
+    for (std::size_t j = 0; j < n; ++j) to[count[(from[j] >> shift) & digit]++] = from[j];
     std::swap(from, to);
   }
   if (from != keys) std::copy(from, from + n, keys);
@@ -253,10 +272,9 @@ struct row_scan {
     chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
     bool nan_or_infinity = false;
     for_pieces(k, row, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
-      if (sample != nullptr) {
-        for (std::size_t j = (p0 + sample_step - 1) / sample_step * sample_step; j < p0 + m; j += sample_step) {
-          sample[j / sample_step] = x[j - p0];
-        }
+      if (sample != nullptr) {  // (no division per class: a division by a variable is slow)
+        std::size_t i = (p0 + sample_step - 1) / sample_step;
+        for (std::size_t j = i * sample_step; j < p0 + m; j += sample_step) sample[i++] = x[j - p0];
       }
       // Sub-blocks short enough that the sum's sweep, on L1 data, prefetches the next one while
       // memory would otherwise idle (as reduce::prefetch_ahead explains); the sum is kept relative to

@@ -157,3 +157,21 @@ TEST_CASE("kernels: sort_keys sorts keys that share some of their bits or none")
     }
   }
 }
+
+TEST_CASE("kernels: a row's segment of a class is its index divided by the segment length") {
+  std::mt19937_64 engine(11);
+  for (std::size_t cols : {std::size_t{1}, std::size_t{4097}, std::size_t{128256}, std::size_t{1} << 20,
+                           std::size_t{3000000007}, std::size_t{0xffffffff}}) {
+    const softxent::detail::row_segments segments = softxent::detail::segments_of(cols);
+    std::vector<std::size_t> indices = {0, cols - 1};
+    for (std::size_t s = 1; s < segments.count; ++s) {  // both sides of every boundary
+      indices.push_back(segments.first(s) - 1);
+      indices.push_back(segments.first(s));
+    }
+    for (int i = 0; i < 1000; ++i) indices.push_back(static_cast<std::size_t>(engine() % cols));
+    for (std::size_t index : indices) {
+      REQUIRE_MESSAGE(segments.of(index) == index / segments.length,
+                      "cols " << cols << " index " << index << " length " << segments.length);
+    }
+  }
+}
