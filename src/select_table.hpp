@@ -86,11 +86,20 @@ struct bracket_sums {
 // exp((x - shift) * factor) with factor = 1 / temperature and shift >= every x (so that nothing
 // overflows). Memory from x up to end (the end of the caller's logits, or of the copy) may be
 // prefetched, never read.
+// The lanes of a scan's summary (see scan_chunk): as many as the widest vector's.
+constexpr std::size_t summary_lanes = 16;
 struct select_kernel_table {
   // max_j x_j over x[0, n) (-inf for n == 0); sets *poisoned when an x_j is NaN or +inf; offers every
-  // x_j > sink->floor as class first + j (sink may be null).
+  // x_j > sink->floor as class first + j (sink may be null). summary (may be null): summary[i]
+  // becomes max(summary[i], the max of a set of x's elements) for i < summary_lanes, the sets
+  // disjoint (the lane-wise max of x's vectors; lanes past the vector's width are left alone).
+  // poisoned null: NaN is not looked for (a caller that sums exp(x_j - max) finds it there).
   float (*scan_chunk)(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
-                      const float* end);
+                      const float* end, float* summary);
+  // scan_chunk's offers alone.
+  void (*offer_chunk)(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, const float* end);
+  // How many x_j >= t.
+  std::size_t (*count_at_least)(const float* x, std::size_t n, float t);
   // sum_j exp((x_j - shift) * factor) (in double, accurate for any n).
   double (*exp_sum_chunk)(const float* x, std::size_t n, float factor, float shift, const float* end);
   // e_j = exp((x_j - shift) * factor) where x_j >= floor, else 0; e may be x.

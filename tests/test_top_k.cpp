@@ -169,6 +169,31 @@ TEST_CASE("top_k: the logit transform - scale and softcap and mask with ALiBi sl
 }
 
 TEST_SUITE("slow") {
+TEST_CASE("top_k: long rows read twice (statistics and summary, then offers) - ordered, tied, spiked, masked and poisoned rows") {
+  // Rows of f32 read in place, long enough that the candidates start from a floor taken from a
+  // summary of the row: orders and ties that put the floor on many classes or on none.
+  random_source random(7006);
+  const std::size_t cols = 40000;
+  logit_matrix x(softxent::dtype::f32, 10, cols, 3);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x.set(0, j, static_cast<float>(j) * 1e-3f);                  // ascending: the best last
+    x.set(1, j, -static_cast<float>(j) * 1e-3f);                 // descending: the best first
+    x.set(2, j, 1.5f);                                           // one value: the first k classes
+    x.set(3, j, j % 7 == 0 ? 2.0f : -1.0f);                      // a tie above a tie
+    x.set(4, j, j == cols / 2 ? 50.0f : random.normal(0.0f, 1.0f));  // one spike
+    x.set(5, j, j % 1000 == 999 ? static_cast<float>(j % 3) : -inf);  // masked but for 40, 3 values
+    x.set(6, j, random.normal(0.0f, 3.0f));
+    x.set(7, j, static_cast<float>(static_cast<int>(random.index(4))));  // four values, tied widely
+    x.set(8, j, j == 31111 ? NAN : random.normal(0.0f, 1.0f));           // poisoned, late in the row
+    x.set(9, j, j == 5 ? INFINITY : random.normal(0.0f, 1.0f));
+  }
+  for (std::size_t k : sizes{1, 2, 8, 39, 40, 64, 156})
+    for (const std::string& isa : available_isas())
+      for (int threads : {1, 2})
+        check_all(isa + " twice k=" + std::to_string(k) + " threads=" + std::to_string(threads), x, {}, k, true,
+                  run_top_k(x.view(), k, {}, exec_for(isa, threads)));
+}
+
 TEST_CASE("top_k: long rows (128256 and 2^20 classes) with several threads") {
   random_source random(7005);
   for (std::size_t cols : sizes{128256, std::size_t{1} << 20}) {

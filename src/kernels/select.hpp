@@ -205,47 +205,92 @@ struct select_kernels {
   // branch predictor learns that row's offers.)
   static constexpr std::size_t group = 4 * W;
   static constexpr std::size_t group_count = 64;
-  static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
-                          const float* end) noexcept {
+  // Stats: the max and the summary (and NaN/+inf when Poison); Offers: the candidates. A sweep for
+  // one of them alone (the two passes of a summarized row) does none of the other's work.
+  template <bool Stats, bool Poison, bool Offers>
+  static float sweep(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
+                     const float* end, float* summary) noexcept {
+    static_assert(W <= summary_lanes);
     vec m0 = Ops::splat(minus_inf), m1 = m0, m2 = m0, m3 = m0;
     auto nan = S::none();
-    const auto offer_all = [&](const vec& v, std::size_t j) {
-      if (const std::uint32_t lanes = S::bits(S::greater(v, sink->floor))) offer(v, lanes, first + j, *sink);
-    };
     std::size_t j = 0;
     while (j + group <= n) {
       const std::size_t groups = (n - j) / group < group_count ? (n - j) / group : group_count;
-      const float floor = sink != nullptr ? sink->floor : float_infinity;  // no sink: no lane is above
+      const float floor = Offers ? sink->floor : float_infinity;
       std::uint64_t flagged = 0;
       for (std::size_t g = 0; g < groups; ++g) {
         const std::size_t at = j + g * group;
-        for (std::size_t k = 0; k < group; k += 16) R::prefetch_ahead(x, at + k, end);
+        if constexpr (Stats) {  // (the offers alone read what the stats' sweep has just read)
+          for (std::size_t k = 0; k < group; k += 16) R::prefetch_ahead(x, at + k, end);
+        }
         const vec v0 = Ops::load(x + at), v1 = Ops::load(x + at + W), v2 = Ops::load(x + at + 2 * W),
                   v3 = Ops::load(x + at + 3 * W);
-        const vec top = Ops::max(Ops::max(v0, v1), Ops::max(v2, v3));
-        m0 = Ops::max(m0, v0);
-        m1 = Ops::max(m1, v1);
-        m2 = Ops::max(m2, v2);
-        m3 = Ops::max(m3, v3);
-        nan = S::either(nan, S::either(S::either(S::is_nan(v0), S::is_nan(v1)), S::either(S::is_nan(v2), S::is_nan(v3))));
-        flagged |= static_cast<std::uint64_t>(S::any(S::greater(top, floor))) << g;
+        if constexpr (Stats) {
+          m0 = Ops::max(m0, v0);
+          m1 = Ops::max(m1, v1);
+          m2 = Ops::max(m2, v2);
+          m3 = Ops::max(m3, v3);
+        }
+        if constexpr (Poison) {
+          nan = S::either(nan, S::either(S::either(S::is_nan(v0), S::is_nan(v1)), S::either(S::is_nan(v2), S::is_nan(v3))));
+        }
+        if constexpr (Offers) {
+          const vec top = Ops::max(Ops::max(v0, v1), Ops::max(v2, v3));
+          flagged |= static_cast<std::uint64_t>(S::any(S::greater(top, floor))) << g;
+        }
       }
-      for (; flagged != 0; flagged &= flagged - 1) {
-        const std::size_t at = j + static_cast<std::size_t>(__builtin_ctzll(flagged)) * group;
-        offer_group(x + at, first + at, *sink);
+      if constexpr (Offers) {
+        for (; flagged != 0; flagged &= flagged - 1) {
+          const std::size_t at = j + static_cast<std::size_t>(__builtin_ctzll(flagged)) * group;
+          offer_group(x + at, first + at, *sink);
+        }
       }
       j += groups * group;
     }
     for (; j < n; j += W) {
       const std::size_t count = n - j < W ? n - j : W;
-      const vec v = R::load_n(x + j, count, minus_inf);  // -inf pads: not a max
-      m0 = Ops::max(m0, v);
-      nan = S::either(nan, S::is_nan(v));
-      if (sink != nullptr) offer_all(v, j);  // the -inf pads are above no floor
+      const vec v = R::load_n(x + j, count, minus_inf);  // -inf pads: not a max, above no floor
+      if constexpr (Stats) m0 = Ops::max(m0, v);
+      if constexpr (Poison) nan = S::either(nan, S::is_nan(v));
+      if constexpr (Offers) {
+        if (const std::uint32_t lanes = S::bits(S::greater(v, sink->floor))) offer(v, lanes, first + j, *sink);
+      }
     }
-    const float max = Ops::horizontal_max(Ops::max(Ops::max(m0, m1), Ops::max(m2, m3)));
-    if (S::any(nan) || max == float_infinity) *poisoned = true;
-    return max;
+    if constexpr (!Stats) {
+      (void)poisoned, (void)summary;
+      return minus_inf;
+    } else {
+      const vec lane_max = Ops::max(Ops::max(m0, m1), Ops::max(m2, m3));
+      if (summary != nullptr) {
+        alignas(64) float chunk_lanes[W];
+        Ops::store(chunk_lanes, lane_max);
+        for (std::size_t i = 0; i < W; ++i) summary[i] = chunk_lanes[i] > summary[i] ? chunk_lanes[i] : summary[i];
+      }
+      const float max = Ops::horizontal_max(lane_max);
+      if constexpr (Poison) {
+        if (S::any(nan) || max == float_infinity) *poisoned = true;
+      }
+      return max;
+    }
+  }
+  static float scan_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink, bool* poisoned,
+                          const float* end, float* summary) noexcept {
+    if (sink == nullptr) {
+      return poisoned != nullptr ? sweep<true, true, false>(x, n, first, sink, poisoned, end, summary)
+                                 : sweep<true, false, false>(x, n, first, sink, poisoned, end, summary);
+    }
+    return poisoned != nullptr ? sweep<true, true, true>(x, n, first, sink, poisoned, end, summary)
+                               : sweep<true, false, true>(x, n, first, sink, poisoned, end, summary);
+  }
+  static void offer_chunk(const float* x, std::size_t n, std::size_t first, candidate_sink* sink,
+                          const float* end) noexcept {
+    sweep<false, false, true>(x, n, first, sink, nullptr, end, nullptr);
+  }
+  static std::size_t count_at_least(const float* x, std::size_t n, float t) noexcept {
+    std::size_t count = 0, j = 0;
+    for (; j + W <= n; j += W) count += static_cast<std::size_t>(__builtin_popcount(S::bits(S::at_least(Ops::load(x + j), t))));
+    for (; j < n; ++j) count += x[j] >= t ? 1 : 0;
+    return count;
   }
   static double exp_sum_chunk(const float* x, std::size_t n, float factor, float shift, const float* end) noexcept {
     const vec s = Ops::splat(shift), f = Ops::splat(factor);
@@ -366,7 +411,8 @@ struct select_kernels {
     });
   }
 
-  static constexpr select_kernel_table table{scan_chunk, exp_sum_chunk, exp_chunk, block_sums_chunk, bracket_chunk};
+  static constexpr select_kernel_table table{scan_chunk, offer_chunk,      count_at_least, exp_sum_chunk,
+                                             exp_chunk,  block_sums_chunk, bracket_chunk};
 };
 
 }  // namespace softxent::detail

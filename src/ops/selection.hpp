@@ -80,22 +80,26 @@ inline void sort_keys(std::uint64_t* keys, std::size_t n, std::uint64_t* scratch
   std::uint64_t *from = keys, *to = scratch;
   for (unsigned shift = static_cast<unsigned>(__builtin_ctzll(varying)); shift < 64; shift += digit_bits) {
     if (((varying >> shift) & digit) == 0) continue;  // one digit for all: nothing to do
-    // Counted in four interleaved tallies: keys that share a digit, the common case in the value's
-    // high bits, would otherwise wait on each other's increment.
-    std::uint32_t count[std::size_t{1} << 11], tally[3][std::size_t{1} << 11];
+    // 8-bit digits are counted in four interleaved tallies: keys that share a digit, the common case
+    // in the value's high bits, would otherwise wait on each other's increment. (Not the 11-bit ones:
+    // their tallies would not fit a worker's stack.)
+    std::uint32_t count[std::size_t{1} << 11], tally[3][std::size_t{1} << 8];
     std::fill(count, count + digit + 1, 0u);
-    for (auto& t : tally) std::fill(t, t + digit + 1, 0u);
     std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      ++count[(from[i] >> shift) & digit];
-      ++tally[0][(from[i + 1] >> shift) & digit];
-      ++tally[1][(from[i + 2] >> shift) & digit];
-      ++tally[2][(from[i + 3] >> shift) & digit];
+    if (digit_bits == 8) {
+      for (auto& t : tally) std::fill(t, t + digit + 1, 0u);
+      for (; i + 4 <= n; i += 4) {
+        ++count[(from[i] >> shift) & digit];
+        ++tally[0][(from[i + 1] >> shift) & digit];
+        ++tally[1][(from[i + 2] >> shift) & digit];
+        ++tally[2][(from[i + 3] >> shift) & digit];
+      }
+      for (std::size_t b = 0; b <= digit; ++b) count[b] += tally[0][b] + tally[1][b] + tally[2][b];
     }
     for (; i < n; ++i) ++count[(from[i] >> shift) & digit];
     std::uint32_t start = 0;
     for (std::size_t b = 0; b <= digit; ++b) {
-      const std::uint32_t here = count[b] + tally[0][b] + tally[1][b] + tally[2][b];
+      const std::uint32_t here = count[b];
       count[b] = start;
       start += here;
     }
@@ -111,22 +115,23 @@ inline void sort_keys(std::uint64_t* keys, std::size_t n, std::uint64_t* scratch
 // k = 64 over 64 distinct rows of 128256 classes in L2, AMD Zen 5: 35 -> 27 us a row). Levels
 // beyond twice the depth of a balanced split, which only keys ordered against the median of three
 // reach, go to std::nth_element.
-inline candidate_key select_largest(candidate_key* keys, std::size_t n, std::size_t keep) noexcept {
+template <class Key>
+Key select_largest(Key* keys, std::size_t n, std::size_t keep) noexcept {
   const std::size_t target = keep - 1;
   std::size_t lo = 0, hi = n;  // keys[target] is in [lo, hi) once ordered; keys[0, lo) are larger
   for (std::size_t levels = 2 * (64 - static_cast<std::size_t>(__builtin_clzll(n))); hi - lo > 1; --levels) {
     if (levels == 0) {
-      std::nth_element(keys + lo, keys + target, keys + hi, std::greater<candidate_key>());
+      std::nth_element(keys + lo, keys + target, keys + hi, std::greater<Key>());
       break;
     }
     const std::size_t mid = lo + (hi - lo) / 2;
-    const candidate_key a = keys[lo], b = keys[mid], c = keys[hi - 1];
-    const candidate_key median = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    const Key a = keys[lo], b = keys[mid], c = keys[hi - 1];
+    const Key median = std::max(std::min(a, b), std::min(std::max(a, b), c));
     std::swap(keys[median == a ? lo : median == b ? mid : hi - 1], keys[hi - 1]);
-    const candidate_key pivot = median;
+    const Key pivot = median;
     std::size_t i = lo;  // keys[lo, i) > pivot >= keys[i, j)
     for (std::size_t j = lo; j + 1 < hi; ++j) {
-      const candidate_key key = keys[j];
+      const Key key = keys[j];
       keys[j] = keys[i];
       keys[i] = key;
       i += key > pivot ? 1 : 0;
@@ -148,8 +153,9 @@ inline candidate_key select_largest(candidate_key* keys, std::size_t n, std::siz
 constexpr std::size_t max_candidates = 2 * max_top_k;
 class candidate_set {
  public:
-  void reset(std::size_t keep) noexcept {
-    sink_ = {keys_, 0, 2 * keep, keep, -float_infinity, &make_room};
+  // floor: the set keeps classes above it only (a value known to leave at least keep classes above).
+  void reset(std::size_t keep, float floor = -float_infinity) noexcept {
+    sink_ = {keys_, 0, 2 * keep, keep, floor, &make_room};
     floor_key_ = 0;
   }
   // The kernels' view, for classes offered in ascending index (one scan of one segment).
@@ -206,14 +212,16 @@ class spin_lock {
 // Runs work(sink) over one segment with the row's candidate set: offered straight into it when the
 // segment has the row to itself, else into a local set merged under the row's lock (null sink when
 // the row collects nothing).
+// floor: the floor the row's set was reset with.
 template <class Work>
-void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, bool shared, const Work& work) noexcept {
+void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, bool shared, const Work& work,
+                     float floor = -float_infinity) noexcept {
   if (!collecting || !shared) {
     work(collecting ? row_set.sink() : nullptr);
     return;
   }
   candidate_set local;
-  local.reset(row_set.keep());
+  local.reset(row_set.keep(), floor);
   work(local.sink());
   lock.lock();
   row_set.merge(local);
@@ -261,6 +269,25 @@ inline chunk_stats merge_scaled(const chunk_stats& a, const chunk_stats& b, floa
 // sum_exp of exp((x - shift) * factor)) and whether it holds NaN or +inf, with the classes above the
 // sink's floor offered to it; and, when asked, a sample of the row: sample[i] = x of class
 // i * sample_step.
+//
+// A row's summary (when asked), per segment: the lane-wise maxima of the sub-blocks of each half of
+// the segment (values that are the maxima of disjoint sets of classes, so that the k-th largest of
+// them is at most the row's k-th largest value), and the max of each quarter. row_scan::offer() then
+// sweeps a segment again, skipping the quarters with nothing above the floor.
+struct row_summary {
+  static constexpr std::size_t slots = 2, parts = 4, lanes_per_segment = slots * summary_lanes;
+  float lanes[max_segments * lanes_per_segment];  // segment c's from lanes + c * lanes_per_segment
+  float part_max[max_segments * parts];
+  void reset(std::size_t segments) noexcept {
+    std::fill(lanes, lanes + segments * lanes_per_segment, -float_infinity);
+    std::fill(part_max, part_max + segments * parts, -float_infinity);
+  }
+  // The slot and the part of the sub-block at offset b of segment c of n classes (b < n).
+  static std::size_t slot_of(std::size_t c, std::size_t b, std::size_t n) noexcept {
+    return c * lanes_per_segment + b * slots / n * summary_lanes;
+  }
+  static std::size_t part_of(std::size_t c, std::size_t b, std::size_t n) noexcept { return c * parts + b * parts / n; }
+};
 struct row_scan {
   static constexpr std::size_t scan_block = 1024;
   chunk_stats segment[max_segments];
@@ -268,7 +295,7 @@ struct row_scan {
 
   void run(const kernel_table& k, const row_load& row, const float* logits_end, std::size_t segment_index,
            std::size_t first, std::size_t n, float factor, candidate_sink* sink, bool sums, float* sample = nullptr,
-           std::size_t sample_step = 1) noexcept {
+           std::size_t sample_step = 1, row_summary* summary = nullptr) noexcept {
     chunk_stats stats{-float_infinity, 0.0f, 0.0, 0.0, 0.0};
     bool nan_or_infinity = false;
     for_pieces(k, row, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
@@ -281,7 +308,13 @@ struct row_scan {
       // the running max, rescaled on the rare sub-block that raises it.
       for (std::size_t b = 0; b < m; b += scan_block) {
         const std::size_t count = m - b < scan_block ? m - b : scan_block;
-        const float max = k.select->scan_chunk(x + b, count, p0 + b, sink, &nan_or_infinity, end);
+        float* lanes = summary != nullptr ? summary->lanes + row_summary::slot_of(segment_index, p0 + b - first, n) : nullptr;
+        // With the sum, NaN is found there: exp(x - max) is NaN for NaN alone (and +inf is the max).
+        const float max = k.select->scan_chunk(x + b, count, p0 + b, sink, sums ? nullptr : &nan_or_infinity, end, lanes);
+        if (summary != nullptr) {
+          float& part = summary->part_max[row_summary::part_of(segment_index, p0 + b - first, n)];
+          part = max > part ? max : part;
+        }
         if (max > stats.max) {  // false for NaN, which the sum then catches
           const float shift = shift_of(max);
           if (stats.sum_exp != 0.0) stats.sum_exp *= scaled_weight(stats, shift, factor);
@@ -292,7 +325,20 @@ struct row_scan {
       }
     });
     segment[segment_index] = stats;
-    poisoned[segment_index] = nan_or_infinity;
+    poisoned[segment_index] = nan_or_infinity || (sums && (stats.sum_exp != stats.sum_exp || stats.max == float_infinity));
+  }
+  // The candidates of a segment already scanned with a summary: the classes above the sink's floor
+  // (in sub-blocks as run() reads them), the parts with nothing above it skipped. (In place or through
+  // load_chunk, like run(): the same values.)
+  static void offer(const kernel_table& k, const row_load& row, const float* logits_end, std::size_t segment_index,
+                    std::size_t first, std::size_t n, const row_summary& summary, candidate_sink* sink) noexcept {
+    for_pieces(k, row, first, n, logits_end, [&](std::size_t p0, std::size_t m, const float* x, const float* end) {
+      for (std::size_t b = 0; b < m; b += scan_block) {
+        if (!(summary.part_max[row_summary::part_of(segment_index, p0 + b - first, n)] > sink->floor)) continue;
+        const std::size_t count = m - b < scan_block ? m - b : scan_block;
+        k.select->offer_chunk(x + b, count, p0 + b, sink, end);
+      }
+    });
   }
   bool any_poisoned(std::size_t count) const noexcept {
     return std::any_of(poisoned, poisoned + count, [](bool p) { return p; });

@@ -1,8 +1,17 @@
-// top_k: argument checks, then one pass over each row that finds its k best classes and its
-// statistics together. Each piece of the row is loaded into an L1 scratch and swept twice: the scan
-// (max, NaN/+inf, and the classes above the candidate set's floor, which rises as the set fills: most
-// vectors cost a compare) and, when log-probabilities or lse are wanted, the exponential sum.
+// top_k: argument checks, then each row's k best classes and statistics. Each piece of the row is
+// loaded into an L1 scratch (or read in place) and swept twice: the scan (max, NaN/+inf, and the
+// classes above the candidate set's floor, which rises as the set fills: most vectors cost a compare)
+// and, when log-probabilities or lse are wanted, the exponential sum.
+//
+// Long rows read in place take two passes instead. A set whose floor only rises as it fills is
+// offered about k ln(cols / k) classes, with a prune every k of them: on 8 rows of 32000 classes and
+// k = 64 that doubled the time of the statistics alone. So the first pass takes the statistics and a
+// summary of the row (row_scan: lane-wise maxima of disjoint sets of classes); the k-th largest of
+// the summary is at most the row's k-th largest value, and about k classes lie above it; the second
+// pass, over data still in L2, offers those to a set that starts with that floor, skipping the parts
+// of the row the summary shows to hold none.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -36,38 +45,97 @@ struct top_k_job {
 
   bool wants_statistics() const noexcept { return log_probs != nullptr || lse != nullptr; }
 
+  // A row is taken in two passes when it is read in place and long enough for its summary to hold a
+  // few times k values.
+  bool two_passes(const row_load& row) const noexcept {
+    return row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
+           row.valid_cols >= logits.cols && logits.cols >= two_pass_cols && logits.cols >= 256 * k;
+  }
+  static constexpr std::size_t two_pass_cols = 8192;
+
+  enum class stage { scan, offers, done };
   struct state {
     std::size_t row;
     row_load load;
-    bool done;
+    stage next;
+    bool summarized;
+    float floor;  // the floor the candidates started from
     candidate_set candidates;
     spin_lock lock;
     row_scan scan;
+    row_summary summary;
   };
 
   void start(state& s, std::size_t r) const noexcept {
     s.row = r;
     s.load = row_load_of(logits, r, transform);
-    s.done = false;
+    s.next = stage::scan;
     if (table.select == nullptr) {  // the reference: the whole row in double
       reference_top_k_row(s.load, logits.cols, sink_of(r, transform), k, indices + r * k,
                           log_probs ? log_probs + r * k : nullptr, lse ? lse + r : nullptr);
-      s.done = true;
+      s.next = stage::done;
       return;
     }
+    s.summarized = two_passes(s.load);
+    s.floor = -float_infinity;
     s.candidates.reset(k);
+    if (s.summarized) s.summary.reset(segments.count);
   }
-  bool more(const state& s) const noexcept { return !s.done; }
+  bool more(const state& s) const noexcept { return s.next != stage::done; }
 
   __attribute__((noinline)) void segment(state& s, std::size_t segment, bool shared) const noexcept {
-    with_candidates(s.candidates, s.lock, true, shared, [&](candidate_sink* sink) {
-      s.scan.run(table, s.load, logits_end, segment, segments.first(segment), segments.size(segment, logits.cols), 1.0f,
-                 sink, wants_statistics());
+    const std::size_t first = segments.first(segment), n = segments.size(segment, logits.cols);
+    if (s.next == stage::offers) {
+      with_candidates(s.candidates, s.lock, true, shared, [&](candidate_sink* sink) {
+        row_scan::offer(table, s.load, logits_end, segment, first, n, s.summary, sink);
+      }, s.floor);
+      return;
+    }
+    // The scan: with the candidates in one pass, or the summary for a second.
+    with_candidates(s.candidates, s.lock, !s.summarized, shared, [&](candidate_sink* sink) {
+      s.scan.run(table, s.load, logits_end, segment, first, n, 1.0f, sink, wants_statistics(), nullptr, 1,
+                 s.summarized ? &s.summary : nullptr);
     });
   }
 
+  // A value with at least k of v[0, n) at or above it, close below the k-th largest (-inf when fewer
+  // than k are above -inf; none is NaN or +inf): a bisection over the values' ordered bits up to
+  // top (at least every v_i), each step a vectorized count, where an exact selection would
+  // mispredict or wait on its swaps.
+  float floor_below_kth(const float* v, std::size_t n, float top) const noexcept {
+    const float lowest = -std::numeric_limits<float>::max();
+    if (table.select->count_at_least(v, n, lowest) < k) return -float_infinity;
+    std::uint32_t lo = ordered_bits(lowest), hi = ordered_bits(top) + 1;  // count(>= lo) >= k > count(>= hi)
+    while (hi - lo > 1) {
+      const std::uint32_t mid = lo + (hi - lo) / 2;
+      if (table.select->count_at_least(v, n, value_of_ordered_bits(mid)) >= k) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    return value_of_ordered_bits(lo);
+  }
+
+  // After a scan with a summary: the floor from the summary's k-th largest value or just below it
+  // (every value at or above it is offered), then the offers.
+  __attribute__((noinline)) void plan_offers(state& s) const noexcept {
+    s.next = stage::offers;
+    float top = -float_infinity;
+    for (std::size_t i = 0; i < segments.count * row_summary::parts; ++i) {
+      top = s.summary.part_max[i] > top ? s.summary.part_max[i] : top;
+    }
+    s.floor = std::nextafter(floor_below_kth(s.summary.lanes, segments.count * row_summary::lanes_per_segment, top),
+                             -float_infinity);
+    s.candidates.reset(k, s.floor);
+  }
+
   __attribute__((noinline)) void finish(state& s) const noexcept {
-    s.done = true;
+    if (s.next == stage::scan && s.summarized && !s.scan.any_poisoned(segments.count)) {
+      plan_offers(s);
+      return;
+    }
+    s.next = stage::done;
     std::int64_t* row_indices = indices + s.row * k;
     float* row_log_probs = log_probs ? log_probs + s.row * k : nullptr;
     if (s.scan.any_poisoned(segments.count)) {

@@ -62,7 +62,7 @@ std::vector<float> row_of(int kind, std::size_t n, std::mt19937_64& engine) {
 
 }  // namespace
 
-TEST_CASE("kernels: scan_chunk offers exactly the k best classes to a candidate set on every instruction set's table") {
+TEST_CASE("kernels: scan_chunk offers exactly the k best classes to a candidate set and summarizes the row on every instruction set's table") {
   std::mt19937_64 engine(77);
   std::size_t checked = 0;
   for (const auto* table : tables_with_select()) {
@@ -75,12 +75,20 @@ TEST_CASE("kernels: scan_chunk offers exactly the k best classes to a candidate 
           set.reset(k);
           bool poisoned = false;
           float max = -INFINITY;
+          std::vector<float> lanes(softxent::detail::summary_lanes, -INFINITY);
           // Pieces of uneven lengths, in ascending order, as a row's scan offers them.
           for (std::size_t first = 0, piece = 1024 - 5; first < n; first += piece, piece = piece == 1024 - 5 ? 1024 : 1024 - 5) {
             const std::size_t count = std::min(piece, n - first);
             max = std::max(max, table->select->scan_chunk(x.data() + first, count, first, set.sink(), &poisoned,
-                                                          x.data() + n));
+                                                          x.data() + n, lanes.data()));
           }
+          // The summary: maxima of disjoint sets of classes, so its i-th largest value is at most the
+          // row's i-th largest, and its largest is the row's max.
+          std::vector<float> sorted_x = x;
+          std::sort(sorted_x.begin(), sorted_x.end(), std::greater<float>());
+          std::sort(lanes.begin(), lanes.end(), std::greater<float>());
+          CHECK(lanes[0] == sorted_x[0]);
+          for (std::size_t i = 0; i < lanes.size() && i < n; ++i) CHECK(lanes[i] <= sorted_x[i]);
           const std::size_t found = set.best();
           const std::vector<std::size_t> expected = best_by_sort(x, k);
           REQUIRE_MESSAGE(found == k, table->name << " kind " << kind << " n " << n << " k " << k);

@@ -39,7 +39,7 @@ namespace {
 
 // The bounds README.md states, in bytes (measured with g++ 12 -O3 on x86-64: 107.7 KiB on the calling
 // thread and 33.3 KiB on a worker, both cross-entropy with bf16 logits and gradient; float calls 85.9
-// KiB and 9.7 KiB; top_k 45.8 KiB and sample 83.3 KiB on either thread, their row state and candidate
+// KiB and 9.7 KiB; top_k 55.4 KiB and sample 82.9 KiB on either thread, their row state and candidate
 // sets), with room for another compiler's or target's frames.
 constexpr std::size_t calling_thread_bound = 120 * 1024;
 constexpr std::size_t worker_thread_bound = 40 * 1024;
