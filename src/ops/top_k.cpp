@@ -100,13 +100,15 @@ struct top_k_job {
 
   // A value with at least k of v[0, n) at or above it, close below the k-th largest (-inf when fewer
   // than k are above -inf; none is NaN or +inf): a bisection over the values' ordered bits up to
-  // top (at least every v_i), each step a vectorized count, where an exact selection would
-  // mispredict or wait on its swaps.
+  // top (the largest v_i), each step a vectorized count, where an exact selection would mispredict
+  // or wait on its swaps.
   float floor_below_kth(const float* v, std::size_t n, float top) const noexcept {
+    if (k == 1) return top;
     const float lowest = -std::numeric_limits<float>::max();
     if (table.select->count_at_least(v, n, lowest) < k) return -float_infinity;
     std::uint32_t lo = ordered_bits(lowest), hi = ordered_bits(top) + 1;  // count(>= lo) >= k > count(>= hi)
-    while (hi - lo > 1) {
+    // To within 256 floats below the k-th largest: the classes in between are few, and offered.
+    while (hi - lo > 256) {
       const std::uint32_t mid = lo + (hi - lo) / 2;
       if (table.select->count_at_least(v, n, value_of_ordered_bits(mid)) >= k) {
         lo = mid;
