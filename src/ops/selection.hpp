@@ -228,6 +228,12 @@ void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, b
   lock.unlock();
 }
 
+// Whether a row's columns up to end are its own floats: f32 with no transform over them.
+inline bool reads_in_place(const row_load& row, std::size_t end) noexcept {
+  return row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
+         row.valid_cols >= end;
+}
+
 // per_piece(first_col, n, x, end) over columns [first, first + n) of a row, a piece of at most
 // transform_piece columns at a time: the row's own floats when it is f32 without a transform over
 // those columns (end: logits_end, the end of the caller's logits, which the kernels may prefetch up
@@ -236,8 +242,7 @@ void with_candidates(candidate_set& row_set, spin_lock& lock, bool collecting, b
 template <class PerPiece>
 void for_pieces(const kernel_table& k, const row_load& row, std::size_t first, std::size_t n,
                 const float* logits_end, const PerPiece& per_piece) noexcept {
-  const bool direct = row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
-                      row.valid_cols >= first + n;
+  const bool direct = reads_in_place(row, first + n);
   alignas(64) float z[transform_piece];
   for (std::size_t p0 = first; p0 < first + n; p0 += transform_piece) {
     const std::size_t m = first + n - p0 < transform_piece ? first + n - p0 : transform_piece;

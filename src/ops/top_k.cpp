@@ -48,8 +48,7 @@ struct top_k_job {
   // A row is taken in two passes when it is read in place and long enough for its summary to hold a
   // few times k values.
   bool two_passes(const row_load& row) const noexcept {
-    return row.x_type == dtype::f32 && row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr &&
-           row.valid_cols >= logits.cols && logits.cols >= two_pass_cols && logits.cols >= 256 * k;
+    return reads_in_place(row, logits.cols) && logits.cols >= two_pass_cols && logits.cols >= 256 * k;
   }
   static constexpr std::size_t two_pass_cols = 8192;
 
