@@ -38,16 +38,24 @@ bool cpu_has_avx512() noexcept {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512cd") && cpu_has_avx2();
 }
+// AVX-512 BF16: CPUID leaf 7, subleaf 1, EAX bit 5 (not every compiler's __builtin_cpu_supports knows it).
+bool cpu_has_avx512_bf16() noexcept {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return cpu_has_avx512() && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax & (1u << 5)) != 0;
+}
 #else
 bool cpu_has_sse2() noexcept { return false; }
 bool cpu_has_avx2() noexcept { return false; }
 bool cpu_has_avx512() noexcept { return false; }
+bool cpu_has_avx512_bf16() noexcept { return false; }
 #endif
 // NEON is part of AArch64: a build that has the table runs on a CPU that has NEON.
 bool cpu_has_neon() noexcept { return neon_table() != nullptr; }
 
-// Best first; "reference" is never chosen automatically.
+// Best first; "reference" is never chosen automatically. A name may have several tables, best first:
+// the first the CPU runs is the one chosen.
 const isa_entry entries[] = {
+    {"avx512", avx512_bf16_table, cpu_has_avx512_bf16},
     {"avx512", avx512_table, cpu_has_avx512}, {"avx2", avx2_table, cpu_has_avx2},
     {"sse2", sse2_table, cpu_has_sse2},       {"neon", neon_table, cpu_has_neon},
     {"scalar", scalar_table, always},         {"reference", reference_table, always},
@@ -67,13 +75,14 @@ const kernel_table* best_table() noexcept {
 bool is_auto(const char* name) noexcept { return name == nullptr || std::strcmp(name, "auto") == 0; }
 
 table_choice lookup(const char* name) noexcept {
+  bool known = false;
   for (const isa_entry& entry : entries) {
     if (std::strcmp(entry.name, name) != 0) continue;
+    known = true;
     const kernel_table* table = entry.table();
-    if (table == nullptr || !entry.cpu_has()) return {status::unsupported_isa, nullptr};
-    return {status::ok, table};
+    if (table != nullptr && entry.cpu_has()) return {status::ok, table};
   }
-  return {status::invalid_option, nullptr};
+  return {known ? status::unsupported_isa : status::invalid_option, nullptr};
 }
 
 }  // namespace

@@ -81,6 +81,10 @@ struct cross_entropy_block {
   const float* prefetch_end;        // the end of the caller's logits: may be prefetched, never read
 };
 
+// Rows of at most this many classes go through the float kernels' tiles of W rows (lane i is row i):
+// measured, beyond it the per-row path wins. A single row that short wastes all but one lane.
+constexpr std::size_t short_row_classes = 32;
+
 // Where one row's logits come from and how they become z (the logit transform of SPEC.md, applied
 // in this order): z = scale * x; z = softcap * tanh(z / softcap) when softcap > 0 (infinities and NaN
 // pass through); z += slope * mask_j, or z = -inf where mask_j is -inf; z = -inf from valid_cols on.
@@ -93,6 +97,7 @@ struct row_load {
   dtype mask_type;
   float slope;
   std::size_t valid_cols;  // classes from here on are masked (cols: none)
+  const void* prefetch_end;  // the end of the caller's matrix, up to which x may be prefetched; null: none
 };
 
 struct select_kernel_table;  // top-k and sampling: select_table.hpp
@@ -155,6 +160,10 @@ struct kernel_table {
   // The one place an output is written from float: out[0, n) = v rounded once to the type (out points
   // at the chunk's first element).
   void (*store_chunk)(const float* v, std::size_t n, void* out, dtype type);
+  // load_chunk, then softmax_chunk (or with log_space log_softmax_chunk, factor its offset), then
+  // store_chunk to out of type out_type, in registers: out points at the chunk's first element.
+  void (*softmax_out_chunk)(const row_load& row, std::size_t first, std::size_t n, float shift, float factor,
+                            bool log_space, void* out, dtype out_type);
   // Top-k and sampling (select_table.hpp); null for the reference, which has its own rows in double.
   const select_kernel_table* select;
 };
@@ -202,6 +211,7 @@ const kernel_table* scalar_table() noexcept;
 const kernel_table* sse2_table() noexcept;
 const kernel_table* avx2_table() noexcept;
 const kernel_table* avx512_table() noexcept;
+const kernel_table* avx512_bf16_table() noexcept;  // avx512 with AVX-512 BF16's bf16 encoder
 const kernel_table* neon_table() noexcept;
 
 }  // namespace softxent::detail

@@ -16,6 +16,7 @@ const kernel_table* scalar_table() noexcept { return &table; }
 const kernel_table* sse2_table() noexcept { return nullptr; }
 const kernel_table* avx2_table() noexcept { return nullptr; }
 const kernel_table* avx512_table() noexcept { return nullptr; }
+const kernel_table* avx512_bf16_table() noexcept { return nullptr; }
 #endif
 #if !defined(SOFTXENT_HAVE_NEON)
 const kernel_table* neon_table() noexcept { return nullptr; }

@@ -8,12 +8,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernel_table.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/transform.hpp"
 
 namespace softxent::detail {
+
+// On the sinks of load_typed and what they call: g++ 12 left the sink of softmax_out_chunk's bf16
+// loop a call per vector (with a vzeroupper and the exp's constants reloaded each time), a third of
+// the loop's time.
+#define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
 
 template <class Ops>
 struct load_kernels {
@@ -52,28 +58,70 @@ struct load_kernels {
     return z;
   }
 
-  template <dtype T>
-  static void load_typed(const row_load& row, std::size_t first, std::size_t n, float* z) noexcept {
-    const bool plain = row.scale == 1.0f && row.softcap == 0.0f && row.mask == nullptr;
-    std::size_t j = 0;
-    if (plain && T == dtype::f32) {
-      for (; j + W <= n; j += W) Ops::store(z + j, decode<T>(row.x, first + j));
-    } else {
-      for (; j + W <= n; j += W) {
-        vec m;
-        if (row.mask != nullptr) m = decode_mask(row, first + j);
-        Ops::store(z + j, transformed(decode<T>(row.x, first + j), row, row.mask != nullptr ? &m : nullptr));
+  // The shape of a row's transform, decided once per call so that the loop over its vectors holds no
+  // test of it (the row's fields are read once: stores to z could alias them as far as the compiler
+  // knows, so a loop reading them would reload and retest them per vector).
+  enum class shape { plain, scaled, general };
+
+  // Columns [first, first + n) of the row, decoded and transformed, handed to
+  // sink(j, count, z) a vector at a time (count = W, or fewer at a tail: the lanes past count are
+  // padding), j counted from first. The sink is taken by value, as the row is copied, so that what it
+  // holds stays in registers across its stores.
+  template <dtype T, class Sink>
+  static void load_typed(const row_load& row, std::size_t first, std::size_t n, const Sink sink) noexcept {
+    // Classes from valid_cols on are masked, whatever the row holds there: they are not read.
+    const std::size_t valid = row.valid_cols <= first ? 0 : (row.valid_cols - first < n ? row.valid_cols - first : n);
+    const row_load local = row;
+    if (local.mask == nullptr && local.softcap == 0.0f) {
+      if (local.scale == 1.0f) {
+        load_shaped<T, shape::plain>(local, first, valid, sink);
+      } else {
+        load_shaped<T, shape::scaled>(local, first, valid, sink);
       }
+    } else {
+      load_shaped<T, shape::general>(local, first, valid, sink);
+    }
+    const vec masked = Ops::splat(-float_infinity);
+    std::size_t k = valid;
+    for (; k + W <= n; k += W) sink(k, W, masked);
+    if (k < n) sink(k, n - k, masked);
+  }
+  template <dtype T, shape S, class Sink>
+  static void load_shaped(const row_load row, std::size_t first, std::size_t n, const Sink sink) noexcept {
+    const auto step = [&](const vec& x, const vec* m) {
+      if constexpr (S == shape::plain) return x;
+      if constexpr (S == shape::scaled) return transform_kernels<Ops>::transform(x, row.scale, 0.0f);
+      if constexpr (S == shape::general) return transformed(x, row, m);
+    };
+    std::size_t j = 0;
+    for (; j + W <= n; j += W) {
+      if (row.prefetch_end != nullptr) prefetch<T>(row, first + j);
+      vec m;
+      if (S == shape::general && row.mask != nullptr) m = decode_mask(row, first + j);
+      sink(j, W, step(decode<T>(row.x, first + j), row.mask != nullptr ? &m : nullptr));
     }
     if (j < n) {
       const vec x = decode_tail(row.x, T, first + j, n - j, 0.0f);
       vec m;
       if (row.mask != nullptr) m = decode_tail(row.mask, row.mask_type, first + j, n - j, 0.0f);
-      Ops::store_tail(z + j, n - j, transformed(x, row, row.mask != nullptr ? &m : nullptr));
+      sink(j, n - j, step(x, row.mask != nullptr ? &m : nullptr));
     }
-    // Classes from valid_cols on are masked, whatever the row holds there.
-    for (std::size_t k = row.valid_cols > first ? row.valid_cols - first : 0; k < n; ++k) z[k] = -float_infinity;
   }
+  // The lines near_bytes and far_bytes past element j of the row, if they lie before prefetch_end,
+  // once per 64 bytes of the row: rows of a matrix in memory go through the L1 scratch as fast as the
+  // float kernels read them in place with their own prefetches (reduce::prefetch_ahead); short rows
+  // read in a row at a time stream across rows.
+  static constexpr std::size_t near_bytes = 4096, far_bytes = 32768;
+  template <dtype T>
+  static void prefetch(const row_load& row, std::size_t j) noexcept {
+    constexpr std::size_t size = T == dtype::f32 ? 4 : 2;
+    if ((j * size) % 64 >= W * size) return;
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(row.x) + j * size;
+    const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(row.prefetch_end);
+    if (at + near_bytes < limit) __builtin_prefetch(reinterpret_cast<const void*>(at + near_bytes), 0, 3);
+    if (at + far_bytes < limit) __builtin_prefetch(reinterpret_cast<const void*>(at + far_bytes), 0, 2);
+  }
+
   static vec decode_mask(const row_load& row, std::size_t j) noexcept {
     switch (row.mask_type) {
       case dtype::f16: return decode<dtype::f16>(row.mask, j);
@@ -82,12 +130,63 @@ struct load_kernels {
     }
   }
 
-  static void load_chunk(const row_load& row, std::size_t first, std::size_t n, float* z) noexcept {
-    switch (row.x_type) {
-      case dtype::f16: load_typed<dtype::f16>(row, first, n, z); break;
-      case dtype::bf16: load_typed<dtype::bf16>(row, first, n, z); break;
-      default: load_typed<dtype::f32>(row, first, n, z); break;
+  // The row's element type, as a template argument of f.
+  template <class F>
+  static void with_type(dtype type, const F& f) noexcept {
+    switch (type) {
+      case dtype::f16: f(std::integral_constant<dtype, dtype::f16>{}); break;
+      case dtype::bf16: f(std::integral_constant<dtype, dtype::bf16>{}); break;
+      default: f(std::integral_constant<dtype, dtype::f32>{}); break;
     }
+  }
+
+  static void load_chunk(const row_load& row, std::size_t first, std::size_t n, float* z) noexcept {
+    with_type(row.x_type, [&](auto in) {
+      load_typed<decltype(in)::value>(row, first, n, [z](std::size_t j, std::size_t count, const vec& v) SOFTXENT_ALWAYS_INLINE {
+        if (count == W) {
+          Ops::store(z + j, v);
+        } else {
+          Ops::store_tail(z + j, count, v);
+        }
+      });
+    });
+  }
+
+  // A row's output straight from its logits, in registers: out[0, n) = exp(z - shift) * factor (or
+  // with log_space (z - shift) - factor, the offset) for columns [first, first + n) loaded as by
+  // load_chunk, rounded once to out_type: the same values as load_chunk, then softmax_chunk or
+  // log_softmax_chunk, then store_chunk, without the trips through the scratch.
+  static void softmax_out_chunk(const row_load& row, std::size_t first, std::size_t n, float shift, float factor,
+                                bool log_space, void* out, dtype out_type) noexcept {
+    const vec s = Ops::splat(shift), f = Ops::splat(factor);
+    with_type(row.x_type, [&](auto in) {
+      with_type(out_type, [&](auto out_tag) {
+        constexpr dtype O = decltype(out_tag)::value;
+        if (log_space) {
+          load_typed<decltype(in)::value>(row, first, n, [s, f, out](std::size_t j, std::size_t count, const vec& z) SOFTXENT_ALWAYS_INLINE {
+            encode<O>((z - s) - f, out, j, count);
+          });
+        } else {
+          load_typed<decltype(in)::value>(row, first, n, [s, f, out](std::size_t j, std::size_t count, const vec& z) SOFTXENT_ALWAYS_INLINE {
+            encode<O>(Ops::exp_nonpositive(z - s) * f, out, j, count);
+          });
+        }
+      });
+    });
+  }
+
+  // count <= W values of v rounded to T at element j of out.
+  template <dtype T>
+  SOFTXENT_ALWAYS_INLINE static void encode(const vec& v, void* out, std::size_t j, std::size_t count) noexcept {
+    if (W == 1 || count == W) {  // a one-lane vector is never a tail
+      if constexpr (T == dtype::f32) Ops::store(static_cast<float*>(out) + j, v);
+      if constexpr (T == dtype::f16) Ops::store_f16(static_cast<std::uint16_t*>(out) + j, v);
+      if constexpr (T == dtype::bf16) Ops::store_bf16(static_cast<std::uint16_t*>(out) + j, v);
+      return;
+    }
+    alignas(64) float lanes[W] = {};
+    Ops::store(lanes, v);
+    store_typed<T>(lanes, count, static_cast<unsigned char*>(out) + j * (T == dtype::f32 ? 4 : 2));
   }
 
   template <dtype T>

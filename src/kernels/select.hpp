@@ -44,8 +44,8 @@ struct select_ops<scalar_ops> {
 };
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
-template <class Arch>
-struct select_ops<xsimd_ops<Arch>> {
+template <class Arch, bool NativeBf16>
+struct select_ops<xsimd_ops<Arch, NativeBf16>> {
   using vec = xsimd::batch<float, Arch>;
   using mask = xsimd::batch_bool<float, Arch>;
   static constexpr std::size_t W = vec::size;
@@ -62,7 +62,7 @@ struct select_ops<xsimd_ops<Arch>> {
   // Lane i of m as bit i.
   static std::uint32_t bits(const mask& m) noexcept {
 #if SOFTXENT_X86_INTRINSICS
-    if constexpr (xsimd_ops<Arch>::is_avx512) {
+    if constexpr (xsimd_ops<Arch, NativeBf16>::is_avx512) {
       return static_cast<std::uint32_t>(static_cast<__mmask16>(m));
     } else if constexpr (W == 8) {
       return static_cast<std::uint32_t>(_mm256_movemask_ps(m));
@@ -79,13 +79,13 @@ struct select_ops<xsimd_ops<Arch>> {
   // The keys of the lanes of v in `lanes` (bit i: class first + i), packed from out, which has room
   // for a whole vector of keys: AVX-512 only (packs_keys), with no branch per lane.
 #if SOFTXENT_X86_INTRINSICS
-  static constexpr bool packs_keys = xsimd_ops<Arch>::is_avx512;
+  static constexpr bool packs_keys = xsimd_ops<Arch, NativeBf16>::is_avx512;
 #else
   static constexpr bool packs_keys = false;
 #endif
   static std::size_t pack_keys(const vec& v, std::uint32_t lanes, std::size_t first, candidate_key* out) noexcept {
 #if SOFTXENT_X86_INTRINSICS
-    if constexpr (xsimd_ops<Arch>::is_avx512) {
+    if constexpr (xsimd_ops<Arch, NativeBf16>::is_avx512) {
       // As make_key: the value's bits made monotone (-0 as +0), then the complement of the index.
       const __m512i bits = _mm512_castps_si512(_mm512_add_ps(v, _mm512_setzero_ps()));
       const __m512i ones = _mm512_set1_epi32(-1);
@@ -111,7 +111,7 @@ struct select_ops<xsimd_ops<Arch>> {
   }
   static std::size_t compress(const vec& v, const mask& in, float* out) noexcept {
 #if SOFTXENT_X86_INTRINSICS
-    if constexpr (xsimd_ops<Arch>::is_avx512) {
+    if constexpr (xsimd_ops<Arch, NativeBf16>::is_avx512) {
       // The register form: the memory form of vcompressps is microcoded and slow on AMD cores.
       _mm512_storeu_ps(out, _mm512_maskz_compress_ps(in, v));
       return static_cast<std::size_t>(__builtin_popcount(static_cast<unsigned>(static_cast<__mmask16>(in))));

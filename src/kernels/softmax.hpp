@@ -121,7 +121,7 @@ struct softmax_kernels {
   // row i), every reduction becomes vertical, and finish(tile, shift, sum_exp, first_row, count) turns
   // the tile of exponentials into the rows' outputs. before_exp(tile, shift, first_row, count) sees the
   // tile of logits once the shift is known (cross-entropy's target terms).
-  static constexpr std::size_t short_row_max = 32;  // measured: beyond, the per-row path wins
+  static constexpr std::size_t short_row_max = short_row_classes;
   static constexpr bool has_short_rows = Ops::width > 1;
 
   struct no_hook {

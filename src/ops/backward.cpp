@@ -78,7 +78,7 @@ void run_staged(bool log_space, const kernel_table* table, const const_any_matri
     return;
   }
   const auto decode = [&](const auto& m, std::size_t r, std::size_t first, std::size_t n, float* out) {
-    k.load_chunk(row_load{row_of(m, r), m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols}, first, n, out);
+    k.load_chunk(row_load{row_of(m, r), m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr}, first, n, out);
   };
   // Phase 1: the row's dot product (softmax) or sum (log_softmax) of dy, piece by piece, in y_dot;
   // phase 2: dx, piece by piece.

@@ -28,11 +28,11 @@ void load_rows(const kernel_table& k, const const_any_matrix& m, std::size_t r0,
   const std::size_t cols = m.cols, row_bytes = m.stride * size_of(m.dtype);
   const auto* first = static_cast<const unsigned char*>(m.data) + r0 * row_bytes;
   if (m.stride == cols) {
-    k.load_chunk(row_load{first, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, n * cols}, 0, n * cols, out);
+    k.load_chunk(row_load{first, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, n * cols, nullptr}, 0, n * cols, out);
     return;
   }
   for (std::size_t i = 0; i < n; ++i) {
-    k.load_chunk(row_load{first + i * row_bytes, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols}, 0, cols,
+    k.load_chunk(row_load{first + i * row_bytes, m.dtype, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr}, 0, cols,
                  out + i * cols);
   }
 }

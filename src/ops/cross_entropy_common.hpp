@@ -97,7 +97,7 @@ struct cross_entropy_source {
 inline cross_entropy_source source_of(const void* logits_row, dtype logits_type, std::size_t cols,
                                       const cross_entropy_options& o, const void* probs_row = nullptr,
                                       dtype probs_type = dtype::f32) noexcept {
-  return {{logits_row, logits_type, o.logit_scale, o.softcap, nullptr, dtype::f32, 1.0f, cols}, probs_row, probs_type};
+  return {{logits_row, logits_type, o.logit_scale, o.softcap, nullptr, dtype::f32, 1.0f, cols, nullptr}, probs_row, probs_type};
 }
 // Float logits without a transform and float probabilities: the chunk kernels read them in place.
 inline bool reads_in_place(const cross_entropy_source& s) noexcept {
@@ -115,7 +115,7 @@ inline class_coefficients piece_coefficients(const kernel_table& k, const cross_
     if (src.probs_type == dtype::f32) {
       piece.probs = static_cast<const float*>(src.probs) + first;
     } else {
-      k.load_chunk(row_load{src.probs, src.probs_type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, first + n}, first, n, q);
+      k.load_chunk(row_load{src.probs, src.probs_type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, first + n, nullptr}, first, n, q);
       piece.probs = q;
     }
     piece.probs_end = piece.probs + n;

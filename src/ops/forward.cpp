@@ -2,6 +2,7 @@
 // through the kernels (rows of one chunk in one kernel call per unit of rows, longer rows in chunks
 // merged in order: driver/long_rows.hpp), and any other dtype or a transform through the load
 // kernel's L1 scratch.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -107,6 +108,14 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
   const auto out_row = [&](std::size_t r) {
     return static_cast<unsigned char*>(call.out) + r * call.out_stride * size_of(call.out_type);
   };
+  const bool float_output = call.out_type == dtype::f32 && call.op != forward_op::logsumexp;
+  const auto float_out_row = [&](std::size_t r) { return reinterpret_cast<float*>(out_row(r)); };
+  // Classes of row r the kernels see: up to its valid length (the masked rest of its output is
+  // exp(-inf) = 0 or -inf, stored directly), but all of an all-masked row, as any other row.
+  const auto classes_of = [&](std::size_t r) {
+    const std::size_t valid = t.valid_cols == nullptr ? cols : static_cast<std::size_t>(t.valid_cols[r]);
+    return valid == 0 ? cols : valid;
+  };
   const auto with_sink = [&](std::size_t r, const chunk_stats& s) {
     const float* sink = sink_of(r, t);
     if (sink == nullptr) return s;
@@ -124,14 +133,16 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     });
     return;
   }
-  // The row's output from its merged statistics m, given z = the piece [c0, c0 + n) in scratch.
+  // The row's output from its merged statistics m, given z = the piece [c0, c0 + n) in scratch:
+  // written by the float kernels into a float output, else in place, then stored once.
   const auto write_piece = [&](std::size_t r, std::size_t c0, std::size_t n, float* z, const chunk_stats& m) {
+    float* const y = float_output ? float_out_row(r) + c0 : z;
     if (log_space) {
-      k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), z);
+      k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), y);
     } else {
-      k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), z);
+      k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), y);
     }
-    k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
+    if (!float_output) k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
   };
 
   if (cols <= transform_piece && t.sinks == nullptr) {
@@ -155,11 +166,34 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
           for (std::size_t i = 0; i < n; ++i) k.load_chunk(row_load_of(call.x, r0 + i, t), 0, cols, z + i * cols);
         }
         const float* const z_end = z + n * cols;
+        if (t.valid_cols != nullptr) {
+          // A row at a time over its valid classes only (causal rows: half the exponentials); the
+          // masked rest of the output is exp(-inf) = 0 or -inf, stored directly.
+          for (std::size_t i = 0; i < n; ++i) {
+            // At least short_row_classes + 1 classes (when the row has them), so that a single row
+            // never takes the float kernels' tiles of short rows.
+            const std::size_t len = std::max(classes_of(r0 + i), std::min(cols, short_row_classes + 1));
+            float* const zi = z + i * cols;
+            float* const yi = float_output ? float_out_row(r0 + i) : zi;
+            switch (call.op) {
+              case forward_op::logsumexp: k.logsumexp_rows(1, len, zi, cols, lse + r0 + i, z_end); continue;
+              case forward_op::softmax: k.softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
+              case forward_op::log_softmax: k.log_softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
+            }
+            std::fill(yi + len, yi + cols, log_space ? -float_infinity : 0.0f);
+            if (!float_output) k.store_chunk(zi, cols, out_row(r0 + i), call.out_type);
+          }
+          continue;
+        }
+        // The float kernels write a float output themselves; any other is made in place, then stored.
+        float* const y = float_output ? float_out_row(r0) : z;
+        const std::size_t y_stride = float_output ? call.out_stride : cols;
         switch (call.op) {
           case forward_op::logsumexp: k.logsumexp_rows(n, cols, z, cols, lse + r0, z_end); continue;
-          case forward_op::softmax: k.softmax_rows(n, cols, z, cols, z, cols, z_end); break;
-          case forward_op::log_softmax: k.log_softmax_rows(n, cols, z, cols, z, cols, z_end); break;
+          case forward_op::softmax: k.softmax_rows(n, cols, z, cols, y, y_stride, z_end); break;
+          case forward_op::log_softmax: k.log_softmax_rows(n, cols, z, cols, y, y_stride, z_end); break;
         }
+        if (float_output) continue;
         if (dense_out) {
           k.store_chunk(z, n * cols, out_row(r0), call.out_type);
         } else {
@@ -174,15 +208,18 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
       alignas(64) float z[transform_piece];
       for (std::size_t r = first; r < end; ++r) {
         k.load_chunk(row_load_of(call.x, r, t), 0, cols, z);
+        const std::size_t len = classes_of(r);
         if (call.op == forward_op::softmax) {
-          // The exponentials stay in the scratch (one exp per class): they are the output, rescaled.
-          const chunk_stats piece = k.exp_stats_chunk(z, cols, z, z + cols);
+          // The exponentials go where the output is held (one exp per class), then are rescaled.
+          float* const e = float_output ? float_out_row(r) : z;
+          const chunk_stats piece = k.exp_stats_chunk(z, len, e, z + len);
           const chunk_stats m = with_sink(r, piece);
-          k.scale_chunk(z, cols, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
-          k.store_chunk(z, cols, out_row(r), call.out_type);
+          k.scale_chunk(e, len, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
+          std::fill(e + len, e + cols, 0.0f);
+          if (!float_output) k.store_chunk(z, cols, out_row(r), call.out_type);
           continue;
         }
-        const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, cols, nullptr, z + cols));
+        const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, len, nullptr, z + len));
         if (call.op == forward_op::logsumexp) {
           static_cast<float*>(call.out)[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
         } else {
@@ -196,7 +233,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
   // the chunk's z itself (exact in float, so nothing is rounded twice), then, as on the direct path,
   // softmax's exp(z - chunk shift) for phase 2 to rescale: the row is decoded, masked and transformed
   // (softcap's tanh) once, with one exponential per class. Other outputs take the row a piece at a
-  // time through the L1 scratch, twice (statistics, then the output stored once).
+  // time through the L1 scratch for the statistics, then are read again and written in registers.
   const auto pieces = [&](std::size_t c0, std::size_t n, const auto& per_piece) {
     for (std::size_t p0 = c0; p0 < c0 + n; p0 += transform_piece) {
       per_piece(p0, c0 + n - p0 < transform_piece ? c0 + n - p0 : transform_piece);
@@ -239,12 +276,9 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
           }
           return;
         }
-        alignas(64) float z[transform_piece];
-        const row_load row = row_load_of(call.x, r, t);
-        pieces(c0, n, [&](std::size_t p0, std::size_t count) {
-          k.load_chunk(row, p0, count, z);
-          write_piece(r, p0, count, z, m);
-        });
+        const double factor = log_space ? log_softmax_offset_of(m.sum_exp) : softmax_factor_of(m.sum_exp);
+        k.softmax_out_chunk(row_load_of(call.x, r, t), c0, n, m.shift, static_cast<float>(factor), log_space,
+                            out_row(r) + c0 * size_of(call.out_type), call.out_type);
       });
 }
 

@@ -75,7 +75,8 @@ inline row_load row_load_of(const const_any_matrix& x, std::size_t r, const soft
           mask_base ? mask_base + (r % o.mask.rows) * o.mask.stride * size_of(o.mask.dtype) : nullptr,
           o.mask.dtype,
           o.slopes ? o.slopes[head] : 1.0f,
-          o.valid_cols ? static_cast<std::size_t>(o.valid_cols[r]) : x.cols};
+          o.valid_cols ? static_cast<std::size_t>(o.valid_cols[r]) : x.cols,
+          static_cast<const unsigned char*>(x.data) + ((x.rows - 1) * x.stride + x.cols) * size_of(x.dtype)};
 }
 
 // The sink of row r's head, or null.

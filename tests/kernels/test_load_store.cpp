@@ -13,17 +13,21 @@ using softxent::dtype;
 
 namespace {
 
+// Every table the CPU can run, by name, and the avx512 table without AVX-512 BF16's encoder where
+// the name "avx512" chooses the one with it.
 std::vector<const softxent::detail::kernel_table*> tables_with_load() {
   std::vector<const softxent::detail::kernel_table*> tables;
   for (const std::string& isa : available_isas()) {
     const softxent::detail::table_choice choice = softxent::detail::choose_table(isa.c_str());
     if (choice.result == softxent::status::ok && choice.table->load_chunk != nullptr) tables.push_back(choice.table);
+    if (isa == "avx512" && choice.result == softxent::status::ok && choice.table != softxent::detail::avx512_table())
+      tables.push_back(softxent::detail::avx512_table());
   }
   return tables;
 }
 
 softxent::detail::row_load plain_row(const void* x, dtype type, std::size_t cols) {
-  return {x, type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols};
+  return {x, type, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr};
 }
 
 // Every pattern decoded by load_chunk (in one call, so every vector and tail position is met).
@@ -104,7 +108,7 @@ TEST_CASE("kernels: load_chunk applies scale, softcap, mask with slope and valid
   x[5] = std::nanf("");  // masked by the mask (5 % 5 == 0): stays masked
   x[7] = -INFINITY;      // a masked logit stays masked
   for (const auto* table : tables_with_load()) {
-    const softxent::detail::row_load row{x.data(), dtype::f32, 0.5f, 3.0f, mask.data(), dtype::f32, -0.25f, 30};
+    const softxent::detail::row_load row{x.data(), dtype::f32, 0.5f, 3.0f, mask.data(), dtype::f32, -0.25f, 30, nullptr};
     std::vector<float> z(cols);
     table->load_chunk(row, 0, cols, z.data());
     for (std::size_t j = 0; j < cols; ++j) {
@@ -116,6 +120,54 @@ TEST_CASE("kernels: load_chunk applies scale, softcap, mask with slope and valid
         CHECK_MESSAGE((std::isnan(expected) ? std::isnan(z[j]) : z[j] == expected), std::string(table->name) << " col " << j);
       } else {
         CHECK_MESSAGE(std::fabs(z[j] - expected) <= 4e-6 * (1 + std::fabs(expected)), std::string(table->name) << " col " << j << ": " << z[j] << " vs " << expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("kernels: softmax_out_chunk equals load_chunk, then softmax_chunk or log_softmax_chunk, then store_chunk, bit for bit") {
+  random_source random(4242);
+  const std::size_t cols = 301;
+  std::vector<float> x(cols), mask(cols);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = random.uniform(-30.0f, 4.0f);
+    mask[j] = j % 11 == 0 ? -INFINITY : random.uniform(-2.0f, 1.0f);
+  }
+  x[17] = std::nanf("");
+  x[40] = -INFINITY;
+  std::vector<std::uint16_t> x16(cols);
+  for (const dtype in : {dtype::f32, dtype::f16, dtype::bf16}) {
+    for (std::size_t j = 0; j < cols; ++j) x16[j] = in == dtype::f16 ? encode_f16(x[j]) : encode_bf16(x[j]);
+    const void* xs = in == dtype::f32 ? static_cast<const void*>(x.data()) : x16.data();
+    using row_load = softxent::detail::row_load;
+    const row_load rows[] = {
+        {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr},
+        {xs, in, 0.5f, 0.0f, nullptr, dtype::f32, 1.0f, 250, xs},
+        {xs, in, 0.5f, 3.0f, mask.data(), dtype::f32, -0.25f, 290, nullptr},
+    };
+    for (const auto* table : tables_with_load()) {
+      for (const row_load& row : rows) {
+        for (const dtype out : {dtype::f32, dtype::f16, dtype::bf16}) {
+          for (const bool log_space : {false, true}) {
+            for (const std::size_t first : {std::size_t{0}, std::size_t{3}, std::size_t{50}}) {
+              const std::size_t n = cols - first - (first == 3 ? 5 : 0);
+              const std::size_t size = out == dtype::f32 ? 4 : 2;
+              std::vector<unsigned char> fused((n + 4) * size, 0x5a), staged((n + 4) * size, 0x5a);
+              const float shift = 2.5f, factor = log_space ? 1.75f : 0.03125f;
+              table->softmax_out_chunk(row, first, n, shift, factor, log_space, fused.data(), out);
+              std::vector<float> z(n);
+              table->load_chunk(row, first, n, z.data());
+              if (log_space) {
+                table->log_softmax_chunk(z.data(), n, shift, factor, z.data());
+              } else {
+                table->softmax_chunk(z.data(), n, shift, factor, z.data());
+              }
+              table->store_chunk(z.data(), n, staged.data(), out);
+              CHECK_MESSAGE(fused == staged, std::string(table->name) << " " << dtype_name(in) << "->" << dtype_name(out)
+                                                 << " scale " << row.scale << " log " << log_space << " first " << first);
+            }
+          }
+        }
       }
     }
   }
