@@ -65,7 +65,7 @@ struct tanh_constants {
 };
 
 #if !defined(SOFTXENT_SCALAR_ONLY)
-// NativeBf16: encode bf16 with AVX-512 BF16's vcvtneps2bf16 (only in a file compiled for it).
+// NativeBf16: encode bf16 with AVX-512 BF16's vcvtneps2bf16 (for CPUs that have it).
 template <class Arch, bool NativeBf16 = false>
 struct xsimd_ops {
   using vec = xsimd::batch<float, Arch>;
@@ -346,15 +346,16 @@ struct xsimd_ops {
   // subnormal inputs to zero: a vector holding one takes the integer path.
   static void store_bf16(std::uint16_t* p, const vec& v) noexcept {
 #if SOFTXENT_X86_INTRINSICS
-#if defined(__AVX512BF16__)
     if constexpr (NativeBf16) {
       if (_mm512_fpclass_ps_mask(v, 0x20) == 0) {  // 0x20: the subnormal class
-        const __m256bh h = _mm512_cvtneps_pbh(v);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), reinterpret_cast<const __m256i&>(h));
+        // By inline assembly: the file is not compiled with -mavx512bf16 (see arch/avx512.cpp), and
+        // only the table the dispatcher gives to CPUs with AVX-512 BF16 runs this.
+        __m256i h;
+        __asm__("vcvtneps2bf16 %1, %0" : "=v"(h) : "v"(static_cast<__m512>(v)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
         return;
       }
     }
-#endif
     if constexpr (is_avx512) {
       const __m512i b = _mm512_castps_si512(v);
       const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
