@@ -275,8 +275,14 @@ struct xsimd_ops {
     q = fma(q, z, vec(c::q1));
     q = fma(q, z, vec(c::q0));
     const vec near_zero = fma(a * z, q, a);
-    const vec e = exp_nonpositive(vec(-2.0f) * a);
-    const vec magnitude = xsimd::select(a < vec(c::small), near_zero, (vec(1.0f) - e) / (vec(1.0f) + e));
+    const auto small = a < vec(c::small);  // false for NaN and infinities
+    vec magnitude = near_zero;
+    // A vector of small arguments only (a softcap's usual case: logits well inside the cap) skips
+    // the exponential and the division, the larger part of the cost.
+    if (!xsimd::all(small)) {
+      const vec e = exp_nonpositive(vec(-2.0f) * a);
+      magnitude = xsimd::select(small, near_zero, (vec(1.0f) - e) / (vec(1.0f) + e));
+    }
     const ivec sign = xsimd::bitwise_cast<ivec>(v) & ivec(INT32_MIN);
     return xsimd::bitwise_cast<vec>(xsimd::bitwise_cast<ivec>(magnitude) | sign);
   }
