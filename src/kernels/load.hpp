@@ -16,11 +16,6 @@
 
 namespace softxent::detail {
 
-// On the sinks of load_typed and what they call: g++ 12 left the sink of softmax_out_chunk's bf16
-// loop a call per vector (with a vzeroupper and the exp's constants reloaded each time), a third of
-// the loop's time.
-#define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
-
 template <class Ops>
 struct load_kernels {
   using vec = typename Ops::vec;
@@ -47,7 +42,7 @@ struct load_kernels {
   }
 
   // z from decoded x (and the mask lanes m): scale, softcap, then the mask with its slope.
-  static vec transformed(const vec& x, const row_load& row, const vec* mask) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec transformed(const vec& x, const row_load& row, const vec* mask) noexcept {
     vec z = x;
     if (row.scale != 1.0f || row.softcap != 0.0f) z = transform_kernels<Ops>::transform(x, row.scale, row.softcap);
     if (mask != nullptr) {

@@ -35,6 +35,12 @@
 
 namespace softxent::detail {
 
+// On what a kernel's loop calls per vector when g++ 12's inliner would leave it a call (with a
+// vzeroupper, spills and the exp's constants reloaded each time): the sinks of load_kernels'
+// loops and the logit transform. Measured: a third of the bf16 output loop's time, and twice the
+// time of a masked row's load once tanh grew a branch.
+#define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
+
 // exp(r) on [-ln2/2, ln2/2]: a degree-6 polynomial interpolating exp at the Chebyshev nodes (our own
 // fit; 0.17 ulp from exp on that interval before rounding of the evaluation).
 struct exp_constants {

@@ -18,7 +18,7 @@ struct transform_kernels {
   // z = softcap * tanh(scale * x / softcap), or scale * x when softcap is 0 (kept within the float
   // range, so that a finite logit never becomes a +inf that would poison its row). An infinite or
   // NaN logit is left as it is: -inf stays a masked class, +inf and NaN still make the row NaN.
-  static vec transform(const vec& x, float scale, float softcap) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec transform(const vec& x, float scale, float softcap) noexcept {
     if (softcap == 0.0f) return Ops::where_finite(x, Ops::clamp_finite(x * Ops::splat(scale)), x);
     // Where u = scale * x / softcap is 0 or subnormal, tanh(u) = u: z = scale * x, rather than
     // softcap * u, which lost u's bits (all of a z below softcap * 2^-149, under a cap of 1e30).
