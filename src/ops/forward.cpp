@@ -133,18 +133,6 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     });
     return;
   }
-  // The row's output from its merged statistics m, given z = the piece [c0, c0 + n) in scratch:
-  // written by the float kernels into a float output, else in place, then stored once.
-  const auto write_piece = [&](std::size_t r, std::size_t c0, std::size_t n, float* z, const chunk_stats& m) {
-    float* const y = float_output ? float_out_row(r) + c0 : z;
-    if (log_space) {
-      k.log_softmax_chunk(z, n, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), y);
-    } else {
-      k.softmax_chunk(z, n, m.shift, static_cast<float>(softmax_factor_of(m.sum_exp)), y);
-    }
-    if (!float_output) k.store_chunk(z, n, out_row(r) + c0 * size_of(call.out_type), call.out_type);
-  };
-
   if (cols <= transform_piece && t.sinks == nullptr) {
     // As many whole rows as the scratch holds, loaded side by side, then the float rows kernels over
     // them in place (short rows' tiles, per-row costs shared) and each row stored once.
@@ -222,8 +210,10 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
         const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, len, nullptr, z + len));
         if (call.op == forward_op::logsumexp) {
           static_cast<float*>(call.out)[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
-        } else {
-          write_piece(r, 0, cols, z, m);
+        } else {  // log_softmax, by the float kernel into a float output, else in place, then stored
+          float* const y = float_output ? float_out_row(r) : z;
+          k.log_softmax_chunk(z, cols, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), y);
+          if (!float_output) k.store_chunk(z, cols, out_row(r), call.out_type);
         }
       }
     });
