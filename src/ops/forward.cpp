@@ -116,6 +116,12 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     const std::size_t valid = t.valid_cols == nullptr ? cols : static_cast<std::size_t>(t.valid_cols[r]);
     return valid == 0 ? cols : valid;
   };
+  // The output of classes past the valid length: exp(-inf) = 0 or -inf, or NaN in a NaN row (a NaN
+  // or +inf among the valid classes makes every output of the row NaN, the masked ones too).
+  const auto masked_value = [&](float first_output) {
+    if (first_output != first_output) return first_output;
+    return log_space ? -float_infinity : 0.0f;
+  };
   const auto with_sink = [&](std::size_t r, const chunk_stats& s) {
     const float* sink = sink_of(r, t);
     if (sink == nullptr) return s;
@@ -156,7 +162,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
         const float* const z_end = z + n * cols;
         if (t.valid_cols != nullptr) {
           // A row at a time over its valid classes only (causal rows: half the exponentials); the
-          // masked rest of the output is exp(-inf) = 0 or -inf, stored directly.
+          // masked rest of the output is stored directly.
           for (std::size_t i = 0; i < n; ++i) {
             // At least short_row_classes + 1 classes (when the row has them), so that a single row
             // never takes the float kernels' tiles of short rows.
@@ -168,7 +174,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
               case forward_op::softmax: k.softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
               case forward_op::log_softmax: k.log_softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
             }
-            std::fill(yi + len, yi + cols, log_space ? -float_infinity : 0.0f);
+            std::fill(yi + len, yi + cols, masked_value(yi[0]));
             if (!float_output) k.store_chunk(zi, cols, out_row(r0 + i), call.out_type);
           }
           continue;
@@ -203,7 +209,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
           const chunk_stats piece = k.exp_stats_chunk(z, len, e, z + len);
           const chunk_stats m = with_sink(r, piece);
           k.scale_chunk(e, len, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
-          std::fill(e + len, e + cols, 0.0f);
+          std::fill(e + len, e + cols, masked_value(e[0]));
           if (!float_output) k.store_chunk(z, cols, out_row(r), call.out_type);
           continue;
         }
