@@ -318,7 +318,9 @@ struct sample_job {
     const double per_bin = static_cast<double>(estimate_bins) / width;
     for (std::size_t i = 0; i < sampled; ++i) {
       const float v = s.sample[i];
-      const auto at = static_cast<std::size_t>(std::max((top - static_cast<double>(v)) * per_bin, 0.0));
+      // Out of the bracket (a -inf or NaN among them), the bin is not used: 0 is converted instead.
+      const double offset = in_range(v) ? (top - static_cast<double>(v)) * per_bin : 0.0;
+      const auto at = static_cast<std::size_t>(std::max(offset, 0.0));
       mass[in_range(v) ? at : v < bottom ? below_bin : above_bin] += masses[i];
     }
     double sampled_in[4] = {};
