@@ -143,10 +143,9 @@ struct kernel_table {
                                    const class_coefficients& y);
   // Backward phase 1: sum_j a_j * b_j (b null: sum_j a_j), accumulated in double.
   double (*dot_chunk)(const float* a, const float* b, std::size_t n);
-  // Backward phase 2: softmax: dx = y * (dy - dot); log_softmax: dx = dy - exp(y) * sum.
-  // y and dy may be prefetched up to y_end and dy_end, the ends of the caller's matrices.
-  void (*softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float dot, float* dx,
-                                 const float* y_end, const float* dy_end);
+  // Backward phase 2: softmax: dx = y * (dy - dot); log_softmax: dx = dy - exp(y) * sum, whose y
+  // and dy may be prefetched up to y_end and dy_end, the ends of the caller's matrices.
+  void (*softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float dot, float* dx);
   void (*log_softmax_backward_chunk)(const float* y, const float* dy, std::size_t n, float sum, float* dx,
                                      const float* y_end, const float* dy_end);
   // Cross-entropy's logit transform, for any table with chunk primitives: z_j = softcap *

@@ -53,8 +53,7 @@ void run_plain(bool log_space, const kernel_table* table, const const_any_matrix
           k.log_softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0,
                                        y_end, dy_end);
         } else {
-          k.softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0, y_end,
-                                   dy_end);
+          k.softmax_backward_chunk(y.row(r) + c0, dy.row(r) + c0, n, static_cast<float>(m.y_dot), dx.row(r) + c0);
         }
       });
 }
@@ -106,7 +105,7 @@ void run_staged(bool log_space, const kernel_table* table, const const_any_matri
           if (log_space) {
             k.log_softmax_backward_chunk(ys, dys, m, sum, ys, ys + m, dys + m);
           } else {
-            k.softmax_backward_chunk(ys, dys, m, sum, ys, ys + m, dys + m);
+            k.softmax_backward_chunk(ys, dys, m, sum, ys);
           }
           k.store_chunk(ys, m, dx_row(r) + p0 * size_of(dx.dtype), dx.dtype);
         }
