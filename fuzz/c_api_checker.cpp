@@ -287,7 +287,7 @@ call_arguments shard_arguments(const fuzz_case& c, const call_buffers& b, const 
                                               : location{storage_first, std::min(s.offsets[i], c.cols) * sizeof(float)};
   a.regions.push_back(matrix_region("logits", logits, c.rows, s.widths[i], c.in0.stride, SOFTXENT_F32, false));
   add_cross_entropy_options(c, s.total_cols, a);
-  a.bad_shard = !shard_fits(s.offsets[i], s.widths[i], s.total_cols);
+  a.bad_shape = !shard_fits(s.offsets[i], s.widths[i], s.total_cols);
   return a;
 }
 
@@ -527,6 +527,7 @@ softxent_status call_linear(const fuzz_case& c, call_buffers& b, call_context& c
   a.label = "linear_cross_entropy_f32";
   a.rows = rows;
   a.cols = hidden;
+  a.bad_shape = classes == 0;
   a.regions.push_back(matrix_region("inputs", b.first, rows, hidden, c.in0.stride, SOFTXENT_F32, false));
   a.regions.push_back(matrix_region("weight", b.second, classes, hidden, c.in1.stride, SOFTXENT_F32, false));
   a.regions.push_back(optional(vector_region("bias", b.bias, classes, sizeof(float))));

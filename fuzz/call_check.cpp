@@ -377,7 +377,7 @@ status_expectation expect_status(const call_buffers& b, const call_arguments& a,
   for (softxent_status s : a.options.definite) e.add(true, s);
   for (softxent_status s : a.options.maybe) e.add(false, s);
   const bool rows = a.rows > 0;
-  bool missing = false, bad_dtype = false, shape_bad = a.cols == 0 || a.bad_shard;
+  bool missing = false, bad_dtype = false, shape_bad = a.cols == 0 || a.bad_shape;
   for (const argument_region& r : a.regions) {
     if (r.where.storage < 0) {  // a NULL operand's dtype matters only where the operand is needed
       missing = missing || r.needed;

@@ -108,7 +108,9 @@ struct call_arguments {
   int targets = -1;
   std::size_t classes = 0;
   std::int64_t ignore_index = -100;
-  bool bad_shard = false;  // sharded: shard columns that do not fit the row
+  // A shape error the regions do not show: sharded, shard columns that do not fit the row; the fused
+  // linear call, classes == 0 (its matrices are rows x hidden and classes x hidden).
+  bool bad_shape = false;
   bool returns_status = true;
 };
 
