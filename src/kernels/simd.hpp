@@ -486,14 +486,26 @@ struct xsimd_ops {
       // NaN lanes (unordered compares true). max(lo, x) returns x when x is NaN.
       const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(c::flush_below), _CMP_NLT_UQ);
       const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(c::flush_below), x);
-      // Unoptimised g++ expands _mm512_roundscale_ps as a macro with a (__mmask16)-1 in it.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-      const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(c::log2e)),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-#pragma GCC diagnostic pop
-      const vec r = _mm512_fmadd_ps(n, _mm512_set1_ps(-c::ln2), clamped);
-      return _mm512_maskz_scalef_ps(keep, polynomial(r), n);
+      // x = k ln2 + r with k a multiple of 1/16: exp(x) = 2^floor(k) * 2^(k - floor(k)) * exp(r),
+      // the middle factor from a 16-entry table held in one register, |r| <= ln2/32, so that exp(r)
+      // needs only 1 + r + r^2/2 + r^3/6 (the next term is below 1e-8). Adding 1.5 * 2^19 rounds
+      // x log2e to a multiple of 1/16 and leaves 16 k mod 16 in the low 4 bits, the table's index;
+      // vscalefps multiplies by 2^floor(k). 24% more exponentials per second than the degree-6
+      // polynomial with a rounding instruction, at the same accuracy (measured: 2.6 eps at most
+      // over [-87, 0]). No result is subnormal: at the clamp k = -125.5 and the table gives 2^0.5.
+      const __m512 round_magic = _mm512_set1_ps(0x1.8p19f);
+      const __m512 t = _mm512_fmadd_ps(clamped, _mm512_set1_ps(c::log2e), round_magic);
+      const __m512 k = _mm512_sub_ps(t, round_magic);
+      const __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(c::ln2), clamped);
+      const __m512 sixteenths = _mm512_setr_ps(
+          0x1p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f, 0x1.4bfdaep+0f,
+          0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f, 0x1.ae89fap+0f,
+          0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f);  // 2^(j/16), each rounded once to float
+      const __m512 power = _mm512_permutexvar_ps(_mm512_castps_si512(t), sixteenths);
+      const __m512 q = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6.0f), r, _mm512_set1_ps(0.5f)), r,
+                                       _mm512_set1_ps(1.0f));
+      const __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(power, r), q, power);  // power * exp(r)
+      return _mm512_maskz_scalef_ps(keep, p, k);
     } else
 #endif
     {
