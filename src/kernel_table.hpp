@@ -156,6 +156,9 @@ struct kernel_table {
   // The one place a row is read into float: z[0, n) = columns [first, first + n) of the row, decoded
   // and transformed (row_load). null for the reference, which reads rows in double itself.
   void (*load_chunk)(const row_load& row, std::size_t first, std::size_t n, float* z);
+  // exp_stats_chunk of what load_chunk would load, computed in registers without a scratch (for rows
+  // without softcap, whose tanh it would compute twice). null for the reference.
+  chunk_stats (*load_stats_chunk)(const row_load& row, std::size_t first, std::size_t n);
   // The one place an output is written from float: out[0, n) = v rounded once to the type (out points
   // at the chunk's first element).
   void (*store_chunk)(const float* v, std::size_t n, void* out, dtype type);

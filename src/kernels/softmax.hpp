@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "kernel_table.hpp"
+#include "kernels/load.hpp"
 #include "kernels/reduce.hpp"
 #include "kernels/row_math.hpp"
 
@@ -51,12 +52,18 @@ struct softmax_kernels {
 
   template <class Sweep>
   static chunk_stats online_stats(const float* x, std::size_t n, const Sweep& sweep) noexcept {
+    return online_stats_by(
+        n, [x](std::size_t first, std::size_t count) { return R::max_of(x + first, count); }, sweep);
+  }
+  // The same with the sub-block's max given by block_max(first, count).
+  template <class BlockMax, class Sweep>
+  static chunk_stats online_stats_by(std::size_t n, const BlockMax& block_max_of, const Sweep& sweep) noexcept {
     chunk_stats stats{};
     stats.max = minus_inf;
     stats.shift = 0.0f;
     for (std::size_t b = 0; b < n; b += sub_block) {
       const std::size_t count = n - b < sub_block ? n - b : sub_block;
-      const float block_max = R::max_of(x + b, count);
+      const float block_max = block_max_of(b, count);
       if (block_max > stats.max) {  // false for NaN, which the sum then catches
         const float shift = shift_of(block_max);
         const double delta = static_cast<double>(stats.shift) - static_cast<double>(shift);
@@ -69,6 +76,73 @@ struct softmax_kernels {
       sweep(b, count, stats.shift, stats);
     }
     return stats;
+  }
+
+  // Statistics of columns [first, first + n) of a row as load_chunk produces them (any element type,
+  // any transform), without its scratch: sub-blocks decoded and transformed in registers twice while
+  // they sit in L1 (their max, then exp(z - shift) summed), merged as online_stats does. Classes from
+  // valid_cols on are -inf: they add nothing and are not read. A softcapped row computes its tanh
+  // twice here; the drivers load such rows once through the scratch instead.
+  static chunk_stats load_stats_chunk(const row_load& row, std::size_t first, std::size_t n) noexcept {
+    using io = load_kernels<Ops>;
+    const std::size_t valid = row.valid_cols <= first ? 0 : (row.valid_cols - first < n ? row.valid_cols - first : n);
+    chunk_stats stats{};
+    io::with_type(row.x_type, [&](auto in) {
+      constexpr dtype T = decltype(in)::value;
+      if (row.mask == nullptr && row.softcap == 0.0f) {
+        stats = row.scale == 1.0f ? load_stats_shaped<T, io::shape::plain>(row, first, valid)
+                                  : load_stats_shaped<T, io::shape::scaled>(row, first, valid);
+      } else {
+        stats = load_stats_shaped<T, io::shape::general>(row, first, valid);
+      }
+    });
+    return stats;
+  }
+  template <dtype T, typename load_kernels<Ops>::shape S>
+  static chunk_stats load_stats_shaped(const row_load row, std::size_t first, std::size_t n) noexcept {
+    using io = load_kernels<Ops>;
+    constexpr std::size_t W = Ops::width;
+    // z of the count <= W columns from column first + j; lanes past count are -inf.
+    const auto z_at = [&row, first](std::size_t j, std::size_t count) SOFTXENT_ALWAYS_INLINE {
+      const std::size_t at = first + j;
+      const bool whole = count == W;
+      const vec x = whole ? io::template decode<T>(row.x, at) : io::decode_tail(row.x, T, at, count, minus_inf);
+      vec z = x;
+      if constexpr (S == io::shape::scaled) z = transform_kernels<Ops>::transform(x, row.scale, 0.0f);
+      if constexpr (S == io::shape::general) {
+        vec m;
+        if (row.mask != nullptr) m = whole ? io::decode_mask(row, at) : io::decode_tail(row.mask, row.mask_type, at, count, 0.0f);
+        z = io::transformed(x, row, row.mask != nullptr ? &m : nullptr);
+      }
+      if (whole) return z;
+      alignas(64) float lanes[W];
+      Ops::store(lanes, z);
+      return Ops::load_tail(lanes, count, minus_inf);  // a transform may have moved the padding
+    };
+    return online_stats_by(
+        n,
+        [&](std::size_t b, std::size_t count) {
+          const vec lowest = Ops::splat(minus_inf);
+          vec m0 = lowest, m1 = lowest, m2 = lowest, m3 = lowest;
+          std::size_t j = 0;
+          for (; j + 4 * W <= count; j += 4 * W) {
+            m0 = Ops::max(m0, z_at(b + j, W));
+            m1 = Ops::max(m1, z_at(b + j + W, W));
+            m2 = Ops::max(m2, z_at(b + j + 2 * W, W));
+            m3 = Ops::max(m3, z_at(b + j + 3 * W, W));
+          }
+          for (; j + W <= count; j += W) m0 = Ops::max(m0, z_at(b + j, W));
+          if (j < count) m1 = Ops::max(m1, z_at(b + j, count - j));
+          return Ops::horizontal_max(Ops::max(Ops::max(m0, m1), Ops::max(m2, m3)));
+        },
+        [&](std::size_t b, std::size_t count, float shift_value, chunk_stats& stats) {
+          // The sweep over L1 data prefetches the row ahead (reduce::prefetch_ahead).
+          const vec shift = Ops::splat(shift_value);
+          stats.sum_exp += R::sum_of(count, [&](std::size_t j, std::size_t m) {
+            if (row.prefetch_end != nullptr) io::template prefetch<T>(row, first + b + j);
+            return Ops::exp_nonpositive(z_at(b + j, m) - shift);
+          });
+        });
   }
 
   // The second sweep alone: sum_j exp(x_j - shift), storing the exponentials into e when not null.

@@ -40,6 +40,7 @@ constexpr kernel_table make_table(const char* name) noexcept {
       transform::logit_transform_chunk,
       transform::logit_chain_chunk,
       io::load_chunk,
+      forward::load_stats_chunk,
       io::store_chunk,
       io::softmax_out_chunk,
       &select_kernels<Ops>::table,

@@ -228,8 +228,9 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
   // Longer rows: the driver's chunks (spread over threads when rows are few). A float output holds
   // the chunk's z itself (exact in float, so nothing is rounded twice), then, as on the direct path,
   // softmax's exp(z - chunk shift) for phase 2 to rescale: the row is decoded, masked and transformed
-  // (softcap's tanh) once, with one exponential per class. Other outputs take the row a piece at a
-  // time through the L1 scratch for the statistics, then are read again and written in registers.
+  // (softcap's tanh) once, with one exponential per class. Other outputs take the statistics from
+  // the row in place (load_stats_chunk; softcapped rows a piece at a time through the L1 scratch, so
+  // that each tanh is computed once there), then read it again and write in registers.
   const auto pieces = [&](std::size_t c0, std::size_t n, const auto& per_piece) {
     for (std::size_t p0 = c0; p0 < c0 + n; p0 += transform_piece) {
       per_piece(p0, c0 + n - p0 < transform_piece ? c0 + n - p0 : transform_piece);
@@ -248,6 +249,7 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
           k.load_chunk(row, c0, n, z);
           return k.exp_stats_chunk(z, n, log_space ? nullptr : z, z + n);
         }
+        if (t.softcap == 0.0f) return k.load_stats_chunk(row, c0, n);
         alignas(64) float scratch[transform_piece];
         chunk_stats stats{};
         pieces(c0, n, [&](std::size_t p0, std::size_t m) {

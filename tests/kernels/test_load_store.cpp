@@ -172,3 +172,51 @@ TEST_CASE("kernels: softmax_out_chunk equals load_chunk, then softmax_chunk or l
     }
   }
 }
+
+TEST_CASE("kernels: load_stats_chunk gives the statistics of what load_chunk loads, without its scratch") {
+  random_source random(977);
+  const std::size_t cols = 3001;  // several of the statistics' sub-blocks, and a tail
+  std::vector<float> x(cols), mask(cols);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = random.uniform(-30.0f, 4.0f);
+    mask[j] = j % 11 == 0 ? -INFINITY : random.uniform(-2.0f, 1.0f);
+  }
+  x[2500] = 9.0f;  // a later sub-block raises the running max
+  x[40] = -INFINITY;
+  std::vector<std::uint16_t> x16(cols);
+  for (const dtype in : {dtype::f32, dtype::f16, dtype::bf16}) {
+    for (std::size_t j = 0; j < cols; ++j) x16[j] = in == dtype::f16 ? encode_f16(x[j]) : encode_bf16(x[j]);
+    const void* xs = in == dtype::f32 ? static_cast<const void*>(x.data()) : x16.data();
+    using row_load = softxent::detail::row_load;
+    const row_load rows[] = {
+        {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr},
+        {xs, in, 0.5f, 0.0f, nullptr, dtype::f32, 1.0f, cols, xs},
+        {xs, in, 1.0f, 0.0f, mask.data(), dtype::f32, -0.25f, cols, nullptr},
+        {xs, in, 0.5f, 3.0f, mask.data(), dtype::f32, 0.5f, cols, nullptr},
+        {xs, in, 0.125f, 0.0f, nullptr, dtype::f32, 1.0f, 1777, nullptr},  // masked from 1777 on
+        {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, 0, nullptr},       // all masked
+    };
+    for (const auto* table : tables_with_load()) {
+      for (const row_load& row : rows) {
+        for (const std::size_t first : {std::size_t{0}, std::size_t{5}, std::size_t{1024}, std::size_t{2990}}) {
+          const std::size_t n = cols - first;
+          std::vector<float> z(n);
+          table->load_chunk(row, first, n, z.data());
+          const auto want = table->exp_stats_chunk(z.data(), n, nullptr, nullptr);
+          const auto got = table->load_stats_chunk(row, first, n);
+          const std::string where = std::string(table->name) + " " + dtype_name(in) + " scale " + std::to_string(row.scale) +
+                                    " valid " + std::to_string(row.valid_cols) + " first " + std::to_string(first);
+          CHECK_MESSAGE(got.max == want.max, where);
+          CHECK_MESSAGE(got.shift == want.shift, where);
+          if (row.valid_cols >= first + n) {
+            // The same sums in the same order: bit for bit.
+            CHECK_MESSAGE(got.sum_exp == want.sum_exp, where << ": " << got.sum_exp << " vs " << want.sum_exp);
+          } else {
+            // The masked classes are not summed at all: the same terms, grouped otherwise.
+            CHECK_MESSAGE(std::fabs(got.sum_exp - want.sum_exp) <= 1e-6 * want.sum_exp, where << ": " << got.sum_exp << " vs " << want.sum_exp);
+          }
+        }
+      }
+    }
+  }
+}
