@@ -159,6 +159,9 @@ struct kernel_table {
   // exp_stats_chunk of what load_chunk would load, computed in registers without a scratch (for rows
   // without softcap, whose tanh it would compute twice). null for the reference.
   chunk_stats (*load_stats_chunk)(const row_load& row, std::size_t first, std::size_t n);
+  // load_chunk into z and exp_stats_chunk of it in two sweeps (the max found while loading); with
+  // keep_exp z then holds exp(z - shift), else z itself.
+  chunk_stats (*load_exp_stats_chunk)(const row_load& row, std::size_t first, std::size_t n, float* z, bool keep_exp);
   // The one place an output is written from float: out[0, n) = v rounded once to the type (out points
   // at the chunk's first element).
   void (*store_chunk)(const float* v, std::size_t n, void* out, dtype type);
@@ -166,6 +169,12 @@ struct kernel_table {
   // store_chunk to out of type out_type, in registers: out points at the chunk's first element.
   void (*softmax_out_chunk)(const row_load& row, std::size_t first, std::size_t n, float shift, float factor,
                             bool log_space, void* out, dtype out_type);
+  // A row's output from load_exp_stats_chunk's z[0, n), rounded once to out_type: softmax v_j * factor
+  // (z holding the exponentials), or with log_space (z_j - shift) - factor, factor the offset. The
+  // `masked` classes after them (past a valid length) get the same formula at z = -inf. Memory from
+  // out up to out_end (the end of the caller's output) may be prefetched.
+  void (*store_softmax_chunk)(const float* z, std::size_t n, std::size_t masked, float shift, float factor,
+                              bool log_space, void* out, dtype out_type, const void* out_end);
   // Top-k and sampling (select_table.hpp); null for the reference, which has its own rows in double.
   const select_kernel_table* select;
 };

@@ -23,7 +23,7 @@ struct load_kernels {
 
   // W elements of type T from element j of base.
   template <dtype T>
-  static vec decode(const void* base, std::size_t j) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec decode(const void* base, std::size_t j) noexcept {
     if constexpr (T == dtype::f32) return Ops::load(static_cast<const float*>(base) + j);
     if constexpr (T == dtype::f16) return Ops::load_f16(static_cast<const std::uint16_t*>(base) + j);
     if constexpr (T == dtype::bf16) return Ops::load_bf16(static_cast<const std::uint16_t*>(base) + j);
@@ -61,46 +61,59 @@ struct load_kernels {
   // Columns [first, first + n) of the row, decoded and transformed, handed to
   // sink(j, count, z) a vector at a time (count = W, or fewer at a tail: the lanes past count are
   // padding), j counted from first. The sink is taken by value, as the row is copied, so that what it
-  // holds stays in registers across its stores.
-  template <dtype T, class Sink>
-  static void load_typed(const row_load& row, std::size_t first, std::size_t n, const Sink sink) noexcept {
+  // holds stays in registers across its stores. With Max, returns the max of the values handed over
+  // (else -inf): kept here, in a local the sink's stores cannot alias, not by the sink.
+  template <dtype T, class Sink, bool Max = false>
+  static float load_typed(const row_load& row, std::size_t first, std::size_t n, const Sink sink) noexcept {
     // Classes from valid_cols on are masked, whatever the row holds there: they are not read.
     const std::size_t valid = row.valid_cols <= first ? 0 : (row.valid_cols - first < n ? row.valid_cols - first : n);
     const row_load local = row;
+    float max;
     if (local.mask == nullptr && local.softcap == 0.0f) {
       if (local.scale == 1.0f) {
-        load_shaped<T, shape::plain>(local, first, valid, sink);
+        max = load_shaped<T, shape::plain, Max>(local, first, valid, sink);
       } else {
-        load_shaped<T, shape::scaled>(local, first, valid, sink);
+        max = load_shaped<T, shape::scaled, Max>(local, first, valid, sink);
       }
     } else {
-      load_shaped<T, shape::general>(local, first, valid, sink);
+      max = load_shaped<T, shape::general, Max>(local, first, valid, sink);
     }
     const vec masked = Ops::splat(-float_infinity);
     std::size_t k = valid;
     for (; k + W <= n; k += W) sink(k, W, masked);
     if (k < n) sink(k, n - k, masked);
+    return max;
   }
-  template <dtype T, shape S, class Sink>
-  static void load_shaped(const row_load row, std::size_t first, std::size_t n, const Sink sink) noexcept {
+  template <dtype T, shape S, bool Max, class Sink>
+  static float load_shaped(const row_load row, std::size_t first, std::size_t n, const Sink sink) noexcept {
     const auto step = [&](const vec& x, const vec* m) {
       if constexpr (S == shape::plain) return x;
       if constexpr (S == shape::scaled) return transform_kernels<Ops>::transform(x, row.scale, 0.0f);
       if constexpr (S == shape::general) return transformed(x, row, m);
     };
+    vec max = Ops::splat(-float_infinity);
     std::size_t j = 0;
     for (; j + W <= n; j += W) {
       if (row.prefetch_end != nullptr) prefetch<T>(row, first + j);
       vec m;
       if (S == shape::general && row.mask != nullptr) m = decode_mask(row, first + j);
-      sink(j, W, step(decode<T>(row.x, first + j), row.mask != nullptr ? &m : nullptr));
+      const vec z = step(decode<T>(row.x, first + j), row.mask != nullptr ? &m : nullptr);
+      sink(j, W, z);
+      if constexpr (Max) max = Ops::max(max, z);
     }
     if (j < n) {
       const vec x = decode_tail(row.x, T, first + j, n - j, 0.0f);
       vec m;
       if (row.mask != nullptr) m = decode_tail(row.mask, row.mask_type, first + j, n - j, 0.0f);
-      sink(j, n - j, step(x, row.mask != nullptr ? &m : nullptr));
+      const vec z = step(x, row.mask != nullptr ? &m : nullptr);
+      sink(j, n - j, z);
+      if constexpr (Max) {
+        alignas(64) float lanes[W];
+        Ops::store(lanes, z);
+        max = Ops::max(max, Ops::load_tail(lanes, n - j, -float_infinity));  // not the padding
+      }
     }
+    return Ops::horizontal_max(max);
   }
   // The lines near_bytes and far_bytes past element j of the row, if they lie before prefetch_end,
   // once per 64 bytes of the row, as the float kernels' sweeps prefetch (reduce::prefetch_ahead):
@@ -117,7 +130,7 @@ struct load_kernels {
     if (at + far_bytes < limit) __builtin_prefetch(reinterpret_cast<const void*>(at + far_bytes), 0, 2);
   }
 
-  static vec decode_mask(const row_load& row, std::size_t j) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec decode_mask(const row_load& row, std::size_t j) noexcept {
     switch (row.mask_type) {
       case dtype::f16: return decode<dtype::f16>(row.mask, j);
       case dtype::bf16: return decode<dtype::bf16>(row.mask, j);
@@ -135,15 +148,57 @@ struct load_kernels {
     }
   }
 
+  // The sink of load_chunk: stores each vector to the scratch z.
+  struct store_to {
+    float* z;
+    SOFTXENT_ALWAYS_INLINE void operator()(std::size_t j, std::size_t count, const vec& v) const noexcept {
+      if (count == W) {
+        Ops::store(z + j, v);
+      } else {
+        Ops::store_tail(z + j, count, v);
+      }
+    }
+  };
+
   static void load_chunk(const row_load& row, std::size_t first, std::size_t n, float* z) noexcept {
-    with_type(row.x_type, [&](auto in) {
-      load_typed<decltype(in)::value>(row, first, n, [z](std::size_t j, std::size_t count, const vec& v) SOFTXENT_ALWAYS_INLINE {
-        if (count == W) {
-          Ops::store(z + j, v);
-        } else {
-          Ops::store_tail(z + j, count, v);
+    with_type(row.x_type, [&](auto in) { load_typed<decltype(in)::value>(row, first, n, store_to{z}); });
+  }
+
+  // load_chunk that also returns the max of what it stores (NaN may or may not win, as in
+  // reduce::max_of: callers detect NaN through sums).
+  static float load_max_chunk(const row_load& row, std::size_t first, std::size_t n, float* z) noexcept {
+    float max = -float_infinity;
+    with_type(row.x_type, [&](auto in) { max = load_typed<decltype(in)::value, store_to, true>(row, first, n, store_to{z}); });
+    return max;
+  }
+
+  // A row's output from the scratch z[0, n) (see kernel_table::store_softmax_chunk). The output's
+  // lines are prefetched write_ahead_bytes ahead, below out_end (see reduce::prefetch_write).
+  static constexpr std::size_t write_ahead_bytes = 1024;
+  static void store_softmax_chunk(const float* z, std::size_t n, std::size_t masked, float shift, float factor,
+                                  bool log_space, void* out, dtype out_type, const void* out_end) noexcept {
+    const vec s = Ops::splat(shift), f = Ops::splat(factor);
+    with_type(out_type, [&](auto out_tag) {
+      constexpr dtype O = decltype(out_tag)::value;
+      constexpr std::size_t size = O == dtype::f32 ? 4 : 2;
+      const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(out);
+      const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(out_end);
+      const auto put = [&](const auto& formula, float masked_input) SOFTXENT_ALWAYS_INLINE {
+        std::size_t j = 0;
+        for (; j + W <= n; j += W) {
+          const std::uintptr_t ahead = base + j * size + write_ahead_bytes;
+          if ((j * size) % 64 < W * size && ahead < limit) __builtin_prefetch(reinterpret_cast<const void*>(ahead), 0, 3);
+          encode<O>(formula(Ops::load(z + j)), out, j, W);
         }
-      });
+        if (j < n) encode<O>(formula(Ops::load_tail(z + j, n - j, masked_input)), out, j, n - j);
+        const vec gone = formula(Ops::splat(masked_input));
+        for (j = n; j < n + masked; j += W) encode<O>(gone, out, j, n + masked - j < W ? n + masked - j : W);
+      };
+      if (log_space) {
+        put([s, f](const vec& v) SOFTXENT_ALWAYS_INLINE { return (v - s) - f; }, -float_infinity);
+      } else {
+        put([f](const vec& v) SOFTXENT_ALWAYS_INLINE { return v * f; }, 0.0f);  // exp(-inf - shift) = 0
+      }
     });
   }
 

@@ -78,6 +78,17 @@ struct softmax_kernels {
     return stats;
   }
 
+  // load_chunk into z with the max taken as it is stored, then the exponentials' sum (stored over z
+  // when keep_exp): the statistics of a row loaded through the scratch in two sweeps, not three.
+  static chunk_stats load_exp_stats_chunk(const row_load& row, std::size_t first, std::size_t n, float* z,
+                                          bool keep_exp) noexcept {
+    chunk_stats stats{};
+    stats.max = load_kernels<Ops>::load_max_chunk(row, first, n, z);
+    stats.shift = shift_of(stats.max);
+    stats.sum_exp = exp_sum_chunk(z, n, stats.shift, keep_exp ? z : nullptr, z + n, z + n);
+    return stats;
+  }
+
   // Statistics of columns [first, first + n) of a row as load_chunk produces them (any element type,
   // any transform), without its scratch: sub-blocks decoded and transformed in registers twice while
   // they sit in L1 (their max, then exp(z - shift) summed), merged as online_stats does. Classes from

@@ -41,8 +41,10 @@ constexpr kernel_table make_table(const char* name) noexcept {
       transform::logit_chain_chunk,
       io::load_chunk,
       forward::load_stats_chunk,
+      forward::load_exp_stats_chunk,
       io::store_chunk,
       io::softmax_out_chunk,
+      io::store_softmax_chunk,
       &select_kernels<Ops>::table,
   };
 }

@@ -110,17 +110,12 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
   };
   const bool float_output = call.out_type == dtype::f32 && call.op != forward_op::logsumexp;
   const auto float_out_row = [&](std::size_t r) { return reinterpret_cast<float*>(out_row(r)); };
-  // Classes of row r the kernels see: up to its valid length (the masked rest of its output is
-  // exp(-inf) = 0 or -inf, stored directly), but all of an all-masked row, as any other row.
+  // Classes of row r the kernels see: up to its valid length (the masked rest of its output is the
+  // output's formula at z = -inf: 0 or -inf, or NaN in a NaN row, as SPEC.md has it), but all of an
+  // all-masked row, as any other row.
   const auto classes_of = [&](std::size_t r) {
     const std::size_t valid = t.valid_cols == nullptr ? cols : static_cast<std::size_t>(t.valid_cols[r]);
     return valid == 0 ? cols : valid;
-  };
-  // The output of classes past the valid length: exp(-inf) = 0 or -inf, or NaN in a NaN row (a NaN
-  // or +inf among the valid classes makes every output of the row NaN, the masked ones too).
-  const auto masked_value = [&](float first_output) {
-    if (first_output != first_output) return first_output;
-    return log_space ? -float_infinity : 0.0f;
   };
   const auto with_sink = [&](std::size_t r, const chunk_stats& s) {
     const float* sink = sink_of(r, t);
@@ -139,7 +134,16 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     });
     return;
   }
-  if (cols <= transform_piece && t.sinks == nullptr) {
+  // Rows of up to a piece go a row at a time (below) when that saves sweeps: rows with a sink or a
+  // valid length, and softmax or log_softmax rows of at least per_row_classes into a 16-bit output,
+  // which the block path would store in a sweep of its own. Measured (bf16, 1 thread): 10% faster
+  // at 1000 classes, 20% at 2048; at 256 classes the per-row costs (calls, double arithmetic,
+  // tails) made it 10 to 20% slower, and float outputs, which the block path's kernels write
+  // directly, gained nothing.
+  constexpr std::size_t per_row_classes = 512;
+  const bool per_row = t.sinks != nullptr || t.valid_cols != nullptr ||
+                       (cols >= per_row_classes && call.op != forward_op::logsumexp && !float_output);
+  if (cols <= transform_piece && !per_row) {
     // As many whole rows as the scratch holds, loaded side by side, then the float rows kernels over
     // them in place (short rows' tiles, per-row costs shared) and each row stored once.
     // Rows packed without padding and a transform that is the same for every row (no mask row, no
@@ -160,25 +164,6 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
           for (std::size_t i = 0; i < n; ++i) k.load_chunk(row_load_of(call.x, r0 + i, t), 0, cols, z + i * cols);
         }
         const float* const z_end = z + n * cols;
-        if (t.valid_cols != nullptr) {
-          // A row at a time over its valid classes only (causal rows: half the exponentials); the
-          // masked rest of the output is stored directly.
-          for (std::size_t i = 0; i < n; ++i) {
-            // At least short_row_classes + 1 classes (when the row has them), so that a single row
-            // never takes the float kernels' tiles of short rows.
-            const std::size_t len = std::max(classes_of(r0 + i), std::min(cols, short_row_classes + 1));
-            float* const zi = z + i * cols;
-            float* const yi = float_output ? float_out_row(r0 + i) : zi;
-            switch (call.op) {
-              case forward_op::logsumexp: k.logsumexp_rows(1, len, zi, cols, lse + r0 + i, z_end); continue;
-              case forward_op::softmax: k.softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
-              case forward_op::log_softmax: k.log_softmax_rows(1, len, zi, cols, yi, cols, z_end); break;
-            }
-            std::fill(yi + len, yi + cols, masked_value(yi[0]));
-            if (!float_output) k.store_chunk(zi, cols, out_row(r0 + i), call.out_type);
-          }
-          continue;
-        }
         // The float kernels write a float output themselves; any other is made in place, then stored.
         float* const y = float_output ? float_out_row(r0) : z;
         const std::size_t y_stride = float_output ? call.out_stride : cols;
@@ -197,30 +182,27 @@ void run_staged(const forward_call& call, const softmax_options& t, const exec_o
     });
     return;
   }
-  if (cols <= transform_piece) {  // with sinks: a row at a time, the head's sink in the normalizer
+  if (cols <= transform_piece) {
+    // A row at a time through the scratch, over its valid classes only (causal rows: half the
+    // exponentials): loaded with its max in one sweep, the exponentials summed (and kept, for
+    // softmax) in a second, the head's sink merged into the normalizer, then the output written in
+    // a third, the masked rest of it with the same formula.
+    float* const lse = call.op == forward_op::logsumexp ? static_cast<float*>(call.out) : nullptr;
+    const unsigned char* const out_end = lse != nullptr ? nullptr : out_row(rows - 1) + cols * size_of(call.out_type);
     for_units(ex, plan, rows, [&](std::size_t, std::size_t first, std::size_t end) {
       alignas(64) float z[transform_piece];
       for (std::size_t r = first; r < end; ++r) {
-        k.load_chunk(row_load_of(call.x, r, t), 0, cols, z);
         const std::size_t len = classes_of(r);
-        if (call.op == forward_op::softmax) {
-          // The exponentials go where the output is held (one exp per class), then are rescaled.
-          float* const e = float_output ? float_out_row(r) : z;
-          const chunk_stats piece = k.exp_stats_chunk(z, len, e, z + len);
-          const chunk_stats m = with_sink(r, piece);
-          k.scale_chunk(e, len, static_cast<float>(chunk_weight(piece, m) * softmax_factor_of(m.sum_exp)));
-          std::fill(e + len, e + cols, masked_value(e[0]));
-          if (!float_output) k.store_chunk(z, cols, out_row(r), call.out_type);
+        const chunk_stats piece = k.load_exp_stats_chunk(row_load_of(call.x, r, t), 0, len, z, !log_space && lse == nullptr);
+        const chunk_stats m = with_sink(r, piece);
+        if (lse != nullptr) {
+          lse[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
           continue;
         }
-        const chunk_stats m = with_sink(r, k.exp_stats_chunk(z, len, nullptr, z + len));
-        if (call.op == forward_op::logsumexp) {
-          static_cast<float*>(call.out)[r] = static_cast<float>(lse_of(m.shift, m.sum_exp));
-        } else {  // log_softmax, by the float kernel into a float output, else in place, then stored
-          float* const y = float_output ? float_out_row(r) : z;
-          k.log_softmax_chunk(z, cols, m.shift, static_cast<float>(log_softmax_offset_of(m.sum_exp)), y);
-          if (!float_output) k.store_chunk(z, cols, out_row(r), call.out_type);
-        }
+        double factor = log_space ? log_softmax_offset_of(m.sum_exp) : softmax_factor_of(m.sum_exp);
+        if (!log_space && sink_of(r, t) != nullptr) factor *= chunk_weight(piece, m);
+        k.store_softmax_chunk(z, len, cols - len, m.shift, static_cast<float>(factor), log_space, out_row(r),
+                              call.out_type, out_end);
       }
     });
     return;

@@ -222,7 +222,7 @@ const kernel_table table = {
     log_softmax_backward_rows,
     cross_entropy_rows,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-    nullptr, nullptr, nullptr, nullptr,
+    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

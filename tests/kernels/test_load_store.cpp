@@ -125,20 +125,34 @@ TEST_CASE("kernels: load_chunk applies scale, softcap, mask with slope and valid
   }
 }
 
-TEST_CASE("kernels: softmax_out_chunk equals load_chunk, then softmax_chunk or log_softmax_chunk, then store_chunk, bit for bit") {
-  random_source random(4242);
-  const std::size_t cols = 301;
-  std::vector<float> x(cols), mask(cols);
-  for (std::size_t j = 0; j < cols; ++j) {
-    x[j] = random.uniform(-30.0f, 4.0f);
-    mask[j] = j % 11 == 0 ? -INFINITY : random.uniform(-2.0f, 1.0f);
+// A row of random logits in [-30, 4] and a mask of random biases with every masked_every-th class
+// -inf; row(in) is the row in dtype in (16-bit rows rounded from the floats).
+struct logit_row {
+  std::vector<float> x, mask;
+  std::vector<std::uint16_t> x16;
+  logit_row(unsigned seed, std::size_t cols, std::size_t masked_every) : x(cols), mask(cols), x16(cols) {
+    random_source random(seed);
+    for (std::size_t j = 0; j < cols; ++j) {
+      x[j] = random.uniform(-30.0f, 4.0f);
+      mask[j] = j % masked_every == 0 ? -INFINITY : random.uniform(-2.0f, 1.0f);
+    }
   }
+  const void* row(dtype in) {
+    if (in == dtype::f32) return x.data();
+    for (std::size_t j = 0; j < x.size(); ++j) x16[j] = in == dtype::f16 ? encode_f16(x[j]) : encode_bf16(x[j]);
+    return x16.data();
+  }
+};
+
+TEST_CASE("kernels: softmax_out_chunk equals load_chunk, then softmax_chunk or log_softmax_chunk, then store_chunk, bit for bit") {
+  const std::size_t cols = 301;
+  logit_row logits(4242, cols, 11);
+  std::vector<float>& x = logits.x;
+  const std::vector<float>& mask = logits.mask;
   x[17] = std::nanf("");
   x[40] = -INFINITY;
-  std::vector<std::uint16_t> x16(cols);
   for (const dtype in : {dtype::f32, dtype::f16, dtype::bf16}) {
-    for (std::size_t j = 0; j < cols; ++j) x16[j] = in == dtype::f16 ? encode_f16(x[j]) : encode_bf16(x[j]);
-    const void* xs = in == dtype::f32 ? static_cast<const void*>(x.data()) : x16.data();
+    const void* xs = logits.row(in);
     using row_load = softxent::detail::row_load;
     const row_load rows[] = {
         {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr},
@@ -174,19 +188,14 @@ TEST_CASE("kernels: softmax_out_chunk equals load_chunk, then softmax_chunk or l
 }
 
 TEST_CASE("kernels: load_stats_chunk gives the statistics of what load_chunk loads, without its scratch") {
-  random_source random(977);
   const std::size_t cols = 3001;  // several of the statistics' sub-blocks, and a tail
-  std::vector<float> x(cols), mask(cols);
-  for (std::size_t j = 0; j < cols; ++j) {
-    x[j] = random.uniform(-30.0f, 4.0f);
-    mask[j] = j % 11 == 0 ? -INFINITY : random.uniform(-2.0f, 1.0f);
-  }
+  logit_row logits(977, cols, 11);
+  std::vector<float>& x = logits.x;
+  const std::vector<float>& mask = logits.mask;
   x[2500] = 9.0f;  // a later sub-block raises the running max
   x[40] = -INFINITY;
-  std::vector<std::uint16_t> x16(cols);
   for (const dtype in : {dtype::f32, dtype::f16, dtype::bf16}) {
-    for (std::size_t j = 0; j < cols; ++j) x16[j] = in == dtype::f16 ? encode_f16(x[j]) : encode_bf16(x[j]);
-    const void* xs = in == dtype::f32 ? static_cast<const void*>(x.data()) : x16.data();
+    const void* xs = logits.row(in);
     using row_load = softxent::detail::row_load;
     const row_load rows[] = {
         {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, nullptr},
@@ -214,6 +223,67 @@ TEST_CASE("kernels: load_stats_chunk gives the statistics of what load_chunk loa
           } else {
             // The masked classes are not summed at all: the same terms, grouped otherwise.
             CHECK_MESSAGE(std::fabs(got.sum_exp - want.sum_exp) <= 1e-6 * want.sum_exp, where << ": " << got.sum_exp << " vs " << want.sum_exp);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("kernels: load_exp_stats_chunk then store_softmax_chunk equal the scratch's three kernels, bit for bit") {
+  const std::size_t cols = 1500;
+  logit_row logits(31337, cols, 13);
+  std::vector<float>& x = logits.x;
+  const std::vector<float>& mask = logits.mask;
+  x[1200] = 8.0f;
+  x[33] = -INFINITY;
+  for (const dtype in : {dtype::f32, dtype::f16, dtype::bf16}) {
+    const void* xs = logits.row(in);
+    using row_load = softxent::detail::row_load;
+    const row_load rows[] = {
+        {xs, in, 1.0f, 0.0f, nullptr, dtype::f32, 1.0f, cols, xs},
+        {xs, in, 0.125f, 0.0f, mask.data(), dtype::f32, 0.5f, cols, nullptr},
+        {xs, in, 0.5f, 3.0f, nullptr, dtype::f32, 1.0f, 1001, nullptr},
+    };
+    for (const auto* table : tables_with_load()) {
+      for (const row_load& row : rows) {
+        for (const std::size_t n : {std::size_t{1000}, std::size_t{1500}, std::size_t{7}}) {
+          for (const bool keep_exp : {false, true}) {
+            std::vector<float> fused(n), staged(n);
+            const auto got = table->load_exp_stats_chunk(row, 0, n, fused.data(), keep_exp);
+            table->load_chunk(row, 0, n, staged.data());
+            const std::vector<float> z = staged;
+            const auto want = table->exp_stats_chunk(staged.data(), n, keep_exp ? staged.data() : nullptr, nullptr);
+            const std::string where = std::string(table->name) + " " + dtype_name(in) + " scale " +
+                                      std::to_string(row.scale) + " n " + std::to_string(n) + " keep " + std::to_string(keep_exp);
+            CHECK_MESSAGE(got.max == want.max, where);
+            CHECK_MESSAGE(got.shift == want.shift, where);
+            CHECK_MESSAGE(fused == staged, where);
+            if (keep_exp || n <= 1024) {
+              CHECK_MESSAGE(got.sum_exp == want.sum_exp, where);  // the same sums in the same order
+            } else {  // one shift for the whole chunk, where exp_stats_chunk merges sub-blocks
+              CHECK_MESSAGE(std::fabs(got.sum_exp - want.sum_exp) <= 1e-6 * want.sum_exp, where);
+            }
+            if (!keep_exp) continue;
+            // The outputs, with some masked classes after the n computed ones.
+            const float factor = static_cast<float>(1.0 / got.sum_exp), offset = static_cast<float>(std::log(got.sum_exp));
+            for (const dtype out : {dtype::f32, dtype::f16, dtype::bf16}) {
+              for (const bool log_space : {false, true}) {
+                const std::size_t masked = 21, size = out == dtype::f32 ? 4 : 2;
+                std::vector<unsigned char> direct((n + masked + 3) * size, 0x5a), expected((n + masked + 3) * size, 0x5a);
+                const float* v = log_space ? z.data() : fused.data();
+                table->store_softmax_chunk(v, n, masked, got.shift, log_space ? offset : factor, log_space, direct.data(), out,
+                                           direct.data() + direct.size());
+                std::vector<float> y(n + masked, log_space ? -INFINITY : 0.0f);
+                if (log_space) {
+                  table->log_softmax_chunk(z.data(), n, got.shift, offset, y.data());
+                } else {
+                  table->softmax_chunk(z.data(), n, got.shift, factor, y.data());
+                }
+                table->store_chunk(y.data(), n + masked, expected.data(), out);
+                CHECK_MESSAGE(direct == expected, where << " -> " << dtype_name(out) << " log " << log_space);
+              }
+            }
           }
         }
       }
