@@ -16,7 +16,9 @@ namespace softxent::detail {
 
 // phase1(row, first_col, n) -> chunk_stats, then, once per row with the chunks merged in order,
 // finish(row, merged) (which may add to the merged statistics: a softmax sink joins them there), then
-// phase2(row, first_col, n, chunk, merged).
+// phase2(row, first_col, n, chunk, merged). Phase 2 visits the chunks in phase 1's order. The reverse,
+// to start on what phase 1 left in the cache, was measured slower (AMD EPYC Zen 5, rows of 32000 and
+// 128256 floats: 1.05x median, log_softmax_backward 1.4x): the phase-2 kernels prefetch forward.
 template <class Phase1, class Finish, class Phase2>
 void for_long_rows(executor& ex, const row_plan& plan, std::size_t rows, std::size_t cols, const Phase1& phase1,
                    const Finish& finish, const Phase2& phase2) noexcept {
