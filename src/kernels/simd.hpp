@@ -37,8 +37,10 @@ namespace softxent::detail {
 
 // On what a kernel's loop calls per vector when g++ 12's inliner would leave it a call (with a
 // vzeroupper, spills and the exp's constants reloaded each time): the sinks of load_kernels'
-// loops and the logit transform. Measured: a third of the bf16 output loop's time, and twice the
-// time of a masked row's load once tanh grew a branch.
+// loops, the logit transform, and the vector functions below (exp, tanh, the 16-bit conversions)
+// that those loops call. Measured: a third of the bf16 output loop's time, and twice the time of a
+// masked row's load once tanh grew a branch; the AVX-512 exp, once table-driven, was left a call
+// in one of softmax_out_chunk's loops.
 #define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
 
 // exp(r) on [-ln2/2, ln2/2]: a degree-6 polynomial interpolating exp at the Chebyshev nodes (our own
@@ -273,7 +275,7 @@ struct xsimd_ops {
   }
   // tanh as tanh_constants says, over this table's exp (not xsimd::tanh, whose scalar helpers
   // unoptimised builds emit as weak symbols in every ISA object). NaN stays NaN; +-inf give +-1.
-  static vec tanh(const vec& v) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec tanh(const vec& v) noexcept {
     using c = tanh_constants;
     const vec a = xsimd::abs(v), z = a * a;
     vec q = fma(vec(c::q4), z, vec(c::q3));
@@ -302,7 +304,7 @@ struct xsimd_ops {
   // Unoptimised g++ expands the conversion intrinsics as macros that cast their immediates and masks.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-conversion"
-  static vec load_f16(const std::uint16_t* p) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec load_f16(const std::uint16_t* p) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 #if defined(__F16C__)
@@ -316,7 +318,7 @@ struct xsimd_ops {
     for (std::size_t i = 0; i < width; ++i) buffer[i] = f16_to_float(p[i]);
     return vec::load_aligned(buffer);
   }
-  static vec load_bf16(const std::uint16_t* p) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec load_bf16(const std::uint16_t* p) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
       const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -330,7 +332,7 @@ struct xsimd_ops {
     for (std::size_t i = 0; i < width; ++i) buffer[i] = bf16_to_float(p[i]);
     return vec::load_aligned(buffer);
   }
-  static void store_f16(std::uint16_t* p, const vec& v) noexcept {
+  SOFTXENT_ALWAYS_INLINE static void store_f16(std::uint16_t* p, const vec& v) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
@@ -356,7 +358,7 @@ struct xsimd_ops {
   // bf16 by integer rounding: bits + 0x7fff + (bit 16), the top half; NaN keeps its top half, quieted.
   // vcvtneps2bf16 rounds the same way (checked on all 2^32 floats) in one instruction, but flushes
   // subnormal inputs to zero: a vector holding one takes the integer path.
-  static void store_bf16(std::uint16_t* p, const vec& v) noexcept {
+  SOFTXENT_ALWAYS_INLINE static void store_bf16(std::uint16_t* p, const vec& v) noexcept {
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (NativeBf16) {
       if (_mm512_fpclass_ps_mask(v, 0x20) == 0) {  // 0x20: the subnormal class
@@ -463,7 +465,7 @@ struct xsimd_ops {
   }
 
   // p(r) ~ exp(r) for |r| <= ln2/2.
-  static vec polynomial(const vec& r) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec polynomial(const vec& r) noexcept {
     using c = exp_constants;
     vec p = fma(vec(c::c6), r, vec(c::c5));
     p = fma(p, r, vec(c::c4));
@@ -477,7 +479,7 @@ struct xsimd_ops {
   // 2^n * p(r), n = round(x / ln2), r = x - n ln2. The one-step reduction's error, |x| * 0.36 eps
   // relative, is inside SPEC.md's (8 + |x - max|) eps. Results below 2e-38 may be flushed to 0
   // (SPEC.md allows 1e-37 absolute there); -inf gives exactly 0; NaN stays NaN.
-  static vec exp_nonpositive(const vec& x) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec exp_nonpositive(const vec& x) noexcept {
     using c = exp_constants;
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
@@ -553,7 +555,7 @@ struct xsimd_ops {
   // exp(x) for -87 <= x <= 88 (else as exp_nonpositive) with the reduction r = x - n ln2 in two steps
   // (Cody and Waite): n * ln2_hi is exact, so r keeps full accuracy even where fma is emulated
   // (SSE2) or |n| is large. For the backward kernels, whose bound does not grow with |x|.
-  static vec exp_reduced_twice(const vec& x) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec exp_reduced_twice(const vec& x) noexcept {
     using c = exp_constants;
     const auto tiny = x < vec(c::flush_below);  // false for NaN
     const vec clamped = xsimd::select(tiny, vec(c::flush_below), x);
@@ -567,7 +569,7 @@ struct xsimd_ops {
   // exp(x) over all floats (the backward kernels' exp(y) for any y), accurate also where the result
   // is subnormal: exp(x) = exp(x - k) * e^k with k = -64 below -80 and k = 64 above 64, shifts that
   // are exact in float at those magnitudes.
-  static vec exp(const vec& x) noexcept {
+  SOFTXENT_ALWAYS_INLINE static vec exp(const vec& x) noexcept {
     const auto big = x > vec(64.0f);
     const auto small = x < vec(-80.0f);
     const vec k = xsimd::select(big, vec(64.0f), xsimd::select(small, vec(-64.0f), vec(0.0f)));
