@@ -37,10 +37,11 @@ namespace softxent::detail {
 
 // On what a kernel's loop calls per vector when g++ 12's inliner would leave it a call (with a
 // vzeroupper, spills and the exp's constants reloaded each time): the sinks of load_kernels'
-// loops, the logit transform, and the vector functions below (exp, tanh, the 16-bit conversions)
+// loops, the logit transform, and the vector functions below (tanh, exp, the 16-bit conversions)
 // that those loops call. Measured: a third of the bf16 output loop's time, and twice the time of a
-// masked row's load once tanh grew a branch; the AVX-512 exp, once table-driven, was left a call
-// in one of softmax_out_chunk's loops.
+// masked row's load once tanh grew a branch. exp_nonpositive is not forced: forced, it made the
+// cross-entropy kernels up to 1.36x slower (their hot loops were compiled otherwise); the one loop
+// that left it a call, softmax_out_chunk's, is flattened instead (load.hpp).
 #define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
 
 // exp(r) on [-ln2/2, ln2/2]: a degree-6 polynomial interpolating exp at the Chebyshev nodes (our own
@@ -465,7 +466,7 @@ struct xsimd_ops {
   }
 
   // p(r) ~ exp(r) for |r| <= ln2/2.
-  SOFTXENT_ALWAYS_INLINE static vec polynomial(const vec& r) noexcept {
+  static vec polynomial(const vec& r) noexcept {
     using c = exp_constants;
     vec p = fma(vec(c::c6), r, vec(c::c5));
     p = fma(p, r, vec(c::c4));
@@ -479,7 +480,7 @@ struct xsimd_ops {
   // 2^n * p(r), n = round(x / ln2), r = x - n ln2. The one-step reduction's error, |x| * 0.36 eps
   // relative, is inside SPEC.md's (8 + |x - max|) eps. Results below 2e-38 may be flushed to 0
   // (SPEC.md allows 1e-37 absolute there); -inf gives exactly 0; NaN stays NaN.
-  SOFTXENT_ALWAYS_INLINE static vec exp_nonpositive(const vec& x) noexcept {
+  static vec exp_nonpositive(const vec& x) noexcept {
     using c = exp_constants;
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
