@@ -183,6 +183,7 @@ struct load_kernels {
       constexpr std::size_t size = O == dtype::f32 ? 4 : 2;
       const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(out);
       const std::uintptr_t limit = reinterpret_cast<std::uintptr_t>(out_end);
+      const std::size_t end = n + masked;
       const auto put = [&](const auto& formula, float masked_input) SOFTXENT_ALWAYS_INLINE {
         std::size_t j = 0;
         for (; j + W <= n; j += W) {
@@ -190,9 +191,15 @@ struct load_kernels {
           if ((j * size) % 64 < W * size && ahead < limit) __builtin_prefetch(reinterpret_cast<const void*>(ahead), 0, 3);
           encode<O>(formula(Ops::load(z + j)), out, j, W);
         }
-        if (j < n) encode<O>(formula(Ops::load_tail(z + j, n - j, masked_input)), out, j, n - j);
+        // The vector across n: its lanes past n are padded with the masked input, so it holds the
+        // masked classes' outputs too, and is stored whole when they reach that far.
+        if (j < n) {
+          const std::size_t count = end - j < W ? end - j : W;
+          encode<O>(formula(Ops::load_tail(z + j, n - j, masked_input)), out, j, count);
+          j += count;
+        }
         const vec gone = formula(Ops::splat(masked_input));
-        for (j = n; j < n + masked; j += W) encode<O>(gone, out, j, n + masked - j < W ? n + masked - j : W);
+        for (; j < end; j += W) encode<O>(gone, out, j, end - j < W ? end - j : W);
       };
       if (log_space) {
         put([s, f](const vec& v) SOFTXENT_ALWAYS_INLINE { return (v - s) - f; }, -float_infinity);
@@ -237,9 +244,13 @@ struct load_kernels {
       if constexpr (T == dtype::bf16) Ops::store_bf16(static_cast<std::uint16_t*>(out) + j, v);
       return;
     }
+    if constexpr (T == dtype::f32) {
+      Ops::store_tail(static_cast<float*>(out) + j, count, v);
+      return;
+    }
     alignas(64) float lanes[W] = {};
     Ops::store(lanes, v);
-    store_typed<T>(lanes, count, static_cast<unsigned char*>(out) + j * (T == dtype::f32 ? 4 : 2));
+    store_typed<T>(lanes, count, static_cast<unsigned char*>(out) + j * 2);
   }
 
   template <dtype T>

@@ -265,23 +265,26 @@ TEST_CASE("kernels: load_exp_stats_chunk then store_softmax_chunk equal the scra
               CHECK_MESSAGE(std::fabs(got.sum_exp - want.sum_exp) <= 1e-6 * want.sum_exp, where);
             }
             if (!keep_exp) continue;
-            // The outputs, with some masked classes after the n computed ones.
+            // The outputs, with none, a few or more than a vector of masked classes after the n
+            // computed ones.
             const float factor = static_cast<float>(1.0 / got.sum_exp), offset = static_cast<float>(std::log(got.sum_exp));
             for (const dtype out : {dtype::f32, dtype::f16, dtype::bf16}) {
               for (const bool log_space : {false, true}) {
-                const std::size_t masked = 21, size = out == dtype::f32 ? 4 : 2;
-                std::vector<unsigned char> direct((n + masked + 3) * size, 0x5a), expected((n + masked + 3) * size, 0x5a);
-                const float* v = log_space ? z.data() : fused.data();
-                table->store_softmax_chunk(v, n, masked, got.shift, log_space ? offset : factor, log_space, direct.data(), out,
-                                           direct.data() + direct.size());
-                std::vector<float> y(n + masked, log_space ? -INFINITY : 0.0f);
-                if (log_space) {
-                  table->log_softmax_chunk(z.data(), n, got.shift, offset, y.data());
-                } else {
-                  table->softmax_chunk(z.data(), n, got.shift, factor, y.data());
+                for (const std::size_t masked : {std::size_t{0}, std::size_t{3}, std::size_t{21}}) {
+                  const std::size_t size = out == dtype::f32 ? 4 : 2;
+                  std::vector<unsigned char> direct((n + masked + 3) * size, 0x5a), expected((n + masked + 3) * size, 0x5a);
+                  const float* v = log_space ? z.data() : fused.data();
+                  table->store_softmax_chunk(v, n, masked, got.shift, log_space ? offset : factor, log_space, direct.data(), out,
+                                             direct.data() + direct.size());
+                  std::vector<float> y(n + masked, log_space ? -INFINITY : 0.0f);
+                  if (log_space) {
+                    table->log_softmax_chunk(z.data(), n, got.shift, offset, y.data());
+                  } else {
+                    table->softmax_chunk(z.data(), n, got.shift, factor, y.data());
+                  }
+                  table->store_chunk(y.data(), n + masked, expected.data(), out);
+                  CHECK_MESSAGE(direct == expected, where << " -> " << dtype_name(out) << " log " << log_space << " masked " << masked);
                 }
-                table->store_chunk(y.data(), n + masked, expected.data(), out);
-                CHECK_MESSAGE(direct == expected, where << " -> " << dtype_name(out) << " log " << log_space);
               }
             }
           }
