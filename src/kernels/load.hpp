@@ -212,12 +212,11 @@ struct load_kernels {
   // A row's output straight from its logits, in registers: out[0, n) = exp(z - shift) * factor (or
   // with log_space (z - shift) - factor, the offset) for columns [first, first + n) loaded as by
   // load_chunk, rounded once to out_type: the same values as load_chunk, then softmax_chunk or
-  // log_softmax_chunk, then store_chunk, without the trips through the scratch. Flattened: g++ 12
-  // otherwise left the AVX-512 exp a call in one of its loops (bf16 -> bf16 over a 128256-class row,
-  // a scratch program on the AMD EPYC Zen 5 VM: 26.6 -> 22 us).
-  __attribute__((flatten)) static void softmax_out_chunk(const row_load& row, std::size_t first, std::size_t n,
-                                                         float shift, float factor, bool log_space, void* out,
-                                                         dtype out_type) noexcept {
+  // log_softmax_chunk, then store_chunk, without the trips through the scratch. Its exp is forced
+  // inline: g++ 12 otherwise left the AVX-512 exp a call in one of its loops (bf16 -> bf16 over a
+  // 128256-class row, a scratch program on the AMD EPYC Zen 5 VM: 26.6 -> 22 us).
+  static void softmax_out_chunk(const row_load& row, std::size_t first, std::size_t n, float shift, float factor,
+                                bool log_space, void* out, dtype out_type) noexcept {
     const vec s = Ops::splat(shift), f = Ops::splat(factor);
     with_type(row.x_type, [&](auto in) {
       with_type(out_type, [&](auto out_tag) {
@@ -228,7 +227,7 @@ struct load_kernels {
           });
         } else {
           load_typed<decltype(in)::value>(row, first, n, [s, f, out](std::size_t j, std::size_t count, const vec& z) SOFTXENT_ALWAYS_INLINE {
-            encode<O>(Ops::exp_nonpositive(z - s) * f, out, j, count);
+            encode<O>(Ops::exp_nonpositive_inline(z - s) * f, out, j, count);
           });
         }
       });

@@ -39,9 +39,8 @@ namespace softxent::detail {
 // vzeroupper, spills and the exp's constants reloaded each time): the sinks of load_kernels'
 // loops, the logit transform, and the vector functions below (tanh, exp, the 16-bit conversions)
 // that those loops call. Measured: a third of the bf16 output loop's time, and twice the time of a
-// masked row's load once tanh grew a branch. exp_nonpositive is not forced: forced, it made the
-// cross-entropy kernels up to 1.36x slower (their hot loops were compiled otherwise); the one loop
-// that left it a call, softmax_out_chunk's, is flattened instead (load.hpp).
+// masked row's load once tanh grew a branch. exp_nonpositive is not forced (see
+// exp_nonpositive_inline).
 #define SOFTXENT_ALWAYS_INLINE __attribute__((always_inline))
 
 // exp(r) on [-ln2/2, ln2/2]: a degree-6 polynomial interpolating exp at the Chebyshev nodes (our own
@@ -480,7 +479,11 @@ struct xsimd_ops {
   // 2^n * p(r), n = round(x / ln2), r = x - n ln2. The one-step reduction's error, |x| * 0.36 eps
   // relative, is inside SPEC.md's (8 + |x - max|) eps. Results below 2e-38 may be flushed to 0
   // (SPEC.md allows 1e-37 absolute there); -inf gives exactly 0; NaN stays NaN.
-  static vec exp_nonpositive(const vec& x) noexcept {
+  static vec exp_nonpositive(const vec& x) noexcept { return exp_nonpositive_inline(x); }
+  // The same, always inlined: for the one loop where g++ 12 would leave exp_nonpositive a call
+  // (load_kernels::softmax_out_chunk). Forcing exp_nonpositive itself everywhere made the
+  // cross-entropy kernels up to 1.36x slower (their hot loops were compiled otherwise).
+  SOFTXENT_ALWAYS_INLINE static vec exp_nonpositive_inline(const vec& x) noexcept {
     using c = exp_constants;
 #if SOFTXENT_X86_INTRINSICS
     if constexpr (is_avx512) {
@@ -638,6 +641,7 @@ struct scalar_ops {
   static float horizontal_sum(vec v) noexcept { return v; }
   // Builtins rather than std::'s inline float overloads, which unoptimised builds emit as weak symbols.
   static vec exp_nonpositive(vec x) noexcept { return __builtin_expf(x); }
+  static vec exp_nonpositive_inline(vec x) noexcept { return __builtin_expf(x); }
   static vec log_of_sum(vec sum) noexcept { return __builtin_logf(sum); }
   static vec log_softmax_offset(vec sum) noexcept {
     return sum == 0.0f ? float_infinity : __builtin_logf(sum);
